@@ -1,0 +1,85 @@
+// Domain errors carry a stable problem code; only the server maps them to HTTP.
+export type ProblemCode =
+  | 'validation_failed'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'insufficient_scope'
+  | 'not_found'
+  | 'conflict'
+  | 'rate_limited'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'method_not_allowed'
+  | 'service_unavailable'
+  | 'internal';
+
+export interface FieldError {
+  /** JSON pointer-ish path of the field, e.g. `scopes/1` or `name`. */
+  field: string;
+  message: string;
+}
+
+export abstract class KeywardError extends Error {
+  abstract readonly code: ProblemCode;
+}
+
+export class ValidationError extends KeywardError {
+  readonly code = 'validation_failed';
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[], message = 'The request is not valid.') {
+    super(message);
+    this.errors = errors;
+  }
+  static field(field: string, message: string): ValidationError {
+    return new ValidationError([{ field, message }], `${field}: ${message}`);
+  }
+}
+
+/** Why a bearer credential was refused; only `invalid` is told to the client as invalid_token. */
+export type UnauthenticatedReason = 'missing' | 'invalid';
+
+export class UnauthenticatedError extends KeywardError {
+  readonly code = 'unauthenticated';
+  readonly reason: UnauthenticatedReason;
+  constructor(message = 'Authentication is required.', reason: UnauthenticatedReason = 'missing') {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+export class ForbiddenError extends KeywardError {
+  readonly code = 'forbidden';
+}
+
+export class InsufficientScopeError extends KeywardError {
+  readonly code = 'insufficient_scope';
+  readonly scope: string;
+  constructor(scope: string) {
+    super(`This action needs the ${scope} scope.`);
+    this.scope = scope;
+  }
+}
+
+export class NotFoundError extends KeywardError {
+  readonly code = 'not_found';
+  constructor(entity: string) {
+    super(`No such ${entity}.`);
+  }
+}
+
+export class ConflictError extends KeywardError {
+  readonly code = 'conflict';
+}
+
+export class RateLimitedError extends KeywardError {
+  readonly code = 'rate_limited';
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number, message = 'Too many attempts; try again later.') {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export class ServiceUnavailableError extends KeywardError {
+  readonly code = 'service_unavailable';
+}

@@ -1,0 +1,78 @@
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { Store } from '../ports/store.ts';
+import { requireUser } from '../services/access.ts';
+import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
+import { normalizeEmail } from '../auth/password-auth.ts';
+import { DEFAULT_TOKEN_POLICY, type Actor, type Organization, type TokenPolicy, type User } from '../types.ts';
+
+export const MAX_TOKEN_LIFETIME_DAYS = 3650;
+
+async function insertOrganizationWithOwner(deps: ServiceDeps, store: Store, input: { name: string; slug: string }, ownerId: string): Promise<Organization> {
+  if (await store.findOrganizationBySlug(input.slug)) throw new ConflictError(`The slug "${input.slug}" is taken.`);
+  const org: Organization = { id: newId('org'), name: input.name, slug: input.slug, tokenPolicy: { ...DEFAULT_TOKEN_POLICY }, disabledAt: null, createdAt: deps.now() };
+  await store.insertOrganization(org);
+  await store.insertMembership({ organizationId: org.id, userId: ownerId, role: 'owner', resourceIds: 'all', createdAt: deps.now() });
+  return org;
+}
+
+/** A person creates a new organization and becomes its owner. */
+export async function createOrganization(deps: ServiceDeps, actor: Actor, input: { name: string; slug: string }): Promise<Organization> {
+  const user = requireUser(actor, 'Creating an organization');
+  return deps.store.transaction(async (store) => {
+    const org = await insertOrganizationWithOwner(deps, store, input, user.id);
+    await store.insertAuditEvent(auditEvent(deps, actor, { action: 'organization.created', organizationId: org.id, target: { type: 'organization', id: org.id }, details: { slug: org.slug } }));
+    return org;
+  });
+}
+
+export async function getCurrentOrganization(deps: ServiceDeps, actor: Actor): Promise<Organization> {
+  const org = await deps.store.findOrganization(actor.organizationId);
+  if (!org) throw new NotFoundError('organization');
+  return org;
+}
+
+export async function updateCurrentOrganization(deps: ServiceDeps, actor: Actor, changes: { name?: string | undefined; tokenPolicy?: Partial<TokenPolicy> | undefined }): Promise<Organization> {
+  const org = await deps.store.transaction(async (store) => {
+    const current = await store.findOrganization(actor.organizationId);
+    if (!current) throw new NotFoundError('organization');
+    const tokenPolicy = changes.tokenPolicy ? { ...current.tokenPolicy, ...changes.tokenPolicy } : undefined;
+    if (tokenPolicy && (tokenPolicy.maxLifetimeDays < 1 || tokenPolicy.maxLifetimeDays > MAX_TOKEN_LIFETIME_DAYS)) {
+      throw ValidationError.field('tokenPolicy/maxLifetimeDays', `must be from 1 to ${MAX_TOKEN_LIFETIME_DAYS}`);
+    }
+    await store.updateOrganization(current.id, { name: changes.name, tokenPolicy });
+    await store.insertAuditEvent(
+      auditEvent(deps, actor, { action: 'organization.updated', organizationId: current.id, target: { type: 'organization', id: current.id }, details: { name: changes.name, tokenPolicy: changes.tokenPolicy } }),
+    );
+    const updated = await store.findOrganization(current.id);
+    if (!updated) throw new NotFoundError('organization');
+    return updated;
+  });
+  await publishSafely(deps, { type: 'organization.changed', organizationId: org.id });
+  return org;
+}
+
+export interface BootstrapInput {
+  email: string;
+  password: string;
+  organizationName: string;
+  organizationSlug: string;
+}
+
+/**
+ * First run: the first person and organization, only while no user exists
+ * (the check and the inserts share one transaction).
+ */
+export async function bootstrapOwner(deps: ServiceDeps, input: BootstrapInput): Promise<{ user: User; organization: Organization }> {
+  const passwordHash = await deps.passwords.hash(input.password);
+  return deps.store.transaction(async (store) => {
+    if ((await store.countUsers()) > 0) throw new ConflictError('Keyward is already set up: an owner exists.');
+    const user: User = { id: newId('usr'), email: normalizeEmail(input.email), createdAt: deps.now() };
+    await store.insertUser(user, passwordHash);
+    const organization = await insertOrganizationWithOwner(deps, store, { name: input.organizationName, slug: input.organizationSlug }, user.id);
+    await store.insertAuditEvent({
+      ...auditEvent(deps, null, { action: 'organization.created', organizationId: organization.id, target: { type: 'organization', id: organization.id }, details: { slug: organization.slug, bootstrap: true } }),
+    });
+    return { user, organization };
+  });
+}

@@ -1,0 +1,135 @@
+// The storage port. The server implements it once with Kysely for SQLite and
+// PostgreSQL; services only ever see this interface.
+import type { Role } from '../roles.ts';
+import type { TokenKind } from '../tokens/token-format.ts';
+import type {
+  ApiClient,
+  AuditEvent,
+  Member,
+  Membership,
+  Organization,
+  Resource,
+  Session,
+  TokenPolicy,
+  TokenRecord,
+  TokenStatus,
+  User,
+} from '../types.ts';
+
+/** Position after which a page starts: lists are ordered newest first, ties broken by id. */
+export interface PageAfter {
+  at: Date;
+  id: string;
+}
+
+export interface PageRequest {
+  after?: PageAfter | undefined;
+  /** How many rows to return at most. */
+  limit: number;
+}
+
+export interface TokenFilter extends PageRequest {
+  organizationId: string;
+  ownerUserId?: string | undefined;
+  clientId?: string | undefined;
+  kind?: TokenKind | undefined;
+  status?: TokenStatus | undefined;
+  now: Date;
+}
+
+export interface AuditFilter extends PageRequest {
+  organizationId: string;
+  action?: string | undefined;
+  actorId?: string | undefined;
+  targetId?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+export type NewToken = Omit<TokenRecord, 'resources' | 'lastUsedAt' | 'lastUsedIp'> & { resourceIds: string[] };
+
+export interface TokenChanges {
+  name?: string;
+  scopes?: string[];
+  /** The whole ranked list; replaces the previous grants. */
+  resourceIds?: string[];
+  resourcesLimited?: boolean;
+  disabledAt?: Date | null;
+  allowedIps?: string[];
+  rateLimit?: TokenRecord['rateLimit'];
+  metadata?: Record<string, unknown>;
+}
+
+export interface Store {
+  /** Runs `work` in one transaction; everything it writes lands together or not at all. */
+  transaction<T>(work: (store: Store) => Promise<T>): Promise<T>;
+
+  countUsers(): Promise<number>;
+  findUserById(id: string): Promise<User | null>;
+  findUserByEmail(email: string): Promise<{ user: User; passwordHash: string | null } | null>;
+  insertUser(user: User, passwordHash: string | null): Promise<void>;
+  /** Sets the password and clears any pending invitation. */
+  setUserPassword(userId: string, passwordHash: string): Promise<void>;
+  setUserInvite(userId: string, inviteDigest: string, expiresAt: Date): Promise<void>;
+  /** Clears and answers the user whose unexpired invitation has this digest. */
+  consumeInvite(inviteDigest: string, now: Date): Promise<User | null>;
+
+  insertOrganization(org: Organization): Promise<void>;
+  findOrganization(id: string): Promise<Organization | null>;
+  findOrganizationBySlug(slug: string): Promise<Organization | null>;
+  updateOrganization(id: string, changes: { name?: string; tokenPolicy?: TokenPolicy }): Promise<void>;
+
+  /** Memberships of a user, oldest first (the first is the default organization). */
+  listMembershipsOfUser(userId: string): Promise<Array<Membership & { organization: Organization }>>;
+  findMembership(organizationId: string, userId: string): Promise<Membership | null>;
+  listMembers(organizationId: string, page: PageRequest): Promise<Member[]>;
+  countOwners(organizationId: string): Promise<number>;
+  insertMembership(membership: Membership): Promise<void>;
+  updateMembership(organizationId: string, userId: string, changes: { role?: Role; resourceIds?: string[] | 'all' }): Promise<void>;
+  deleteMembership(organizationId: string, userId: string): Promise<void>;
+
+  insertResource(resource: Resource): Promise<void>;
+  findResource(organizationId: string, id: string): Promise<Resource | null>;
+  listResources(organizationId: string, page: PageRequest): Promise<Resource[]>;
+  findResourcesByIds(organizationId: string, ids: readonly string[]): Promise<Resource[]>;
+  findResourceByName(organizationId: string, type: string, name: string): Promise<Resource | null>;
+  /** Deletes the resource with its token grants and membership limits. */
+  deleteResource(organizationId: string, id: string): Promise<void>;
+
+  insertClient(client: ApiClient): Promise<void>;
+  findClient(organizationId: string, id: string): Promise<ApiClient | null>;
+  findClientByName(organizationId: string, name: string): Promise<ApiClient | null>;
+  listClients(organizationId: string, page: PageRequest): Promise<ApiClient[]>;
+  updateClient(organizationId: string, id: string, changes: { name?: string; description?: string | null }): Promise<void>;
+  markClientDeleted(organizationId: string, id: string, at: Date): Promise<void>;
+
+  insertToken(token: NewToken): Promise<void>;
+  findToken(organizationId: string, id: string): Promise<TokenRecord | null>;
+  /** One indexed read over the digests of every keyring version. */
+  findTokenByDigests(digests: readonly string[]): Promise<TokenRecord | null>;
+  listTokens(filter: TokenFilter): Promise<TokenRecord[]>;
+  /** A live (not revoked, not rotated out, not expired) token of this owner with this name. */
+  findLiveTokenByName(organizationId: string, owner: TokenRecord['owner'], name: string, now: Date): Promise<TokenRecord | null>;
+  updateToken(id: string, changes: TokenChanges): Promise<void>;
+  /** Records last use; callers write it at most once a minute per token. */
+  touchToken(id: string, at: Date, ip: string | null): Promise<void>;
+  rehashToken(id: string, digest: string, secretVersion: string): Promise<void>;
+  markTokenRotated(id: string, at: Date, graceUntil: Date): Promise<void>;
+  /** Revokes the given tokens that are not revoked yet; answers the ids it revoked. */
+  revokeTokens(ids: readonly string[], at: Date, reason: string): Promise<string[]>;
+  /** Ids of tokens in these lineages or owned by this user/client in this organization that are not revoked. */
+  findUnrevokedTokenIds(query: { lineageId?: string; clientId?: string; organizationId?: string; userId?: string }): Promise<string[]>;
+
+  insertAuditEvent(event: AuditEvent): Promise<void>;
+  listAuditEvents(filter: AuditFilter): Promise<AuditEvent[]>;
+
+  insertSession(session: Session): Promise<void>;
+  findSession(id: string): Promise<Session | null>;
+  deleteSession(id: string): Promise<void>;
+}
+
+/** Password hashing is a port so the domain stays free of native modules. */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(hash: string, password: string): Promise<boolean>;
+}

@@ -1,0 +1,95 @@
+import { NotFoundError } from '../errors.ts';
+import type { Store } from '../ports/store.ts';
+import { canManageToken } from '../services/access.ts';
+import { auditEvent, publishSafely, type RequestFacts, type ServiceDeps } from '../services/context.ts';
+import type { Actor, TokenRecord } from '../types.ts';
+import { candidateDigests, digestsEqual } from './keyring.ts';
+import { parseToken } from './token-format.ts';
+
+/** Revokes one token. Owners revoke their own; admins anyone's in the organization. */
+export async function revokeToken(deps: ServiceDeps, actor: Actor, tokenId: string): Promise<void> {
+  const revoked = await deps.store.transaction(async (store) => {
+    const token = await store.findToken(actor.organizationId, tokenId);
+    // Answer like a missing token, so ids cannot be probed.
+    if (!token || !canManageToken(actor, token)) throw new NotFoundError('token');
+    const ids = await store.revokeTokens([token.id], deps.now(), 'revoked');
+    // Revoking twice is not a second action, so it writes no second event.
+    if (ids.length > 0) {
+      await store.insertAuditEvent(
+        auditEvent(deps, actor, { action: 'token.revoked', organizationId: token.organizationId, target: { type: 'token', id: token.id } }),
+      );
+    }
+    return ids;
+  });
+  if (revoked.length > 0) await publishSafely(deps, { type: 'tokens.changed', organizationId: actor.organizationId, tokenIds: revoked });
+}
+
+/** DELETE /tokens/current: a token may always revoke itself, whatever its scopes. */
+export async function revokeCurrentToken(deps: ServiceDeps, actor: Actor): Promise<void> {
+  if (!actor.token) throw new NotFoundError('current token: this request was not made with a token');
+  const tokenId = actor.token.id;
+  await deps.store.transaction(async (store) => {
+    const ids = await store.revokeTokens([tokenId], deps.now(), 'self_revoked');
+    if (ids.length > 0) {
+      await store.insertAuditEvent(
+        auditEvent(deps, actor, { action: 'token.revoked', organizationId: actor.organizationId, target: { type: 'token', id: tokenId }, details: { self: true } }),
+      );
+    }
+  });
+  await publishSafely(deps, { type: 'tokens.changed', organizationId: actor.organizationId, tokenIds: [tokenId] });
+}
+
+/** Finds a token by its plaintext: checksum first, then one indexed read, then a constant-time comparison. */
+export async function findTokenBySecret(deps: ServiceDeps, store: Store, plaintext: string): Promise<{ token: TokenRecord; version: string } | null> {
+  if (!parseToken(plaintext, deps.prefixes)) return null;
+  const candidates = candidateDigests(deps.keyring, plaintext);
+  const token = await store.findTokenByDigests(candidates.map((candidate) => candidate.digest));
+  if (!token) return null;
+  const match = candidates.find((candidate) => digestsEqual(candidate.digest, token.digest) && candidate.version === token.secretVersion);
+  return match ? { token, version: match.version } : null;
+}
+
+/**
+ * Secret scanning reports: each valid token is revoked and audited in its own
+ * organization. The answer never says which strings were live tokens.
+ */
+export async function revokeLeakedTokens(deps: ServiceDeps, actor: Actor, plaintexts: readonly string[]): Promise<void> {
+  const changed = new Map<string, string[]>();
+  for (const plaintext of new Set(plaintexts)) {
+    await deps.store.transaction(async (store) => {
+      const found = await findTokenBySecret(deps, store, plaintext);
+      if (!found) return;
+      const { token } = found;
+      const ids = await store.revokeTokens([token.id], deps.now(), 'leaked');
+      if (ids.length === 0) return;
+      await store.insertAuditEvent(
+        auditEvent(deps, actor, {
+          action: 'token.leak_reported',
+          organizationId: token.organizationId,
+          target: { type: 'token', id: token.id },
+          details: { reportedFromOrganizationId: actor.organizationId },
+        }),
+      );
+      changed.set(token.organizationId, [...(changed.get(token.organizationId) ?? []), token.id]);
+    });
+  }
+  for (const [organizationId, tokenIds] of changed) await publishSafely(deps, { type: 'tokens.changed', organizationId, tokenIds });
+}
+
+/**
+ * A rotated-out secret came back: someone may hold a stolen copy. Revoke every
+ * token of the lineage and record it. Runs inside the caller's transaction.
+ */
+export async function revokeLineage(deps: ServiceDeps, store: Store, token: TokenRecord, actor: Actor | null, request: RequestFacts, how: string): Promise<string[]> {
+  const ids = await store.findUnrevokedTokenIds({ lineageId: token.lineageId });
+  const revoked = await store.revokeTokens(ids, deps.now(), 'reuse_detected');
+  await store.insertAuditEvent(
+    auditEvent(
+      deps,
+      actor,
+      { action: 'token.reuse_detected', organizationId: token.organizationId, target: { type: 'token', id: token.id }, details: { lineageId: token.lineageId, revokedTokenIds: revoked, how } },
+      request,
+    ),
+  );
+  return revoked;
+}

@@ -1,0 +1,68 @@
+import { ConflictError, NotFoundError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import { canManageToken } from '../services/access.ts';
+import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
+import { tokenStatus, type Actor } from '../types.ts';
+import { issueSecret, type IssuedToken } from './create-token.ts';
+import { revokeLineage } from './revoke-token.ts';
+
+export const MAX_GRACE_PERIOD_SECONDS = 86_400;
+
+/**
+ * Issues a new secret (new id) that copies the token's settings and links back
+ * with rotatedFrom. The old secret stays valid for the grace period, never
+ * past its own expiry. Rotating an already rotated-out token is treated as
+ * theft: the whole lineage is revoked.
+ */
+export async function rotateToken(deps: ServiceDeps, actor: Actor, tokenId: string, gracePeriodSeconds = 0): Promise<IssuedToken> {
+  const now = deps.now();
+  const outcome = await deps.store.transaction(async (store) => {
+    const old = await store.findToken(actor.organizationId, tokenId);
+    if (!old || !canManageToken(actor, old)) throw new NotFoundError('token');
+    if (old.rotatedAt) {
+      const revoked = await revokeLineage(deps, store, old, actor, actor, 'rotate_again');
+      return { reuse: revoked, issued: null };
+    }
+    const status = tokenStatus(old, now);
+    if (status === 'revoked' || status === 'expired') throw new ConflictError(`A ${status} token cannot be rotated.`);
+
+    const secret = issueSecret(deps, old.kind);
+    const id = newId('tok');
+    // The new token keeps the original lifetime, counted from now.
+    const expiresAt = old.expiresAt ? new Date(now.getTime() + (old.expiresAt.getTime() - old.createdAt.getTime())) : null;
+    const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000);
+    const graceUntil = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
+    await store.markTokenRotated(old.id, now, graceUntil);
+    await store.insertToken({
+      ...old,
+      id,
+      hint: secret.hint,
+      digest: secret.digest,
+      secretVersion: secret.secretVersion,
+      resourceIds: old.resources.map((resource) => resource.id),
+      expiresAt,
+      rotatedFrom: old.id,
+      rotatedAt: null,
+      graceUntil: null,
+      createdAt: now,
+    });
+    await store.insertAuditEvent(
+      auditEvent(deps, actor, {
+        action: 'token.rotated',
+        organizationId: old.organizationId,
+        target: { type: 'token', id: old.id },
+        details: { newTokenId: id, gracePeriodSeconds, graceUntil: graceUntil.toISOString() },
+      }),
+    );
+    const token = await store.findToken(old.organizationId, id);
+    if (!token) throw new Error('token vanished inside its own transaction');
+    return { reuse: null, issued: { token, plaintext: secret.plaintext } };
+  });
+  if (outcome.reuse) {
+    await publishSafely(deps, { type: 'tokens.changed', organizationId: actor.organizationId, tokenIds: outcome.reuse });
+    throw new ConflictError('This token was already rotated. Rotating it again looks like reuse of a stolen secret, so its whole lineage has been revoked.');
+  }
+  await publishSafely(deps, { type: 'tokens.changed', organizationId: actor.organizationId, tokenIds: [tokenId] });
+  if (!outcome.issued) throw new Error('rotation produced no token');
+  return outcome.issued;
+}

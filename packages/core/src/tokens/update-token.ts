@@ -1,0 +1,82 @@
+import { ConflictError, NotFoundError, type FieldError } from '../errors.ts';
+import type { TokenChanges } from '../ports/store.ts';
+import { canManageToken } from '../services/access.ts';
+import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
+import { tokenStatus, type Actor, type RateLimitSetting, type TokenRecord } from '../types.ts';
+import { ensureNameIsFree, findOrganizationOf } from './create-token.ts';
+import {
+  checkMetadata,
+  checkName,
+  checkResources,
+  checkScopes,
+  normalizeAllowedIps,
+  throwIfAny,
+} from './token-settings.ts';
+
+export interface TokenPatch {
+  name?: string | undefined;
+  scopes?: string[] | undefined;
+  resources?: string[] | undefined;
+  enabled?: boolean | undefined;
+  allowedIps?: string[] | undefined;
+  rateLimit?: RateLimitSetting | null | undefined;
+  metadata?: Record<string, unknown> | undefined;
+}
+
+/** Same checks as creation: a change can never lift a token above the caller's own rights. */
+export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: string, patch: TokenPatch): Promise<TokenRecord> {
+  const now = deps.now();
+  const updated = await deps.store.transaction(async (store) => {
+    const token = await store.findToken(actor.organizationId, tokenId);
+    if (!token || !canManageToken(actor, token)) throw new NotFoundError('token');
+    const status = tokenStatus(token, now);
+    if (status === 'revoked' || status === 'expired') throw new ConflictError(`A ${status} token cannot be changed.`);
+
+    const errors: FieldError[] = [];
+    const changes: TokenChanges = {};
+    if (patch.name !== undefined && patch.name !== token.name) {
+      checkName(patch.name, errors);
+      changes.name = patch.name;
+    }
+    if (patch.scopes !== undefined) {
+      checkScopes(deps.catalog, actor, patch.scopes, errors);
+      changes.scopes = patch.scopes;
+    }
+    if (patch.allowedIps !== undefined) {
+      changes.allowedIps = normalizeAllowedIps(await findOrganizationOf(store, actor), patch.allowedIps, errors);
+    }
+    if (patch.metadata !== undefined) {
+      checkMetadata(patch.metadata, errors);
+      changes.metadata = patch.metadata;
+    }
+    throwIfAny(errors);
+    if (patch.resources !== undefined) {
+      await checkResources(store, actor, patch.resources, errors);
+      changes.resourceIds = patch.resources;
+      changes.resourcesLimited = patch.resources.length > 0;
+    }
+    if (patch.enabled !== undefined && patch.enabled !== (token.disabledAt === null)) {
+      changes.disabledAt = patch.enabled ? null : now;
+    }
+    if (patch.rateLimit !== undefined) changes.rateLimit = patch.rateLimit;
+    if (changes.name !== undefined) await ensureNameIsFree(store, token.organizationId, token.owner, changes.name, now, token.id);
+
+    const changed = Object.keys(changes);
+    if (changed.length > 0) {
+      await store.updateToken(token.id, changes);
+      await store.insertAuditEvent(
+        auditEvent(deps, actor, {
+          action: 'token.updated',
+          organizationId: token.organizationId,
+          target: { type: 'token', id: token.id },
+          details: { changed: [...new Set(changed.map((field) => (field === 'resourceIds' || field === 'resourcesLimited' ? 'resources' : field === 'disabledAt' ? 'enabled' : field)))] },
+        }),
+      );
+    }
+    const stored = await store.findToken(token.organizationId, token.id);
+    if (!stored) throw new NotFoundError('token');
+    return { token: stored, changed: changed.length > 0 };
+  });
+  if (updated.changed) await publishSafely(deps, { type: 'tokens.changed', organizationId: actor.organizationId, tokenIds: [tokenId] });
+  return updated.token;
+}

@@ -1,0 +1,112 @@
+// Builds the Fastify application from its parts. No listening, no process
+// wiring: tests call buildApp() and use app.inject().
+import cookie from '@fastify/cookie';
+import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
+import type { Writable } from 'node:stream';
+import type { EventBus, Keyring, PasswordHasher, ServiceDeps } from '@keyward/core';
+import type { KeywardConfig } from './config/config.ts';
+import { createMemoryEventBus } from './events/memory-event-bus.ts';
+import type { App, AppContext } from './http/app-types.ts';
+import { createAuthHook } from './http/authenticate.ts';
+import { registerOpenApi } from './http/openapi.ts';
+import { PROBLEM_CONTENT_TYPE, problem, retryAfter, toProblem, wwwAuthenticate } from './http/problem.ts';
+import { authRoutes } from './http/routes/auth-routes.ts';
+import { clientRoutes } from './http/routes/client-routes.ts';
+import { memberRoutes } from './http/routes/member-routes.ts';
+import { organizationRoutes } from './http/routes/organization-routes.ts';
+import { resourceRoutes } from './http/routes/resource-routes.ts';
+import { systemRoutes } from './http/routes/system-routes.ts';
+import { tokenRoutes } from './http/routes/token-routes.ts';
+import { createMethodIndex, requestIdFor, securityHeaders } from './http/security.ts';
+import { createLogger } from './logging/logger.ts';
+import { argon2Hasher } from './passwords/argon2-hasher.ts';
+import { createLimiters } from './rate-limit/limiters.ts';
+import type { Database } from './storage/index.ts';
+import { KyselyStore } from './storage/index.ts';
+import { SERVER_VERSION } from './version.ts';
+
+export interface AppOptions {
+  config: KeywardConfig;
+  database: Database;
+  keyring: Keyring;
+  /** The clock; tests pass one they can move. */
+  now?: () => Date;
+  bus?: EventBus;
+  passwords?: PasswordHasher;
+  /** Where logs go (stdout by default); tests capture them. */
+  logStream?: Writable;
+  /** First-run setup token, while no user exists. */
+  setupToken?: string | null;
+}
+
+registerAjvFormats();
+
+/** The lifecycle services' dependencies, shared by the HTTP app and the CLI. */
+export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database' | 'keyring' | 'now' | 'bus' | 'passwords'>): ServiceDeps {
+  return {
+    store: new KyselyStore(options.database.db),
+    bus: options.bus ?? createMemoryEventBus(),
+    keyring: options.keyring,
+    catalog: options.config.catalog,
+    prefixes: options.config.prefixes,
+    passwords: options.passwords ?? argon2Hasher,
+    now: options.now ?? (() => new Date()),
+  };
+}
+
+export async function buildApp(options: AppOptions): Promise<{ app: App; context: AppContext }> {
+  const { config } = options;
+  const deps = createServiceDeps(options);
+  const context: AppContext = { deps, config, database: options.database, limiters: createLimiters(config.rateLimits), setup: { token: options.setupToken ?? null } };
+
+  const app: App = Fastify({
+    loggerInstance: createLogger({ level: config.logLevel, prefixes: config.prefixes, stream: options.logStream }) as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
+    genReqId: requestIdFor,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  })
+    .withTypeProvider<TypeBoxTypeProvider>()
+    .setValidatorCompiler(TypeBoxValidatorCompiler);
+
+  const allowedMethods = createMethodIndex(app);
+  app.decorateRequest('actor', null);
+  app.decorateRequest('session', null);
+  // JSON only: anything else is a 415, not a schema error about a string body.
+  app.removeContentTypeParser(['text/plain']);
+  await app.register(cookie);
+  app.addHook('onRequest', async (request, reply) => securityHeaders(request, reply));
+  app.addHook('preValidation', createAuthHook(context));
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const body = toProblem(error);
+    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    const challenge = wwwAuthenticate(error);
+    if (challenge) reply.header('www-authenticate', challenge);
+    const retry = retryAfter(error);
+    if (retry !== null) reply.header('retry-after', String(retry));
+    return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send({ ...body, instance: request.url.split('?')[0] });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = allowedMethods(path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return reply.code(405).type(PROBLEM_CONTENT_TYPE).send(problem('method_not_allowed', `${request.method} is not allowed here; use ${allowed.join(', ')}.`, { instance: path }));
+    }
+    return reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem('not_found', `Nothing at ${path}.`, { instance: path }));
+  });
+
+  await registerOpenApi(app, { serverVersion: SERVER_VERSION, publicUrl: config.publicUrl });
+  await systemRoutes(app, context, SERVER_VERSION);
+  await authRoutes(app, context);
+  await tokenRoutes(app, context);
+  await clientRoutes(app, context);
+  await memberRoutes(app, context);
+  await resourceRoutes(app, context);
+  await organizationRoutes(app, context);
+  return { app, context };
+}

@@ -1,0 +1,154 @@
+// Configuration: environment first (twelve-factor), then the optional config
+// file for the scope catalog and policies. Every failure names its setting.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  DEFAULT_TOKEN_PREFIXES,
+  DEMO_SCOPES,
+  buildScopeCatalog,
+  isValidCidr,
+  isValidTokenPrefix,
+  type ScopeCatalog,
+  type TokenPrefixes,
+} from '@keyward/core';
+import { Compile } from 'typebox/compile';
+import { ConfigFileSchema, type ConfigFile } from './config-file.ts';
+
+export class ConfigError extends Error {
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(`${setting}: ${message}`);
+    this.setting = setting;
+  }
+}
+
+export interface RateLimitConfig {
+  max: number;
+  windowSeconds: number;
+}
+
+export interface KeywardConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Unset = SQLite under dataDir. */
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  /** `v2:…,v1:…`; unset = generated once and kept in the data dir. */
+  secrets: string | null;
+  adminEmail: string | null;
+  adminPassword: string | null;
+  publicUrl: string;
+  logLevel: string;
+  trustedProxies: string[];
+  catalog: ScopeCatalog;
+  prefixes: TokenPrefixes;
+  rateLimits: { passwordFlow: RateLimitConfig; loginPerIp: RateLimitConfig; loginPerAccount: RateLimitConfig };
+  bodyLimitBytes: number;
+  configFile: string | null;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const checkConfigFile = Compile(ConfigFileSchema);
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function text(env: NodeJS.ProcessEnv, name: string): string | null {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? null : raw.trim();
+}
+
+function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { file: ConfigFile; path: string | null } {
+  const explicit = text(env, 'KEYWARD_CONFIG');
+  const filePath = path.resolve(cwd, explicit ?? 'keyward.config.json');
+  if (!existsSync(filePath)) {
+    if (explicit) throw new ConfigError('KEYWARD_CONFIG', `no file at ${filePath}`);
+    return { file: {}, path: null };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(filePath, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('KEYWARD_CONFIG', `${filePath} is not valid JSON (${(error as Error).message})`);
+  }
+  if (!checkConfigFile.Check(parsed)) {
+    const first = [...checkConfigFile.Errors(parsed)][0];
+    throw new ConfigError('KEYWARD_CONFIG', `${filePath}${first?.instancePath ?? ''} ${first?.message ?? 'is not valid'}`);
+  }
+  return { file: parsed, path: filePath };
+}
+
+function checkDatabaseUrl(url: string | null): string | null {
+  if (url === null) return null;
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError('DATABASE_URL', 'must be a postgres:// URL (leave it unset for SQLite)');
+  return url;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): KeywardConfig {
+  const { file, path: configFile } = readConfigFile(env, cwd);
+  let catalog: ScopeCatalog;
+  try {
+    catalog = buildScopeCatalog({ scopes: file.scopes ?? [...DEMO_SCOPES], presets: file.presets, defaultPreset: file.defaultPreset });
+  } catch (error) {
+    throw new ConfigError('KEYWARD_CONFIG', `scope catalog: ${(error as Error).message}`);
+  }
+  const prefixes = { ...DEFAULT_TOKEN_PREFIXES, ...file.tokenPrefixes };
+  for (const [kind, prefix] of Object.entries(prefixes)) {
+    if (!isValidTokenPrefix(prefix)) throw new ConfigError('KEYWARD_CONFIG', `tokenPrefixes.${kind} "${prefix}" is not a valid prefix`);
+  }
+  if (prefixes.personal === prefixes.client) throw new ConfigError('KEYWARD_CONFIG', 'tokenPrefixes.personal and tokenPrefixes.client must differ');
+
+  const trustedProxies = (text(env, 'KEYWARD_TRUSTED_PROXIES') ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const proxy of trustedProxies) {
+    if (!isValidCidr(proxy)) throw new ConfigError('KEYWARD_TRUSTED_PROXIES', `"${proxy}" is not an IP address or CIDR range`);
+  }
+  const logLevel = text(env, 'LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const host = text(env, 'HOST') ?? '127.0.0.1';
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+  const publicUrl = (text(env, 'KEYWARD_PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  if (!URL.canParse(publicUrl)) throw new ConfigError('KEYWARD_PUBLIC_URL', `"${publicUrl}" is not a URL`);
+
+  const adminEmail = text(env, 'KEYWARD_ADMIN_EMAIL');
+  const adminPassword = env.KEYWARD_ADMIN_PASSWORD ?? null;
+  if ((adminEmail === null) !== (adminPassword === null)) {
+    throw new ConfigError(adminEmail === null ? 'KEYWARD_ADMIN_EMAIL' : 'KEYWARD_ADMIN_PASSWORD', 'set both KEYWARD_ADMIN_EMAIL and KEYWARD_ADMIN_PASSWORD, or neither');
+  }
+  if (adminPassword !== null && adminPassword.length < 12) throw new ConfigError('KEYWARD_ADMIN_PASSWORD', 'must be at least 12 characters');
+
+  const passwordFlow = file.rateLimits?.passwordFlow ?? { max: 5, windowSeconds: 900 };
+  return {
+    host,
+    port,
+    dataDir: path.resolve(cwd, text(env, 'KEYWARD_DATA_DIR') ?? 'data'),
+    databaseUrl: checkDatabaseUrl(text(env, 'DATABASE_URL')),
+    redisUrl: text(env, 'REDIS_URL'),
+    secrets: text(env, 'KEYWARD_SECRETS'),
+    adminEmail,
+    adminPassword,
+    publicUrl,
+    logLevel,
+    trustedProxies,
+    catalog,
+    prefixes,
+    rateLimits: {
+      passwordFlow: {
+        max: integer(env, 'KEYWARD_PASSWORD_FLOW_MAX', passwordFlow.max, 1, 1_000_000),
+        windowSeconds: integer(env, 'KEYWARD_PASSWORD_FLOW_WINDOW_SECONDS', passwordFlow.windowSeconds, 1, 86_400),
+      },
+      loginPerIp: file.rateLimits?.loginPerIp ?? { max: 20, windowSeconds: 900 },
+      loginPerAccount: file.rateLimits?.loginPerAccount ?? { max: 10, windowSeconds: 900 },
+    },
+    bodyLimitBytes: integer(env, 'KEYWARD_BODY_LIMIT_BYTES', 262_144, 1024, 10_485_760),
+    configFile,
+  };
+}

@@ -1,0 +1,32 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { Actor, ServiceDeps, Session } from '@keyward/core';
+import type { KeywardConfig } from '../config/config.ts';
+import type { Limiters } from '../rate-limit/limiters.ts';
+import type { Database } from '../storage/index.ts';
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** How a route authenticates: `required` (default), `optional` (the password flow), or `none` (public). */
+export type RouteAuth = 'required' | 'optional' | 'none';
+
+export interface AppContext {
+  deps: ServiceDeps;
+  config: KeywardConfig;
+  database: Database;
+  limiters: Limiters;
+  /** The one-time first-run setup token, while no user exists. */
+  setup: { token: string | null };
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
+    /** The route passes when the caller holds any of these scopes. */
+    scopes?: string[];
+  }
+  interface FastifyRequest {
+    actor: Actor | null;
+    session: Session | null;
+  }
+}

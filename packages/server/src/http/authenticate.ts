@@ -1,0 +1,89 @@
+// Authentication for every management route: a bearer token or a console
+// session (with CSRF protection), then the route's declared scopes.
+import {
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+  actorForMember,
+  authenticateToken,
+  findLiveSession,
+  isCsrfTokenValid,
+  requireScope,
+  resolveMembership,
+  type Actor,
+  type RequestFacts,
+  type Session,
+} from '@keyward/core';
+import type { FastifyRequest } from 'fastify';
+import type { AppContext } from './app-types.ts';
+
+export const SESSION_COOKIE = 'keyward_session';
+export const CSRF_HEADER = 'x-csrf-token';
+export const ORGANIZATION_HEADER = 'x-keyward-organization';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function requestFacts(request: FastifyRequest): RequestFacts {
+  const userAgent = request.headers['user-agent'];
+  return { ip: request.ip ?? null, userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 512) : null, requestId: request.id };
+}
+
+function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (header === undefined) return null;
+  const match = /^Bearer ([!-~]{1,512})$/i.exec(header.trim());
+  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>".', 'invalid');
+  return match[1];
+}
+
+async function sessionActor(ctx: AppContext, request: FastifyRequest, secret: string): Promise<{ actor: Actor; session: Session }> {
+  const session = await findLiveSession(ctx.deps, secret);
+  if (!session) throw new UnauthenticatedError('The session has ended; sign in again.');
+  // The session cookie rides along on cross-site requests; the CSRF header cannot.
+  if (!SAFE_METHODS.has(request.method)) {
+    const header = request.headers[CSRF_HEADER];
+    if (!isCsrfTokenValid(session, typeof header === 'string' ? header : undefined)) {
+      throw new ForbiddenError('This request needs the X-CSRF-Token header of your session.');
+    }
+  }
+  const wanted = request.headers[ORGANIZATION_HEADER];
+  const membership = await resolveMembership(ctx.deps, session.userId, typeof wanted === 'string' ? wanted : null);
+  if (!membership) {
+    if (typeof wanted === 'string') throw new NotFoundError('organization');
+    throw new ForbiddenError('You are not a member of any organization.');
+  }
+  return { actor: actorForMember(ctx.deps, membership, 'session', requestFacts(request)), session };
+}
+
+/** Resolves the caller, or null when the request carries no credentials at all. */
+export async function authenticateRequest(ctx: AppContext, request: FastifyRequest): Promise<{ actor: Actor; session: Session | null } | null> {
+  const token = bearerToken(request);
+  if (token !== null) return { actor: await authenticateToken(ctx.deps, token, requestFacts(request)), session: null };
+  const cookie = request.cookies?.[SESSION_COOKIE];
+  if (cookie) return sessionActor(ctx, request, cookie);
+  return null;
+}
+
+/** The preValidation hook: runs before body validation, so an anonymous caller learns nothing about schemas. */
+export function createAuthHook(ctx: AppContext) {
+  return async function authHook(request: FastifyRequest): Promise<void> {
+    request.actor = null;
+    request.session = null;
+    const config = request.routeOptions.config;
+    // Everything under /api/v1 is protected unless a route says otherwise.
+    const auth = config?.auth ?? (request.routeOptions.url?.startsWith('/api/v1/') ? 'required' : 'none');
+    if (auth === 'none') return;
+    const result = await authenticateRequest(ctx, request);
+    if (!result) {
+      if (auth === 'optional') return;
+      throw new UnauthenticatedError('Authentication is required: send "Authorization: Bearer <token>" or sign in.');
+    }
+    request.actor = result.actor;
+    request.session = result.session;
+    if (config?.scopes && config.scopes.length > 0) requireScope(result.actor, ...config.scopes);
+  };
+}
+
+export function actorOf(request: FastifyRequest): Actor {
+  if (!request.actor) throw new UnauthenticatedError();
+  return request.actor;
+}

@@ -1,0 +1,114 @@
+// The one place errors become RFC 9457 problem details.
+import { InsufficientScopeError, KeywardError, RateLimitedError, UnauthenticatedError, ValidationError, type FieldError, type ProblemCode } from '@keyward/core';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+  errors?: FieldError[];
+  instance?: string;
+}
+
+export const STATUS: Record<ProblemCode, number> = {
+  validation_failed: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  insufficient_scope: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal: 500,
+  service_unavailable: 503,
+};
+
+const TITLE: Record<ProblemCode, string> = {
+  validation_failed: 'Validation failed',
+  unauthenticated: 'Authentication required',
+  forbidden: 'Forbidden',
+  insufficient_scope: 'Insufficient scope',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  conflict: 'Conflict',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  rate_limited: 'Too many requests',
+  internal: 'Internal error',
+  service_unavailable: 'Service unavailable',
+};
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+export function problem(code: ProblemCode, detail: string, extra: Partial<Problem> = {}): Problem {
+  return { type: `urn:keyward:problem:${code}`, title: TITLE[code], status: STATUS[code], detail, code, ...extra };
+}
+
+/** Fastify's own errors (parsing, limits, media types) mapped to our codes. */
+const FASTIFY_CODES: Record<string, ProblemCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'validation_failed',
+  FST_ERR_VALIDATION: 'validation_failed',
+};
+
+interface FastifyLikeError {
+  code?: string;
+  statusCode?: number;
+  message: string;
+  validation?: Array<{ instancePath?: string; message?: string; keyword?: string; params?: Record<string, unknown> }>;
+  validationContext?: string;
+}
+
+/** One entry per offending field, named the way the client sent it. */
+function fieldErrors(error: FastifyLikeError): FieldError[] {
+  return (error.validation ?? []).map((issue) => {
+    let field = (issue.instancePath ?? '').replace(/^\//, '');
+    const params = issue.params ?? {};
+    const extra = params.additionalProperties ?? params.additionalProperty;
+    const missing = params.requiredProperties ?? params.missingProperty;
+    if (issue.keyword === 'additionalProperties' && extra !== undefined) {
+      const names = ([] as unknown[]).concat(extra).join(', ');
+      return { field: field ? `${field}/${names}` : names, message: 'is not a known field' };
+    }
+    if (issue.keyword === 'required' && missing !== undefined) {
+      const names = ([] as unknown[]).concat(missing).join(', ');
+      return { field: field ? `${field}/${names}` : names, message: 'is required' };
+    }
+    if (!field) field = error.validationContext ?? 'body';
+    return { field, message: issue.message ?? 'is not valid' };
+  });
+}
+
+export function toProblem(error: unknown): Problem {
+  if (error instanceof ValidationError) return problem('validation_failed', error.message, { errors: error.errors });
+  if (error instanceof KeywardError) return problem(error.code, error.message);
+  const fastifyError = error as FastifyLikeError;
+  const code = fastifyError?.code ? FASTIFY_CODES[fastifyError.code] : undefined;
+  if (fastifyError?.validation) {
+    const errors = fieldErrors(fastifyError);
+    return problem('validation_failed', errors.map((entry) => `${entry.field}: ${entry.message}`).join('; '), { errors });
+  }
+  if (code === 'validation_failed') return problem(code, fastifyError.message.replace(/^Body/, 'The request body'), { errors: [] });
+  if (code) return problem(code, fastifyError.message);
+  // Anything else is ours to fix: logged with the request id, described to no one.
+  return problem('internal', 'Unexpected error.');
+}
+
+/** RFC 6750 challenge for bearer-protected routes. */
+export function wwwAuthenticate(error: unknown): string | null {
+  if (error instanceof UnauthenticatedError) {
+    return error.reason === 'invalid' ? `Bearer realm="keyward", error="invalid_token", error_description="${error.message}"` : 'Bearer realm="keyward"';
+  }
+  if (error instanceof InsufficientScopeError) return `Bearer realm="keyward", error="insufficient_scope", scope="${error.scope}"`;
+  return null;
+}
+
+export function retryAfter(error: unknown): number | null {
+  return error instanceof RateLimitedError ? error.retryAfterSeconds : null;
+}

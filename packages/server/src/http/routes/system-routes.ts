@@ -1,0 +1,26 @@
+import { sql } from 'kysely';
+import { tokenPatternSource } from '@keyward/core';
+import type { App, AppContext } from '../app-types.ts';
+import { ServiceUnavailableError } from '@keyward/core';
+import { API_VERSION } from '../openapi.ts';
+
+export async function systemRoutes(app: App, ctx: AppContext, serverVersion: string): Promise<void> {
+  const open = { config: { auth: 'none' as const } };
+
+  app.get('/api/version', { ...open, schema: { tags: ['System'], summary: 'API and server version, and the token format for secret scanners' } }, async () => ({
+    api: API_VERSION,
+    server: serverVersion,
+    tokenFormat: { pattern: tokenPatternSource(ctx.config.prefixes), prefixes: ctx.config.prefixes },
+  }));
+
+  app.get('/healthz', { ...open, schema: { tags: ['System'], summary: 'Liveness: the process answers' } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { ...open, schema: { tags: ['System'], summary: 'Readiness: the database answers' } }, async () => {
+    try {
+      await sql`select 1`.execute(ctx.database.db);
+    } catch {
+      throw new ServiceUnavailableError('The database is not reachable.');
+    }
+    return { status: 'ready', checks: { database: 'ok', cache: 'in-process' } };
+  });
+}

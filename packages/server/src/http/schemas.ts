@@ -1,0 +1,195 @@
+// TypeBox schemas: they validate requests, type the handlers and generate the
+// OpenAPI document, so the three can never disagree.
+import Type from 'typebox';
+import { MAX_PAGE_LIMIT } from '@keyward/core';
+
+const strict = { additionalProperties: false } as const;
+
+export const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('member'), Type.Literal('admin'), Type.Literal('owner')]);
+export const Id = Type.String({ pattern: '^[a-z]{3}_[0-9A-Za-z]{1,64}$', maxLength: 68 });
+export const IdParams = Type.Object({ id: Id }, strict);
+export const UserIdParams = Type.Object({ userId: Id }, strict);
+const Timestamp = Type.String({ format: 'date-time' });
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 });
+const Password = Type.String({ minLength: 1, maxLength: 1024 });
+const NewPassword = Type.String({ minLength: 12, maxLength: 1024, description: 'At least 12 characters.' });
+const OrganizationRef = Type.String({ minLength: 1, maxLength: 68, description: 'Organization id or slug.' });
+
+export const TokenName = Type.String({ pattern: '^[A-Za-z0-9 ._-]{1,64}$', description: 'Unique per owner among live tokens.' });
+const ScopeList = Type.Array(Type.String({ minLength: 3, maxLength: 65 }), { maxItems: 100, description: '`area:action`, `area:*` or `*:action` from the scope catalog.' });
+const ResourceIdList = Type.Array(Id, { maxItems: 100, description: 'Ranked resource ids: the first grant that applies wins. Empty = all the owner can access.' });
+const AllowedIps = Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { maxItems: 100, description: 'IPv4/IPv6 addresses or CIDR ranges.' });
+const RateLimit = Type.Union([
+  Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1_000_000 }), windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, strict),
+  Type.Null(),
+]);
+const Refill = Type.Union([
+  Type.Object({ amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }), interval: Type.Union([Type.Literal('daily'), Type.Literal('monthly')]) }, strict),
+  Type.Null(),
+]);
+const Metadata = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 50, description: 'Small JSON object (at most 4 KiB).' });
+
+const tokenSettings = {
+  name: TokenName,
+  scopes: Type.Optional(ScopeList),
+  resources: Type.Optional(ResourceIdList),
+  permission: Type.Optional(RoleSchema),
+  expiresInDays: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 3650 }), Type.Null()], { description: 'Within the organization policy; null = never, where allowed.' })),
+  allowedIps: Type.Optional(AllowedIps),
+  rateLimit: Type.Optional(RateLimit),
+  remaining: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 1_000_000_000_000 }), Type.Null()])),
+  refill: Type.Optional(Refill),
+  metadata: Type.Optional(Metadata),
+};
+
+export const CreateTokenBody = Type.Object(
+  {
+    ...tokenSettings,
+    email: Type.Optional(Email),
+    password: Type.Optional(Password),
+    organization: Type.Optional(OrganizationRef),
+  },
+  { ...strict, description: 'With a session or bearer token; or headless with email + password.' },
+);
+
+export const CreateClientTokenBody = Type.Object(tokenSettings, strict);
+
+export const PatchTokenBody = Type.Object(
+  {
+    name: Type.Optional(TokenName),
+    scopes: Type.Optional(ScopeList),
+    resources: Type.Optional(ResourceIdList),
+    enabled: Type.Optional(Type.Boolean()),
+    allowedIps: Type.Optional(AllowedIps),
+    rateLimit: Type.Optional(RateLimit),
+    metadata: Type.Optional(Metadata),
+  },
+  { ...strict, minProperties: 1 },
+);
+
+export const RotateTokenBody = Type.Union([
+  Type.Object({ gracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, default: 0 })) }, strict),
+  Type.Null(),
+]);
+
+export const RevokeLeakedBody = Type.Object({ tokens: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 1000 }) }, strict);
+
+const TokenStatusSchema = Type.Union([Type.Literal('active'), Type.Literal('expired'), Type.Literal('revoked'), Type.Literal('disabled')]);
+const Limit = Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: 50 });
+const Cursor = Type.String({ minLength: 1, maxLength: 200 });
+
+export const ListTokensQuery = Type.Object(
+  {
+    all: Type.Optional(Type.Boolean({ description: 'Every token of the organization (needs tokens:manage).' })),
+    status: Type.Optional(TokenStatusSchema),
+    kind: Type.Optional(Type.Union([Type.Literal('personal'), Type.Literal('client')])),
+    client: Type.Optional(Id),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  strict,
+);
+
+export const PageQuery = Type.Object({ limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) }, strict);
+
+export const AuditQuery = Type.Object(
+  {
+    action: Type.Optional(Type.String({ maxLength: 64 })),
+    actor: Type.Optional(Type.String({ maxLength: 68 })),
+    target: Type.Optional(Type.String({ maxLength: 68 })),
+    since: Type.Optional(Timestamp),
+    until: Type.Optional(Timestamp),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  strict,
+);
+
+export const LoginBody = Type.Object({ email: Email, password: Password }, strict);
+export const AcceptInviteBody = Type.Object({ inviteToken: Type.String({ minLength: 20, maxLength: 100 }), password: NewPassword }, strict);
+export const SetupBody = Type.Object(
+  {
+    setupToken: Type.String({ minLength: 20, maxLength: 100 }),
+    email: Email,
+    password: NewPassword,
+    organizationName: Type.String({ minLength: 1, maxLength: 100 }),
+    organizationSlug: Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' }),
+  },
+  strict,
+);
+
+const ResourceIds = Type.Union([Type.Array(Id, { maxItems: 1000 }), Type.Null()], { description: 'Limit to these resources; null = all.' });
+export const AddMemberBody = Type.Object({ email: Email, role: RoleSchema, resources: Type.Optional(Type.Array(Id, { maxItems: 1000 })), password: Type.Optional(NewPassword) }, strict);
+export const PatchMemberBody = Type.Object({ role: Type.Optional(RoleSchema), resources: Type.Optional(ResourceIds) }, { ...strict, minProperties: 1 });
+
+export const CreateResourceBody = Type.Object(
+  { type: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }), name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f]+$' }) },
+  strict,
+);
+
+const ClientName = Type.String({ pattern: '^[A-Za-z0-9 ._-]{1,64}$' });
+const Description = Type.Union([Type.String({ maxLength: 500 }), Type.Null()]);
+export const CreateClientBody = Type.Object({ name: ClientName, description: Type.Optional(Description) }, strict);
+export const PatchClientBody = Type.Object({ name: Type.Optional(ClientName), description: Type.Optional(Description) }, { ...strict, minProperties: 1 });
+
+export const Slug = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' });
+export const CreateOrganizationBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), slug: Slug }, strict);
+export const PatchOrganizationBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    tokenPolicy: Type.Optional(
+      Type.Object(
+        {
+          maxLifetimeDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+          allowNoExpiry: Type.Optional(Type.Boolean()),
+          requireIpAllowlist: Type.Optional(Type.Boolean()),
+        },
+        { ...strict, minProperties: 1 },
+      ),
+    ),
+  },
+  { ...strict, minProperties: 1 },
+);
+
+// Response shapes (SPEC §11). Serializing through them also guarantees that
+// no field outside the schema, a digest say, can ever reach a response.
+const ResourceRef = Type.Object({ id: Type.String(), type: Type.String(), name: Type.String() });
+const tokenFields = {
+  id: Type.String(),
+  name: Type.String(),
+  hint: Type.String(),
+  kind: Type.Union([Type.Literal('personal'), Type.Literal('client')]),
+  owner: Type.Object({ type: Type.Union([Type.Literal('user'), Type.Literal('client')]), id: Type.String() }),
+  organizationId: Type.String(),
+  scopes: Type.Array(Type.String()),
+  permission: RoleSchema,
+  resources: Type.Array(ResourceRef),
+  status: TokenStatusSchema,
+  allowedIps: Type.Array(Type.String()),
+  rateLimit: RateLimit,
+  metadata: Type.Record(Type.String(), Type.Unknown()),
+  remaining: Type.Union([Type.Integer(), Type.Null()]),
+  refill: Refill,
+  createdAt: Timestamp,
+  expiresAt: NullableTimestamp,
+  lastUsedAt: NullableTimestamp,
+  lastUsedIp: Type.Union([Type.String(), Type.Null()]),
+  rotatedFrom: Type.Union([Type.String(), Type.Null()]),
+};
+export const TokenResponse = Type.Object(tokenFields);
+export const IssuedTokenResponse = Type.Object({ ...tokenFields, token: Type.String({ description: 'The plaintext secret. Shown exactly once.' }) });
+export const TokenList = Type.Object({ items: Type.Array(TokenResponse), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+export const ProblemResponse = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+    instance: Type.Optional(Type.String()),
+  },
+  { description: 'RFC 9457 problem details.' },
+);

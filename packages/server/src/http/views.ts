@@ -1,0 +1,68 @@
+// Records to the API's JSON shapes (SPEC §11). Nothing secret is mapped.
+import { tokenStatus, type ApiClient, type AuditEvent, type Member, type Organization, type Resource, type TokenRecord } from '@keyward/core';
+
+const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
+
+export function tokenView(token: TokenRecord, now: Date) {
+  return {
+    id: token.id,
+    name: token.name,
+    hint: token.hint,
+    kind: token.kind,
+    owner: token.owner,
+    organizationId: token.organizationId,
+    scopes: token.scopes,
+    permission: token.permission,
+    resources: token.resources,
+    status: tokenStatus(token, now),
+    allowedIps: token.allowedIps,
+    rateLimit: token.rateLimit,
+    metadata: token.metadata,
+    remaining: token.remaining,
+    refill: token.refill,
+    createdAt: token.createdAt.toISOString(),
+    expiresAt: iso(token.expiresAt),
+    lastUsedAt: iso(token.lastUsedAt),
+    lastUsedIp: token.lastUsedIp,
+    rotatedFrom: token.rotatedFrom,
+  };
+}
+
+export function memberView(member: Member) {
+  return {
+    userId: member.userId,
+    email: member.email,
+    role: member.role,
+    resources: member.resourceIds === 'all' ? null : member.resourceIds,
+    hasPassword: member.hasPassword,
+    createdAt: member.createdAt.toISOString(),
+  };
+}
+
+export function resourceView(resource: Resource) {
+  return { id: resource.id, type: resource.type, name: resource.name, createdAt: resource.createdAt.toISOString() };
+}
+
+export function clientView(client: ApiClient) {
+  return { id: client.id, name: client.name, description: client.description, organizationId: client.organizationId, createdAt: client.createdAt.toISOString() };
+}
+
+export function organizationView(org: Organization) {
+  return { id: org.id, name: org.name, slug: org.slug, tokenPolicy: org.tokenPolicy, createdAt: org.createdAt.toISOString() };
+}
+
+export function auditView(event: AuditEvent) {
+  return {
+    id: event.id,
+    at: event.at.toISOString(),
+    action: event.action,
+    actor: event.actor,
+    authMethod: event.authMethod,
+    organizationId: event.organizationId,
+    target: event.target,
+    ip: event.ip,
+    userAgent: event.userAgent,
+    requestId: event.requestId,
+    details: event.details,
+  };
+}

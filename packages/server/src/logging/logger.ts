@@ -1,0 +1,26 @@
+// Logs never carry secrets: credential headers are redacted by path, and any
+// string shaped like a Keyward token is replaced on its way out, wherever in
+// the line it appears (a URL, an error message, a field someone added later).
+import type { Writable } from 'node:stream';
+import { tokenPattern, type TokenPrefixes } from '@keyward/core';
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export const REDACTED = '[REDACTED]';
+
+export function scrubbingDestination(prefixes: TokenPrefixes, target: Writable | NodeJS.WriteStream): DestinationStream {
+  const pattern = tokenPattern(prefixes);
+  return { write: (line: string) => void target.write(line.replace(pattern, REDACTED)) };
+}
+
+export function createLogger(options: { level: string; prefixes: TokenPrefixes; stream?: Writable | undefined }): Logger {
+  return pino(
+    {
+      level: options.level,
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'],
+        censor: REDACTED,
+      },
+    },
+    scrubbingDestination(options.prefixes, options.stream ?? process.stdout),
+  );
+}

@@ -1,0 +1,81 @@
+// Runs Keyward as a process: migrate, resolve the keyring, bootstrap the
+// first owner or print the setup link, listen, and shut down gracefully.
+import { randomBytes } from 'node:crypto';
+import { bootstrapOwner, type Keyring } from '@keyward/core';
+import { buildApp } from './app.ts';
+import type { KeywardConfig } from './config/config.ts';
+import { resolveKeyring } from './config/keyring-source.ts';
+import type { App } from './http/app-types.ts';
+import { migrateToLatest, openDatabase, type Database } from './storage/index.ts';
+
+export interface RunningServer {
+  app: App;
+  url: string;
+  /** Stops accepting requests, lets in-flight ones finish, then closes the database. */
+  close(): Promise<void>;
+}
+
+export async function openMigratedDatabase(config: KeywardConfig): Promise<Database> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+  try {
+    await migrateToLatest(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return database;
+}
+
+export async function startServer(config: KeywardConfig): Promise<RunningServer> {
+  const database = await openMigratedDatabase(config);
+  let generatedSecretsFile: string | null = null;
+  let keyring: Keyring;
+  try {
+    keyring = resolveKeyring(config, (file) => (generatedSecretsFile = file));
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const setupToken = randomBytes(24).toString('base64url');
+  const { app, context } = await buildApp({ config, database, keyring, setupToken });
+  const log = app.log;
+  if (generatedSecretsFile) log.warn({ file: generatedSecretsFile }, 'KEYWARD_SECRETS is not set: generated a token-hashing secret and kept it in the data dir (0600). Back it up; losing it invalidates every token.');
+
+  if ((await context.deps.store.countUsers()) === 0) {
+    if (config.adminEmail && config.adminPassword) {
+      const created = await bootstrapOwner(context.deps, { email: config.adminEmail, password: config.adminPassword, organizationName: 'Default', organizationSlug: 'default' });
+      context.setup.token = null;
+      log.info({ email: created.user.email, organization: created.organization.slug }, 'created the first owner from KEYWARD_ADMIN_EMAIL');
+    } else {
+      const link = `${config.publicUrl}/setup#${setupToken}`;
+      // The link itself goes to the terminal only, not into log files.
+      log.info('no owner yet: printed a one-time setup link to the terminal');
+      process.stdout.write(`\n  Keyward first run: create the first owner at\n  ${link}\n  (or: curl -X POST ${config.publicUrl}/api/v1/setup -H 'content-type: application/json' -d '{"setupToken":"${setupToken}","email":"you@example.com","password":"…","organizationName":"Acme","organizationSlug":"acme"}')\n\n`);
+    }
+  } else {
+    context.setup.token = null;
+  }
+
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close();
+    await database.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    url,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}

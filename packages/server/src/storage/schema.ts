@@ -1,0 +1,142 @@
+// Table types as the code sees them through CamelCasePlugin (columns are
+// snake_case in SQL). Instants read back as Date on PostgreSQL and as ISO
+// strings on SQLite: DialectCapabilities.readTimestamp turns both into Dates.
+// Flags are integers 0/1 on both dialects; JSON lives in text columns.
+import type { ColumnType } from 'kysely';
+
+export type Timestamp = ColumnType<Date | string, Date, Date>;
+export type NullableTimestamp = ColumnType<Date | string | null, Date | null, Date | null>;
+/** 0 or 1. */
+export type Flag = number;
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  passwordHash: string | null;
+  inviteDigest: string | null;
+  inviteExpiresAt: NullableTimestamp;
+  createdAt: Timestamp;
+}
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  slug: string;
+  maxLifetimeDays: number;
+  allowNoExpiry: Flag;
+  requireIpAllowlist: Flag;
+  disabledAt: NullableTimestamp;
+  createdAt: Timestamp;
+}
+
+export interface MembershipsTable {
+  organizationId: string;
+  userId: string;
+  role: string;
+  allResources: Flag;
+  createdAt: Timestamp;
+}
+
+export interface ResourcesTable {
+  id: string;
+  organizationId: string;
+  type: string;
+  name: string;
+  createdAt: Timestamp;
+}
+
+export interface MembershipResourcesTable {
+  organizationId: string;
+  userId: string;
+  resourceId: string;
+}
+
+export interface ApiClientsTable {
+  id: string;
+  organizationId: string;
+  name: string;
+  description: string | null;
+  createdAt: Timestamp;
+  deletedAt: NullableTimestamp;
+}
+
+export interface TokensTable {
+  id: string;
+  organizationId: string;
+  kind: string;
+  ownerType: string;
+  ownerId: string;
+  name: string;
+  hint: string;
+  digest: string;
+  secretVersion: string;
+  /** JSON array of scope strings. */
+  scopes: string;
+  permission: string;
+  resourcesLimited: Flag;
+  expiresAt: NullableTimestamp;
+  disabledAt: NullableTimestamp;
+  revokedAt: NullableTimestamp;
+  revokedReason: string | null;
+  /** JSON array of CIDRs. */
+  allowedIps: string;
+  /** JSON RateLimitSetting or null. */
+  rateLimit: string | null;
+  /** JSON object. */
+  metadata: string;
+  remaining: number | null;
+  /** JSON Refill or null. */
+  refill: string | null;
+  lineageId: string;
+  rotatedFrom: string | null;
+  rotatedAt: NullableTimestamp;
+  graceUntil: NullableTimestamp;
+  createdAt: Timestamp;
+  lastUsedAt: NullableTimestamp;
+  lastUsedIp: string | null;
+}
+
+export interface TokenResourcesTable {
+  tokenId: string;
+  resourceId: string;
+  rank: number;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  organizationId: string | null;
+  at: Timestamp;
+  action: string;
+  actorType: string;
+  actorId: string | null;
+  authMethod: string;
+  targetType: string | null;
+  targetId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  /** JSON object. */
+  details: string;
+}
+
+export interface SessionsTable {
+  /** The sha256 digest of the session secret; the secret itself is never stored. */
+  id: string;
+  userId: string;
+  csrfDigest: string;
+  createdAt: Timestamp;
+  expiresAt: Timestamp;
+}
+
+export interface Schema {
+  users: UsersTable;
+  organizations: OrganizationsTable;
+  memberships: MembershipsTable;
+  resources: ResourcesTable;
+  membershipResources: MembershipResourcesTable;
+  apiClients: ApiClientsTable;
+  tokens: TokensTable;
+  tokenResources: TokenResourcesTable;
+  auditEvents: AuditEventsTable;
+  sessions: SessionsTable;
+}

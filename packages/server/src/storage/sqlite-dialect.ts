@@ -1,0 +1,111 @@
+// Kysely over Node's built-in node:sqlite: nothing to compile or install.
+// Kysely's SqliteDialect expects a better-sqlite3-like database; this adapter
+// supplies the few members it uses.
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteStatement } from 'kysely';
+
+/** node:sqlite binds only null, numbers, bigints, strings and bytes. */
+export function toSqliteParameter(value: unknown): SQLInputValue {
+  if (value === undefined || value === null) return null;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'string') return value;
+  if (ArrayBuffer.isView(value)) return value as SQLInputValue;
+  throw new TypeError(`Cannot bind a ${typeof value} as an SQLite parameter`);
+}
+
+function toSqliteParameters(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
+  return parameters.map(toSqliteParameter);
+}
+
+class NodeSqliteStatement implements SqliteStatement {
+  readonly reader: boolean;
+  readonly statement: StatementSync;
+
+  constructor(statement: StatementSync) {
+    this.statement = statement;
+    // Any statement that yields columns (a select, or a write with `returning`)
+    // must run through all(); run() would execute it and drop the rows.
+    this.reader = statement.columns().length > 0;
+  }
+
+  all(parameters: ReadonlyArray<unknown>): unknown[] {
+    return this.statement.all(...toSqliteParameters(parameters));
+  }
+
+  run(parameters: ReadonlyArray<unknown>): { changes: number | bigint; lastInsertRowid: number | bigint } {
+    const { changes, lastInsertRowid } = this.statement.run(...toSqliteParameters(parameters));
+    return { changes, lastInsertRowid };
+  }
+
+  iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+    return this.statement.iterate(...toSqliteParameters(parameters));
+  }
+}
+
+/** The better-sqlite3-shaped view of a DatabaseSync that Kysely's driver calls. */
+export class NodeSqliteDatabase implements SqliteDatabase {
+  readonly database: DatabaseSync;
+
+  constructor(database: DatabaseSync) {
+    this.database = database;
+  }
+
+  prepare(sql: string): SqliteStatement {
+    return new NodeSqliteStatement(this.database.prepare(sql));
+  }
+
+  close(): void {
+    if (this.database.isOpen) this.database.close();
+  }
+}
+
+/**
+ * Opens the file with the settings every Keyward SQLite database uses:
+ * WAL so readers never block the writer, foreign keys enforced, a busy
+ * timeout for a second process (the CLI) on the same file, and
+ * synchronous=FULL because an acknowledged write must survive a power cut
+ * (NORMAL in WAL mode may lose the last commits).
+ */
+export function openSqliteFile(filename: string): DatabaseSync {
+  const database = new DatabaseSync(filename);
+  try {
+    database.exec('pragma journal_mode = WAL');
+    database.exec('pragma foreign_keys = ON');
+    database.exec('pragma busy_timeout = 5000');
+    database.exec('pragma synchronous = FULL');
+  } catch (error) {
+    database.close();
+    throw error;
+  }
+  return database;
+}
+
+/**
+ * Starts write transactions with `begin immediate`: a deferred transaction that
+ * reads first and writes later fails at once with SQLITE_BUSY (the busy timeout
+ * does not apply to the lock upgrade) when another process wrote meanwhile.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class NodeSqliteDialect extends SqliteDialect {
+  readonly database: SqliteDatabase;
+
+  constructor(database: SqliteDatabase) {
+    super({ database });
+    this.database = database;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.database });
+  }
+}
+
+/** A Kysely dialect over an SQLite file opened with {@link openSqliteFile}; `db.destroy()` closes it. */
+export function createSqliteDialect(filename: string): SqliteDialect {
+  return new NodeSqliteDialect(new NodeSqliteDatabase(openSqliteFile(filename)));
+}

@@ -1,0 +1,105 @@
+// A real Keyward app on a real database for route tests: real argon2, real
+// rate limiter, a clock the test can move, and captured logs.
+import { Writable } from 'node:stream';
+import { bootstrapOwner, parseKeyring, newKeyringEntry, type Keyring } from '@keyward/core';
+import type { LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../app.ts';
+import { loadConfig, type KeywardConfig } from '../config/config.ts';
+import type { App, AppContext } from '../http/app-types.ts';
+import type { Database } from '../storage/index.ts';
+
+export const OWNER_EMAIL = 'owner@example.com';
+export const PASSWORD = 'correct horse battery staple';
+
+export interface TestClock {
+  now: () => Date;
+  advance(ms: number): void;
+}
+
+export function createClock(start = new Date('2026-01-05T10:00:00.000Z')): TestClock {
+  let current = start.getTime();
+  return { now: () => new Date(current), advance: (ms) => void (current += ms) };
+}
+
+export interface TestApp {
+  app: App;
+  context: AppContext;
+  config: KeywardConfig;
+  database: Database;
+  clock: TestClock;
+  /** Every log line written so far. */
+  logs: string[];
+  organizationId: string;
+  ownerId: string;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  keyring?: Keyring;
+}
+
+export async function createTestApp(open: () => Promise<Database>, options: TestAppOptions = {}): Promise<TestApp> {
+  const database = await open();
+  // A generous password-flow limit, so only the rate-limit test meets it.
+  const config = loadConfig({ LOG_LEVEL: 'info', KEYWARD_PASSWORD_FLOW_MAX: '1000', KEYWARD_CONFIG: '', ...options.env }, '/nonexistent-keyward-test-dir');
+  const keyring = options.keyring ?? parseKeyring(newKeyringEntry('v1'));
+  const clock = createClock();
+  const logs: string[] = [];
+  const logStream = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const { app, context } = await buildApp({ config, database, keyring, now: clock.now, logStream });
+  await app.ready();
+  const { user, organization } = await bootstrapOwner(context.deps, { email: OWNER_EMAIL, password: PASSWORD, organizationName: 'Acme', organizationSlug: 'acme' });
+  return {
+    app,
+    context,
+    config,
+    database,
+    clock,
+    logs,
+    organizationId: organization.id,
+    ownerId: user.id,
+    async close() {
+      await app.close();
+      await database.close();
+    },
+  };
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
+
+export function json<T = Record<string, any>>(response: LightMyRequestResponse): T {
+  return response.json() as T;
+}
+
+/** Creates a personal token with the headless password flow. */
+export async function passwordToken(t: TestApp, body: Record<string, unknown> = {}, email = OWNER_EMAIL, password = PASSWORD): Promise<{ token: string; id: string; body: Record<string, any> }> {
+  const response = await t.app.inject({ method: 'POST', url: '/api/v1/tokens', payload: { name: `t-${Math.random().toString(36).slice(2, 10)}`, email, password, ...body } });
+  if (response.statusCode !== 201) throw new Error(`password flow failed: ${response.statusCode} ${response.body}`);
+  const created = json(response);
+  return { token: created.token, id: created.id, body: created };
+}
+
+/** An owner token with the full management scopes. */
+export async function ownerToken(t: TestApp, extra: Record<string, unknown> = {}): Promise<string> {
+  const scopes = ['tokens:read', 'tokens:write', 'tokens:manage', 'clients:manage', 'members:manage', 'audit:read'];
+  return (await passwordToken(t, { scopes, ...extra })).token;
+}
+
+/** Adds a member with a password, through the API as the owner. */
+export async function addMember(t: TestApp, ownerBearer: string, email: string, role: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const response = await t.app.inject({ method: 'POST', url: '/api/v1/members', headers: bearer(ownerBearer), payload: { email, role, password: PASSWORD, ...extra } });
+  if (response.statusCode !== 201) throw new Error(`adding member failed: ${response.statusCode} ${response.body}`);
+  return json(response).userId as string;
+}
+
+export async function auditActions(t: TestApp, filter: { targetId?: string; action?: string } = {}) {
+  return t.context.deps.store.listAuditEvents({ organizationId: t.organizationId, limit: 1000, targetId: filter.targetId, action: filter.action });
+}
