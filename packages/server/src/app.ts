@@ -12,9 +12,11 @@ import { createAuthHook } from './http/authenticate.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { PROBLEM_CONTENT_TYPE, problem, retryAfter, toProblem, wwwAuthenticate } from './http/problem.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
+import { catalogRoutes } from './http/routes/catalog-routes.ts';
 import { clientRoutes } from './http/routes/client-routes.ts';
 import { memberRoutes } from './http/routes/member-routes.ts';
 import { organizationRoutes } from './http/routes/organization-routes.ts';
+import { pageRoutes } from './http/routes/page-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
@@ -108,5 +110,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await memberRoutes(app, context);
   await resourceRoutes(app, context);
   await organizationRoutes(app, context);
+  await catalogRoutes(app, context);
+  await pageRoutes(app);
   return { app, context };
 }
