@@ -14,6 +14,14 @@ export default tseslint.config(
     },
   },
   {
+    // The first-run pages' script runs in the browser.
+    files: ['packages/server/src/http/pages/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', location: 'readonly', history: 'readonly', fetch: 'readonly', FormData: 'readonly' },
+    },
+  },
+  {
     // Tests read JSON answers loosely; the assertions check the shapes.
     files: ['**/*.test.ts', '**/testing/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
