@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDialect } from '../../storage/test-databases.ts';
 import { bearer, createTestApp, json, passwordToken, type TestApp } from '../../testing/test-app.ts';
 
