@@ -1,0 +1,148 @@
+// npm run bench: figures, not assertions. Times the pieces of the management
+// path on this machine: token format checks, HMAC hashing, argon2id, bearer
+// authentication against the database, and whole requests through Fastify.
+// Set KEYWARD_BENCH_DATABASE_URL=postgres://… to run the storage figures on PostgreSQL too.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { DEFAULT_TOKEN_PREFIXES, authenticateToken, bootstrapOwner, generateToken, hashToken, newKeyringEntry, parseKeyring, parseToken } from '@keyward/core';
+import { argon2Hasher, buildApp, loadConfig, migrateToLatest, openDatabase, type Database } from '@keyward/server';
+
+interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+}
+
+const figures: Figure[] = [];
+const record = (name: string, value: number, unit: string) => figures.push({ name, value: Math.round(value * 100) / 100, unit });
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
+}
+
+/** Operations per second, as the median of several timed rounds. */
+function opsPerSecond(rounds: number, perRound: number, fn: () => void): number {
+  const rates: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    const start = performance.now();
+    for (let i = 0; i < perRound; i += 1) fn();
+    rates.push(perRound / ((performance.now() - start) / 1000));
+  }
+  return median(rates);
+}
+
+async function asyncOpsPerSecond(rounds: number, perRound: number, fn: () => Promise<unknown>): Promise<number> {
+  const rates: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    const start = performance.now();
+    for (let i = 0; i < perRound; i += 1) await fn();
+    rates.push(perRound / ((performance.now() - start) / 1000));
+  }
+  return median(rates);
+}
+
+async function benchStorage(label: string, database: Database): Promise<void> {
+  const keyring = parseKeyring(newKeyringEntry('v1'));
+  const config = loadConfig({ LOG_LEVEL: 'silent', KEYWARD_PASSWORD_FLOW_MAX: '1000000' }, tmpdir());
+  const { app, context } = await buildApp({ config, database, keyring });
+  await app.ready();
+  const password = 'benchmark password 123';
+  await bootstrapOwner(context.deps, { email: 'bench@example.com', password, organizationName: 'Bench', organizationSlug: 'bench' });
+
+  const createLatencies: number[] = [];
+  const tokens: string[] = [];
+  for (let i = 0; i < 200; i += 1) {
+    const start = performance.now();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: i === 0 ? {} : { authorization: `Bearer ${tokens[0]}` },
+      payload: i === 0 ? { name: 'bench-0', email: 'bench@example.com', password, scopes: ['tokens:read', 'tokens:write'] } : { name: `bench-${i}`, scopes: ['tokens:read'] },
+    });
+    if (i > 0) createLatencies.push(performance.now() - start);
+    tokens.push((response.json() as { token: string }).token);
+  }
+  record(`${label}: POST /api/v1/tokens with a bearer token, median`, median(createLatencies), 'ms');
+
+  const request = { ip: '127.0.0.1', userAgent: null, requestId: null };
+  let next = 0;
+  const authRate = await asyncOpsPerSecond(5, 1000, () => authenticateToken(context.deps, tokens[next++ % tokens.length] as string, request));
+  record(`${label}: bearer authentication (checksum, indexed read, owner's membership)`, authRate, 'ops/s');
+
+  const latencies: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < 3000; i += 1) {
+    const begin = performance.now();
+    await app.inject({ method: 'GET', url: '/api/v1/tokens/current', headers: { authorization: `Bearer ${tokens[i % tokens.length]}` } });
+    latencies.push(performance.now() - begin);
+  }
+  record(`${label}: GET /api/v1/tokens/current through Fastify (inject, sequential)`, 3000 / ((performance.now() - start) / 1000), 'req/s');
+  record(`${label}: GET /api/v1/tokens/current p50`, percentile(latencies, 50), 'ms');
+  record(`${label}: GET /api/v1/tokens/current p99`, percentile(latencies, 99), 'ms');
+
+  const listLatencies: number[] = [];
+  for (let i = 0; i < 300; i += 1) {
+    const begin = performance.now();
+    await app.inject({ method: 'GET', url: '/api/v1/tokens?limit=100', headers: { authorization: `Bearer ${tokens[0]}` } });
+    listLatencies.push(performance.now() - begin);
+  }
+  record(`${label}: GET /api/v1/tokens?limit=100 (200 tokens) median`, median(listLatencies), 'ms');
+  await app.close();
+}
+
+async function main(): Promise<void> {
+  const keyring = parseKeyring(newKeyringEntry('v1'));
+  const token = generateToken(DEFAULT_TOKEN_PREFIXES.personal);
+  const garbage = `${token.slice(0, -1)}${token.endsWith('a') ? 'b' : 'a'}`;
+  record('generateToken', opsPerSecond(5, 20_000, () => generateToken('kw_pat')), 'ops/s');
+  record('parseToken (valid, checksum verified)', opsPerSecond(5, 100_000, () => parseToken(token, DEFAULT_TOKEN_PREFIXES)), 'ops/s');
+  record('parseToken (one character changed: rejected)', opsPerSecond(5, 100_000, () => parseToken(garbage, DEFAULT_TOKEN_PREFIXES)), 'ops/s');
+  record('hashToken (HMAC-SHA256)', opsPerSecond(5, 50_000, () => hashToken(keyring, token)), 'ops/s');
+  const argonTimes: number[] = [];
+  for (let i = 0; i < 10; i += 1) {
+    const start = performance.now();
+    await argon2Hasher.hash('benchmark password 123');
+    argonTimes.push(performance.now() - start);
+  }
+  record('argon2id hash (19 MiB, t=2, p=1) median', median(argonTimes), 'ms');
+
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'keyward-bench-'));
+  try {
+    const sqlite = await openDatabase({ dataDir });
+    await migrateToLatest(sqlite);
+    await benchStorage('SQLite', sqlite);
+    await sqlite.close();
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  const postgresUrl = process.env.KEYWARD_BENCH_DATABASE_URL;
+  if (postgresUrl) {
+    const schema = `kw_bench_${randomBytes(4).toString('hex')}`;
+    const postgres = await openDatabase({ databaseUrl: postgresUrl, dataDir: tmpdir(), searchPath: schema });
+    await sql`create schema ${sql.id(schema)}`.execute(postgres.db);
+    try {
+      await migrateToLatest(postgres);
+      await benchStorage('PostgreSQL', postgres);
+    } finally {
+      await sql`drop schema ${sql.id(schema)} cascade`.execute(postgres.db);
+      await postgres.close();
+    }
+  }
+
+  const width = Math.max(...figures.map((figure) => figure.name.length));
+  console.log(JSON.stringify({ node: process.version, at: new Date().toISOString(), figures }, null, 2));
+  console.log('');
+  for (const figure of figures) console.log(`${figure.name.padEnd(width)}  ${String(figure.value).padStart(12)} ${figure.unit}`);
+}
+
+await main();
