@@ -83,7 +83,13 @@ function secretsNew(args: string[]): void {
   let version = values.version;
   if (!version) {
     const current = process.env.KEYWARD_SECRETS;
-    version = current ? nextKeyringVersion(parseKeyring(current)) : 'v1';
+    try {
+      version = current ? nextKeyringVersion(parseKeyring(current)) : 'v1';
+    } catch (error) {
+      // Name the setting the bad keyring came from; KeyringError messages never contain key material.
+      if (error instanceof KeyringError) throw new ConfigError('KEYWARD_SECRETS', error.message);
+      throw error;
+    }
   }
   if (!/^[A-Za-z0-9]{1,16}$/.test(version)) throw new UsageError('--version must be 1-16 letters or digits');
   const entry = newKeyringEntry(version);
@@ -124,6 +130,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A bad or unknown option is a usage mistake like an unknown command: exit 2, not 1.
+function isUsageError(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'));
+}
+
 function oneLine(error: unknown): string {
   if (error instanceof ConfigError || error instanceof UsageError || error instanceof KeyringError || error instanceof KeywardError) return error.message;
   const code = (error as { code?: string }).code;
@@ -139,7 +151,7 @@ if (import.meta.main) {
     },
     (error: unknown) => {
       console.error(`keyward: ${oneLine(error)}`);
-      process.exitCode = error instanceof UsageError ? 2 : 1;
+      process.exitCode = isUsageError(error) ? 2 : 1;
     },
   );
 }

@@ -3,6 +3,7 @@
 import cookie from '@fastify/cookie';
 import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
+import { Settings } from 'typebox/system';
 import type { Writable } from 'node:stream';
 import type { EventBus, Keyring, PasswordHasher, ServiceDeps } from '@keyward/core';
 import type { KeywardConfig } from './config/config.ts';
@@ -43,6 +44,9 @@ export interface AppOptions {
 }
 
 registerAjvFormats();
+// TypeBox stops at 8 issues and a union spends three on one field, so a body
+// with a few bad fields would not have each of them named.
+Settings.Set({ maxErrors: 100 });
 
 /** The lifecycle services' dependencies, shared by the HTTP app and the CLI. */
 export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database' | 'keyring' | 'now' | 'bus' | 'passwords'>): ServiceDeps {

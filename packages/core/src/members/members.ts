@@ -5,7 +5,7 @@ import { decodeCursor, DEFAULT_PAGE_LIMIT, toPage } from '../pagination.ts';
 import type { Store } from '../ports/store.ts';
 import { isRoleAtLeast, type Role } from '../roles.ts';
 import { canAccessResource } from '../services/access.ts';
-import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
+import { auditEvent, publishSafely, SYSTEM_REQUEST, type RequestFacts, type ServiceDeps } from '../services/context.ts';
 import { normalizeEmail, sessionDigest } from '../auth/password-auth.ts';
 import { throwIfAny } from '../tokens/token-settings.ts';
 import type { Actor, Member, Page } from '../types.ts';
@@ -71,6 +71,8 @@ export async function addMember(deps: ServiceDeps, actor: Actor, input: AddMembe
   const passwordHash = input.password ? await deps.passwords.hash(input.password) : null;
   const result = await deps.store.transaction(async (store) => {
     await checkGrant(store, actor, input.role, input.resources);
+    // Omitting resources means all of them, which a limited caller does not hold to give.
+    if (input.resources === undefined && actor.resourceIds !== 'all') throw new ForbiddenError('You cannot grant access to all resources: yours are limited.');
     let found = await store.findUserByEmail(email);
     let inviteToken: string | null = null;
     if (!found) {
@@ -79,7 +81,9 @@ export async function addMember(deps: ServiceDeps, actor: Actor, input: AddMembe
       found = { user, passwordHash };
     }
     if (await store.findMembership(actor.organizationId, found.user.id)) throw new ConflictError(`${email} is already a member.`);
-    if (!found.passwordHash) {
+    // Someone already invited elsewhere keeps that invitation: a link from this
+    // organization would let its admin set the password of a person they do not own.
+    if (!found.passwordHash && (await store.listMembershipsOfUser(found.user.id)).length === 0) {
       inviteToken = randomBytes(32).toString('base64url');
       await store.setUserInvite(found.user.id, sessionDigest(inviteToken), new Date(now.getTime() + 7 * 86_400_000));
     }
@@ -135,7 +139,7 @@ export async function removeMember(deps: ServiceDeps, actor: Actor, userId: stri
 }
 
 /** Sets the password of an invited person with the one-time token from their invite link. */
-export async function acceptInvite(deps: ServiceDeps, inviteToken: string, password: string): Promise<void> {
+export async function acceptInvite(deps: ServiceDeps, inviteToken: string, password: string, request: RequestFacts = SYSTEM_REQUEST): Promise<void> {
   const hash = await deps.passwords.hash(password);
   await deps.store.transaction(async (store) => {
     const user = await store.consumeInvite(sessionDigest(inviteToken), deps.now());
@@ -143,7 +147,7 @@ export async function acceptInvite(deps: ServiceDeps, inviteToken: string, passw
     await store.setUserPassword(user.id, hash);
     const memberships = await store.listMembershipsOfUser(user.id);
     await store.insertAuditEvent({
-      ...auditEvent(deps, null, { action: 'user.invite_accepted', organizationId: memberships[0]?.organizationId ?? null, target: { type: 'user', id: user.id } }),
+      ...auditEvent(deps, null, { action: 'user.invite_accepted', organizationId: memberships[0]?.organizationId ?? null, target: { type: 'user', id: user.id } }, request),
       actor: { type: 'user', id: user.id },
     });
   });

@@ -114,7 +114,8 @@ export interface Store {
   /** Records last use; callers write it at most once a minute per token. */
   touchToken(id: string, at: Date, ip: string | null): Promise<void>;
   rehashToken(id: string, digest: string, secretVersion: string): Promise<void>;
-  markTokenRotated(id: string, at: Date, graceUntil: Date): Promise<void>;
+  /** Marks a live token rotated out; answers false, changing nothing, when it was rotated or revoked meanwhile. */
+  markTokenRotated(id: string, at: Date, graceUntil: Date): Promise<boolean>;
   /** Revokes the given tokens that are not revoked yet; answers the ids it revoked. */
   revokeTokens(ids: readonly string[], at: Date, reason: string): Promise<string[]>;
   /** Ids of tokens in these lineages or owned by this user/client in this organization that are not revoked. */

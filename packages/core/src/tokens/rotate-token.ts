@@ -32,7 +32,13 @@ export async function rotateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     const expiresAt = old.expiresAt ? new Date(now.getTime() + (old.expiresAt.getTime() - old.createdAt.getTime())) : null;
     const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000);
     const graceUntil = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
-    await store.markTokenRotated(old.id, now, graceUntil);
+    // The read above does not lock the row: under PostgreSQL's read committed two
+    // concurrent rotations both pass it, and each would fork a live successor.
+    if (!(await store.markTokenRotated(old.id, now, graceUntil))) {
+      const latest = await store.findToken(old.organizationId, old.id);
+      if (!latest?.rotatedAt) throw new ConflictError('A revoked token cannot be rotated.');
+      return { reuse: await revokeLineage(deps, store, latest, actor, actor, 'rotate_again'), issued: null };
+    }
     await store.insertToken({
       ...old,
       id,

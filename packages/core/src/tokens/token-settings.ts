@@ -67,7 +67,15 @@ export async function checkResources(store: Store, actor: Actor, resourceIds: re
     return;
   }
   const found = new Set((await store.findResourcesByIds(actor.organizationId, resourceIds)).map((resource) => resource.id));
-  // Unknown and not-yours read the same, so resource ids cannot be probed.
+  // A caller who reaches every resource learns nothing from "unknown", so for
+  // them it is a plain validation error.
+  if (actor.resourceIds === 'all') {
+    resourceIds.forEach((id, index) => {
+      if (!found.has(id)) errors.push({ field: `resources/${index}`, message: `${id} is not a resource of this organization` });
+    });
+    return;
+  }
+  // For a limited caller, unknown and not-yours read the same, so resource ids cannot be probed.
   const outside = resourceIds.filter((id) => !found.has(id) || !canAccessResource(actor, id));
   if (outside.length > 0) throw new ForbiddenError(`You cannot grant resource ${outside.join(', ')}: it is not one you can access.`);
 }

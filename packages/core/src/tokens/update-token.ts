@@ -52,6 +52,7 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     throwIfAny(errors);
     if (patch.resources !== undefined) {
       await checkResources(store, actor, patch.resources, errors);
+      throwIfAny(errors);
       changes.resourceIds = patch.resources;
       changes.resourcesLimited = patch.resources.length > 0;
     }

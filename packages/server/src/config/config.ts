@@ -81,7 +81,9 @@ function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { file: ConfigFile
   }
   if (!checkConfigFile.Check(parsed)) {
     const first = [...checkConfigFile.Errors(parsed)][0];
-    throw new ConfigError('KEYWARD_CONFIG', `${filePath}${first?.instancePath ?? ''} ${first?.message ?? 'is not valid'}`);
+    // An unknown field fails its `additionalProperties: false` schema, which the validator words as "schema is false".
+    const message = first?.keyword === 'boolean' ? 'is not a known field' : (first?.message ?? 'is not valid');
+    throw new ConfigError('KEYWARD_CONFIG', `${filePath}${first?.instancePath ?? ''} ${message}`);
   }
   return { file: parsed, path: filePath };
 }
@@ -119,7 +121,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (!URL.canParse(publicUrl)) throw new ConfigError('KEYWARD_PUBLIC_URL', `"${publicUrl}" is not a URL`);
 
   const adminEmail = text(env, 'KEYWARD_ADMIN_EMAIL');
-  const adminPassword = env.KEYWARD_ADMIN_PASSWORD ?? null;
+  // Not trimmed (spaces may be part of a password), but empty means unset, as for every other setting.
+  const adminPassword = env.KEYWARD_ADMIN_PASSWORD ? env.KEYWARD_ADMIN_PASSWORD : null;
   if ((adminEmail === null) !== (adminPassword === null)) {
     throw new ConfigError(adminEmail === null ? 'KEYWARD_ADMIN_EMAIL' : 'KEYWARD_ADMIN_PASSWORD', 'set both KEYWARD_ADMIN_EMAIL and KEYWARD_ADMIN_PASSWORD, or neither');
   }

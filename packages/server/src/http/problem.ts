@@ -65,24 +65,40 @@ interface FastifyLikeError {
   validationContext?: string;
 }
 
+interface FieldIssue extends FieldError {
+  keyword: string | undefined;
+  params: Record<string, unknown>;
+}
+
 /** One entry per offending field, named the way the client sent it. */
 function fieldErrors(error: FastifyLikeError): FieldError[] {
-  return (error.validation ?? []).map((issue) => {
-    let field = (issue.instancePath ?? '').replace(/^\//, '');
+  const issues: FieldIssue[] = (error.validation ?? []).flatMap((issue) => {
+    const path = (issue.instancePath ?? '').replace(/^\//, '');
     const params = issue.params ?? {};
+    const named = (names: unknown, message: string): FieldIssue[] =>
+      ([] as unknown[]).concat(names).map((name) => ({ field: path ? `${path}/${String(name)}` : String(name), message, keyword: issue.keyword, params }));
     const extra = params.additionalProperties ?? params.additionalProperty;
     const missing = params.requiredProperties ?? params.missingProperty;
-    if (issue.keyword === 'additionalProperties' && extra !== undefined) {
-      const names = ([] as unknown[]).concat(extra).join(', ');
-      return { field: field ? `${field}/${names}` : names, message: 'is not a known field' };
-    }
-    if (issue.keyword === 'required' && missing !== undefined) {
-      const names = ([] as unknown[]).concat(missing).join(', ');
-      return { field: field ? `${field}/${names}` : names, message: 'is required' };
-    }
-    if (!field) field = error.validationContext ?? 'body';
-    return { field, message: issue.message ?? 'is not valid' };
+    if (issue.keyword === 'additionalProperties' && extra !== undefined) return named(extra, 'is not a known field');
+    if (issue.keyword === 'required' && missing !== undefined) return named(missing, 'is required');
+    return [{ field: path || (error.validationContext ?? 'body'), message: issue.message ?? 'is not valid', keyword: issue.keyword, params }];
   });
+  const byField = new Map<string, FieldIssue[]>();
+  for (const issue of issues) byField.set(issue.field, [...(byField.get(issue.field) ?? []), issue]);
+  const fields = [...byField.keys()];
+  return fields
+    // A union's own complaints ("must be null") are noise once a branch named the exact sub-field.
+    .filter((field) => !fields.some((other) => other.startsWith(`${field}/`)))
+    .map((field) => ({ field, message: fieldMessage(byField.get(field) ?? []) }));
+}
+
+/** The validator reports an unknown field twice ("schema is false") and a union once per branch plus a summary. */
+function fieldMessage(issues: FieldIssue[]): string {
+  const specific = issues.filter((issue) => issue.keyword !== 'boolean' && issue.keyword !== 'anyOf');
+  const chosen = specific.length > 0 ? specific : issues;
+  if (chosen.length > 1 && chosen.every((issue) => issue.keyword === 'const')) return `must be one of ${chosen.map((issue) => String(issue.params.allowedValue)).join(', ')}`;
+  if (chosen.length > 1 && chosen.every((issue) => issue.keyword === 'type')) return `must be ${chosen.map((issue) => String(issue.params.type)).join(' or ')}`;
+  return chosen[0]?.message ?? 'is not valid';
 }
 
 export function toProblem(error: unknown): Problem {

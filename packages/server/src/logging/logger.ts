@@ -2,13 +2,22 @@
 // string shaped like a Keyward token is replaced on its way out, wherever in
 // the line it appears (a URL, an error message, a field someone added later).
 import type { Writable } from 'node:stream';
-import { tokenPattern, type TokenPrefixes } from '@keyward/core';
+import { tokenPatternSource, type TokenPrefixes } from '@keyward/core';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export const REDACTED = '[REDACTED]';
 
+/**
+ * Like the scanners' tokenPattern, but without its word boundaries: a token
+ * glued to other text, such as `?auth=Bearer%20kw_pat_…` in a logged URL, has
+ * no boundary before it and would pass through. Over-redacting a log is harmless.
+ */
+function scrubPattern(prefixes: TokenPrefixes): RegExp {
+  return new RegExp(tokenPatternSource(prefixes).replaceAll('\\b', ''), 'g');
+}
+
 export function scrubbingDestination(prefixes: TokenPrefixes, target: Writable | NodeJS.WriteStream): DestinationStream {
-  const pattern = tokenPattern(prefixes);
+  const pattern = scrubPattern(prefixes);
   return { write: (line: string) => void target.write(line.replace(pattern, REDACTED)) };
 }
 

@@ -471,8 +471,16 @@ export class KyselyStore implements Store {
     await this.db.updateTable('tokens').set({ digest, secretVersion }).where('id', '=', id).execute();
   }
 
-  async markTokenRotated(id: string, at: Date, graceUntil: Date): Promise<void> {
-    await this.db.updateTable('tokens').set({ rotatedAt: at, graceUntil }).where('id', '=', id).execute();
+  async markTokenRotated(id: string, at: Date, graceUntil: Date): Promise<boolean> {
+    // Conditional in the one statement: of two concurrent rotations only one can mark the token.
+    const result = await this.db
+      .updateTable('tokens')
+      .set({ rotatedAt: at, graceUntil })
+      .where('id', '=', id)
+      .where('rotatedAt', 'is', null)
+      .where('revokedAt', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
   }
 
   async revokeTokens(ids: readonly string[], at: Date, reason: string): Promise<string[]> {

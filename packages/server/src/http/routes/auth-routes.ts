@@ -87,7 +87,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
     schema: { tags: TAGS, summary: 'Set your password with the one-time token from an invite link', body: AcceptInviteBody, response: problemResponses },
     handler: async (request, reply) => {
       await limiters.loginPerIp.consume(request.ip);
-      await acceptInvite(deps, request.body.inviteToken, request.body.password);
+      await acceptInvite(deps, request.body.inviteToken, request.body.password, requestFacts(request));
       return reply.code(204).send();
     },
   });

@@ -1,5 +1,6 @@
 import {
   ForbiddenError,
+  UnauthenticatedError,
   authenticatePassword,
   createToken,
   getCurrentToken,
@@ -53,7 +54,8 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
       let actor = request.actor;
       if (!actor) {
         if (email === undefined || password === undefined) {
-          throw new ForbiddenError('Sign in, send a bearer token, or give email and password to create a token.');
+          // No credentials at all is a 401 (RFC 9110 §15.5.2), not a 403.
+          throw new UnauthenticatedError('Sign in, send a bearer token, or give email and password to create a token.');
         }
         // Counted before the password is checked, so guessing costs attempts whether or not it succeeds.
         await ctx.limiters.passwordFlow.consume(request.ip);

@@ -1,0 +1,239 @@
+// The keyward command as users run it: a child process on this Node, in a
+// temp working directory with a temp data dir and a clean environment.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseKeyring } from '@keyward/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const MAIN = path.join(import.meta.dirname, 'main.ts');
+const CHILD_TIMEOUT_MS = 20_000;
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+let workDir: string;
+let dataDir: string;
+const children = new Set<ChildProcess>();
+
+beforeEach(() => {
+  workDir = mkdtempSync(path.join(tmpdir(), 'keyward-cli-'));
+  dataDir = path.join(workDir, 'data');
+});
+
+afterEach(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children.clear();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+/** Starts `keyward <args>`; nothing from the test's own environment leaks in but PATH and HOME. */
+function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; finished: Promise<Finished>; output: () => string } {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    cwd: workDir,
+    env: { PATH: process.env.PATH ?? '', HOME: workDir, KEYWARD_DATA_DIR: dataDir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const finished = new Promise<Finished>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`keyward ${args.join(' ')} did not finish within ${CHILD_TIMEOUT_MS} ms\n${stdout}\n${stderr}`));
+    }, CHILD_TIMEOUT_MS);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, finished, output: () => stdout };
+}
+
+function run(args: string[], env: Record<string, string> = {}): Promise<Finished> {
+  return start(args, env).finished;
+}
+
+/** A one-line `keyward: …` reason on stderr, nothing else. */
+function expectOneLineError(result: Finished, pattern: RegExp): void {
+  expect(result.stderr.endsWith('\n')).toBe(true);
+  expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(result.stderr).toMatch(/^keyward: /);
+  expect(result.stderr).toMatch(pattern);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Resolves once `text` appears on stdout; rejects if the process ends first. */
+function waitForOutput(started: ReturnType<typeof start>, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (started.output().includes(text)) {
+        started.child.stdout?.off('data', check);
+        resolve();
+      }
+    };
+    started.child.stdout?.on('data', check);
+    started.finished.then((result) => reject(new Error(`keyward exited (${result.code}) before printing "${text}"\n${result.stdout}\n${result.stderr}`)), reject);
+    check();
+  });
+}
+
+describe('keyward', () => {
+  it('--help lists the commands and exits 0', async () => {
+    const result = await run(['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Usage: keyward <command>');
+    for (const command of ['serve', 'migrate', 'init', 'secrets new']) expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\s`, 'm'));
+    expect(result.stderr).toBe('');
+  });
+
+  it('exits 2 with one line for an unknown command', async () => {
+    const result = await run(['frobnicate']);
+    expect(result.code).toBe(2);
+    expectOneLineError(result, /unknown command "frobnicate"/);
+    expect(result.stdout).toBe('');
+  });
+
+  it('exits 2 with one line for an unknown option', async () => {
+    const result = await run(['init', '--email', 'owner@example.com', '--colour', 'blue']);
+    expect(result.code).toBe(2);
+    expectOneLineError(result, /--colour/);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  describe('secrets new', () => {
+    it('prints a v1 keyring entry that parseKeyring accepts', async () => {
+      const result = await run(['secrets', 'new']);
+      expect(result.code).toBe(0);
+      const entry = result.stdout.trim();
+      expect(result.stdout).toBe(`${entry}\n`);
+      expect(entry).toMatch(/^v1:[A-Za-z0-9_-]{43}$/);
+      expect(parseKeyring(entry).current.version).toBe('v1');
+    });
+
+    it('prints the next version after the entries in KEYWARD_SECRETS', async () => {
+      const first = (await run(['secrets', 'new'])).stdout.trim();
+      const result = await run(['secrets', 'new'], { KEYWARD_SECRETS: first });
+      expect(result.code).toBe(0);
+      const entry = result.stdout.trim();
+      expect(entry).toMatch(/^v2:[A-Za-z0-9_-]{43}$/);
+      expect(parseKeyring(`${entry},${first}`).all.map((secret) => secret.version)).toEqual(['v2', 'v1']);
+      expect(entry).not.toContain(first.slice(3));
+    });
+
+    it('exits 1 naming KEYWARD_SECRETS, without echoing it, when it is not a keyring', async () => {
+      const result = await run(['secrets', 'new'], { KEYWARD_SECRETS: 'v1:c2VjcmV0LW1hdGVyaWFs' });
+      expect(result.code).toBe(1);
+      expectOneLineError(result, /^keyward: KEYWARD_SECRETS: /);
+      expect(result.stderr).not.toContain('c2VjcmV0LW1hdGVyaWFs');
+      expect(result.stdout).toBe('');
+    });
+
+    it('exits 2 for a bad --version label', async () => {
+      const result = await run(['secrets', 'new', '--version', 'v 3']);
+      expect(result.code).toBe(2);
+      expectOneLineError(result, /--version/);
+    });
+  });
+
+  describe('migrate', () => {
+    it('creates and migrates the SQLite database in KEYWARD_DATA_DIR and exits 0', async () => {
+      const result = await run(['migrate']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('sqlite database is at the latest migration');
+      expect(existsSync(path.join(dataDir, 'keyward.db'))).toBe(true);
+      expect((await run(['migrate'])).code).toBe(0);
+    });
+
+    it('exits 1 with one line naming PORT when PORT is not a number', async () => {
+      const result = await run(['migrate'], { PORT: 'eighty' });
+      expect(result.code).toBe(1);
+      expectOneLineError(result, /^keyward: PORT: /);
+      expect(existsSync(dataDir)).toBe(false);
+    });
+  });
+
+  describe('init', () => {
+    it('creates the first organization and owner, and refuses a second time with one line and exit 1', async () => {
+      const created = await run(['init', '--email', 'Owner@Example.com', '--password', 'a long enough password', '--org-slug', 'acme']);
+      expect(created.stderr).toBe('');
+      expect(created.code).toBe(0);
+      expect(created.stdout).toMatch(/^keyward: created organization "acme" \(org_[0-9A-Za-z]+\) owned by owner@example\.com\n$/);
+      // The token-hashing secret was generated on the way, private to its owner.
+      expect(statSync(path.join(dataDir, 'secrets')).mode & 0o777).toBe(0o600);
+
+      const again = await run(['init', '--email', 'other@example.com', '--password', 'another long password']);
+      expect(again.code).toBe(1);
+      expectOneLineError(again, /already set up/);
+    });
+
+    it('exits 2 without --email', async () => {
+      const result = await run(['init', '--password', 'a long enough password']);
+      expect(result.code).toBe(2);
+      expectOneLineError(result, /--email/);
+    });
+
+    it('exits 2 for a password under 12 characters, without echoing it', async () => {
+      const result = await run(['init', '--email', 'owner@example.com', '--password', 'hunter2']);
+      expect(result.code).toBe(2);
+      expectOneLineError(result, /12 characters/);
+      expect(result.stderr).not.toContain('hunter2');
+    });
+  });
+
+  describe('serve', () => {
+    it('starts, answers /healthz, and exits 0 on SIGTERM', async () => {
+      const port = await freePort();
+      const server = start(['serve'], { PORT: String(port), HOST: '127.0.0.1' });
+      await waitForOutput(server, `listening on http://127.0.0.1:${port}`);
+
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) });
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      // First run on an empty database: a setup link on the terminal and a generated secret.
+      expect(server.output()).toContain(`http://127.0.0.1:${port}/setup#`);
+      expect(server.output()).toContain('KEYWARD_SECRETS is not set');
+      expect(existsSync(path.join(dataDir, 'secrets'))).toBe(true);
+
+      server.child.kill('SIGTERM');
+      const result = await server.finished;
+      expect(result.signal).toBeNull();
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('shutting down');
+    });
+
+    it('exits 1 with one line when the port is taken', async () => {
+      const blocker = createServer();
+      await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (blocker.address() as { port: number }).port;
+        const result = await run(['serve'], { PORT: String(port), HOST: '127.0.0.1' });
+        expect(result.code).toBe(1);
+        expectOneLineError(result, /port is already in use/);
+      } finally {
+        await new Promise<void>((resolve) => blocker.close(() => resolve()));
+      }
+    });
+  });
+});
