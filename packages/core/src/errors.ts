@@ -35,8 +35,12 @@ export class ValidationError extends KeywardError {
   }
 }
 
-/** Why a bearer credential was refused; only `invalid` is told to the client as invalid_token. */
-export type UnauthenticatedReason = 'missing' | 'invalid';
+/**
+ * Why a request was not authenticated: no credentials (`missing`), a bearer
+ * token refused (`invalid`, answered as RFC 6750 invalid_token), or a wrong
+ * email or password (`credentials`: no token was involved).
+ */
+export type UnauthenticatedReason = 'missing' | 'invalid' | 'credentials';
 
 export class UnauthenticatedError extends KeywardError {
   readonly code = 'unauthenticated';

@@ -69,7 +69,7 @@ export async function authenticatePassword(deps: ServiceDeps, email: string, pas
   const membership = user ? await resolveMembership(deps, user.id, organization) : null;
   if (!user || !membership) {
     await auditFailedLogin(deps, email, 'password', request);
-    throw new UnauthenticatedError(BAD_CREDENTIALS, 'invalid');
+    throw new UnauthenticatedError(BAD_CREDENTIALS, 'credentials');
   }
   return actorForMember(deps, membership, 'password', request);
 }
@@ -92,7 +92,7 @@ export async function login(deps: ServiceDeps, email: string, password: string, 
   const user = await checkPassword(deps, email, password);
   if (!user) {
     await auditFailedLogin(deps, email, 'session', request);
-    throw new UnauthenticatedError(BAD_CREDENTIALS, 'invalid');
+    throw new UnauthenticatedError(BAD_CREDENTIALS, 'credentials');
   }
   const now = deps.now();
   const sessionSecret = randomBytes(32).toString('base64url');

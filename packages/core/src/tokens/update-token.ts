@@ -23,6 +23,21 @@ export interface TokenPatch {
   metadata?: Record<string, unknown> | undefined;
 }
 
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** A field sent with its current value is not a change: no audit event, no invalidation. */
+function dropUnchanged(changes: TokenChanges, token: TokenRecord): void {
+  if (changes.scopes && same(changes.scopes, token.scopes)) delete changes.scopes;
+  if (changes.allowedIps && same(changes.allowedIps, token.allowedIps)) delete changes.allowedIps;
+  if (changes.metadata && same(changes.metadata, token.metadata)) delete changes.metadata;
+  if (changes.rateLimit !== undefined && same(changes.rateLimit, token.rateLimit)) delete changes.rateLimit;
+  const currentResources = token.resources.map((resource) => resource.id);
+  if (changes.resourceIds && same(changes.resourceIds, currentResources) && changes.resourcesLimited === token.resourcesLimited) {
+    delete changes.resourceIds;
+    delete changes.resourcesLimited;
+  }
+}
+
 /** Same checks as creation: a change can never lift a token above the caller's own rights. */
 export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: string, patch: TokenPatch): Promise<TokenRecord> {
   const now = deps.now();
@@ -61,6 +76,7 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     }
     if (patch.rateLimit !== undefined) changes.rateLimit = patch.rateLimit;
     if (changes.name !== undefined) await ensureNameIsFree(store, token.organizationId, token.owner, changes.name, now, token.id);
+    dropUnchanged(changes, token);
 
     const changed = Object.keys(changes);
     if (changed.length > 0) {

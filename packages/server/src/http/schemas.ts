@@ -28,7 +28,12 @@ const Refill = Type.Union([
   Type.Object({ amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }), interval: Type.Union([Type.Literal('daily'), Type.Literal('monthly')]) }, strict),
   Type.Null(),
 ]);
-const Metadata = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 50, description: 'Small JSON object (at most 4 KiB).' });
+// TypeBox drops a string key's own limits from a Record, so the key rule is spelled as propertyNames.
+const Metadata = Type.Record(Type.String(), Type.Unknown(), {
+  maxProperties: 50,
+  propertyNames: { minLength: 1, maxLength: 64 },
+  description: 'Small JSON object: at most 50 keys of 1-64 characters, 4 KiB in all.',
+});
 
 const tokenSettings = {
   name: TokenName,

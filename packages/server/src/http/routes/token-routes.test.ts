@@ -389,6 +389,8 @@ describeEachDialect('token routes', (open) => {
       { what: 'a rate limit that is a bare number', payload: { name: 'ok', rateLimit: 100 }, field: 'rateLimit' },
       { what: 'metadata over 4 KiB', payload: { name: 'ok', metadata: { note: 'x'.repeat(4089) } }, field: 'metadata' },
       { what: 'metadata with more than 50 keys', payload: { name: 'ok', metadata: tooManyKeys }, field: 'metadata' },
+      { what: 'metadata with a key over 64 characters', payload: { name: 'ok', metadata: { ['k'.repeat(65)]: 1 } }, field: `metadata/${'k'.repeat(65)}` },
+      { what: 'metadata with an empty key', payload: { name: 'ok', metadata: { '': 1 } }, field: 'metadata/' },
       { what: 'metadata that is a list', payload: { name: 'ok', metadata: ['team'] }, field: 'metadata' },
       { what: 'metadata that is a string', payload: { name: 'ok', metadata: 'team=infra' }, field: 'metadata' },
       { what: 'a refill without remaining', payload: { name: 'ok', refill: { amount: 100, interval: 'daily' } }, field: 'refill' },
@@ -918,8 +920,16 @@ describeEachDialect('token routes', (open) => {
     it('writes no event when nothing changes', async () => {
       const t = app();
       const manager = await ownerToken(t);
-      const target = await issue(t, manager, { name: 'steady', scopes: [] });
-      const response = await patchToken(t, bearer(manager), target.id, { name: 'steady', enabled: true });
+      const target = await issue(t, manager, { name: 'steady', scopes: ['tokens:read'], allowedIps: ['10.0.0.0/8'], metadata: { team: 'edge' } });
+      const response = await patchToken(t, bearer(manager), target.id, {
+        name: 'steady',
+        enabled: true,
+        scopes: ['tokens:read'],
+        resources: [],
+        allowedIps: ['10.0.0.0/8'],
+        rateLimit: null,
+        metadata: { team: 'edge' },
+      });
       expect(response.statusCode, response.body).toBe(200);
       expect(await changedFields(t, target.id)).toEqual([]);
     });
