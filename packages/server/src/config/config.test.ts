@@ -181,6 +181,25 @@ describe('loadConfig', () => {
       expect(config.prefixes.personal).toBe('acme_pat');
     });
 
+    it('reads a YAML file, named by KEYWARD_CONFIG or found as ./keyward.config.yaml', () => {
+      const yaml = [
+        'scopes:',
+        '  - { name: "orders:read", description: "Read orders", minRole: viewer }',
+        'presets:',
+        '  - name: Orders',
+        '    scopes: ["orders:*"]',
+        'defaultPreset: Orders',
+        'tokenPrefixes: { personal: acme_pat, client: acme_svc }',
+      ].join('\n');
+      const file = writeConfigFile('keyward.config.yaml', yaml);
+      const found = loadConfig({}, cwd);
+      expect(found.configFile).toBe(file);
+      expect(found.catalog.scopes.map((scope) => scope.name)).toContain('orders:read');
+      expect(found.prefixes).toEqual({ personal: 'acme_pat', client: 'acme_svc' });
+      writeConfigFile('other.yml', 'scopes: [ { name: "a:b" ');
+      expect(configErrorOf(() => loadConfig({ KEYWARD_CONFIG: 'other.yml' }, cwd)).message).toMatch(/^KEYWARD_CONFIG: .*other\.yml is not valid YAML/);
+    });
+
     it('lets the environment override the password-flow limit of the file', () => {
       writeConfigFile('keyward.config.json', catalogFile);
       expect(loadConfig({ KEYWARD_PASSWORD_FLOW_MAX: '9' }, cwd).rateLimits.passwordFlow).toEqual({ max: 9, windowSeconds: 600 });

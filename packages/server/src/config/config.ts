@@ -1,5 +1,5 @@
 // Configuration: environment first (twelve-factor), then the optional config
-// file for the scope catalog and policies. Every failure names its setting.
+// file (JSON or YAML) for the scope catalog and policies. Every failure names its setting.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -12,6 +12,7 @@ import {
   type TokenPrefixes,
 } from '@keyward/core';
 import { Compile } from 'typebox/compile';
+import { parse as parseYaml } from 'yaml';
 import { ConfigFileSchema, type ConfigFile } from './config-file.ts';
 
 export class ConfigError extends Error {
@@ -66,18 +67,27 @@ function text(env: NodeJS.ProcessEnv, name: string): string | null {
   return raw === undefined || raw.trim() === '' ? null : raw.trim();
 }
 
+const DEFAULT_CONFIG_FILES = ['keyward.config.json', 'keyward.config.yaml', 'keyward.config.yml'];
+
+function isYaml(filePath: string): boolean {
+  return /\.ya?ml$/i.test(filePath);
+}
+
 function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { file: ConfigFile; path: string | null } {
   const explicit = text(env, 'KEYWARD_CONFIG');
-  const filePath = path.resolve(cwd, explicit ?? 'keyward.config.json');
-  if (!existsSync(filePath)) {
+  const filePath = explicit
+    ? path.resolve(cwd, explicit)
+    : DEFAULT_CONFIG_FILES.map((name) => path.resolve(cwd, name)).find((candidate) => existsSync(candidate));
+  if (!filePath || !existsSync(filePath)) {
     if (explicit) throw new ConfigError('KEYWARD_CONFIG', `no file at ${filePath}`);
     return { file: {}, path: null };
   }
   let parsed: unknown;
+  const source = readFileSync(filePath, 'utf8');
   try {
-    parsed = JSON.parse(readFileSync(filePath, 'utf8'));
+    parsed = isYaml(filePath) ? parseYaml(source) : JSON.parse(source);
   } catch (error) {
-    throw new ConfigError('KEYWARD_CONFIG', `${filePath} is not valid JSON (${(error as Error).message})`);
+    throw new ConfigError('KEYWARD_CONFIG', `${filePath} is not valid ${isYaml(filePath) ? 'YAML' : 'JSON'} (${(error as Error).message.split('\n')[0]})`);
   }
   if (!checkConfigFile.Check(parsed)) {
     const first = [...checkConfigFile.Errors(parsed)][0];
