@@ -3,10 +3,11 @@ import { newId } from '../ids.ts';
 import { canManageToken } from '../services/access.ts';
 import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
 import { tokenStatus, type Actor } from '../types.ts';
-import { issueSecret, type IssuedToken } from './create-token.ts';
+import { findOrganizationOf, issueSecret, type IssuedToken } from './create-token.ts';
 import { revokeLineage } from './revoke-token.ts';
 
 export const MAX_GRACE_PERIOD_SECONDS = 86_400;
+const DAY_MS = 86_400_000;
 
 /**
  * Issues a new secret (new id) that copies the token's settings and links back
@@ -28,8 +29,11 @@ export async function rotateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
 
     const secret = issueSecret(deps, old.kind);
     const id = newId('tok');
-    // The new token keeps the original lifetime, counted from now.
-    const expiresAt = old.expiresAt ? new Date(now.getTime() + (old.expiresAt.getTime() - old.createdAt.getTime())) : null;
+    // The new token keeps the original lifetime, counted from now, within today's policy.
+    const policy = (await findOrganizationOf(store, actor)).tokenPolicy;
+    const maxLifetimeMs = policy.maxLifetimeDays * DAY_MS;
+    const lifetimeMs = old.expiresAt ? old.expiresAt.getTime() - old.createdAt.getTime() : policy.allowNoExpiry ? null : maxLifetimeMs;
+    const expiresAt = lifetimeMs === null ? null : new Date(now.getTime() + Math.min(lifetimeMs, maxLifetimeMs));
     const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000);
     const graceUntil = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
     // The read above does not lock the row: under PostgreSQL's read committed two

@@ -201,6 +201,18 @@ describeEachDialect('token rotation', (open) => {
       expect(lineage.filter((token) => token.lineageId === old.id && !token.revokedAt)).toEqual([]);
     });
 
+    it("gives the new token the original lifetime counted from now, capped by today's policy", async () => {
+      const original = await passwordToken(t, { name: 'monthly', scopes: [], expiresInDays: 30 });
+      t.clock.advance(10 * DAY_MS);
+      const renewed = await rotated(original.id);
+      expect(Date.parse(renewed.body.expiresAt) - t.clock.now().getTime()).toBe(30 * DAY_MS);
+
+      const policy = await t.app.inject({ method: 'PATCH', url: '/api/v1/organizations/current', headers: bearer(manager.token), payload: { tokenPolicy: { maxLifetimeDays: 7 } } });
+      expect(policy.statusCode).toBe(200);
+      const capped = await rotated(renewed.id);
+      expect(Date.parse(capped.body.expiresAt) - t.clock.now().getTime()).toBe(7 * DAY_MS);
+    });
+
     it('answers 409 for a revoked token and issues nothing', async () => {
       const old = await passwordToken(t, { scopes: ['scans:read'] });
       const revoked = await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${old.id}`, headers: bearer(manager.token) });
