@@ -183,6 +183,17 @@ const tokenFields = {
   rotatedFrom: Type.Union([Type.String(), Type.Null()]),
 };
 export const TokenResponse = Type.Object(tokenFields);
+export const CurrentTokenResponse = Type.Object({
+  ...tokenFields,
+  effective: Type.Object(
+    {
+      scopes: Type.Array(Type.String()),
+      permission: RoleSchema,
+      resources: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'Ranked resource ids; null = every resource.' }),
+    },
+    { description: "What the token may do right now: its grants capped by its owner's current role and resources." },
+  ),
+});
 export const IssuedTokenResponse = Type.Object({ ...tokenFields, token: Type.String({ description: 'The plaintext secret. Shown exactly once.' }) });
 export const TokenList = Type.Object({ items: Type.Array(TokenResponse), nextCursor: Type.Union([Type.String(), Type.Null()]) });
 

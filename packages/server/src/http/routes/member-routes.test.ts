@@ -245,6 +245,11 @@ describeEachDialect('member routes', (open) => {
       const own = await t.app.inject({ method: 'GET', url: '/api/v1/tokens', headers: bearer(adminToken.token) });
       expect(own.statusCode).toBe(200);
       expect(json(own).items.map((item: { id: string }) => item.id)).toEqual([adminToken.id]);
+      // Introspection shows both what the token was given and what it may do now.
+      const introspected = json(await t.app.inject({ method: 'GET', url: '/api/v1/tokens/current', headers: bearer(adminToken.token) }));
+      expect(introspected.scopes).toEqual(['tokens:read', 'tokens:manage']);
+      expect(introspected.permission).toBe('admin');
+      expect(introspected.effective).toEqual({ scopes: ['tokens:read'], permission: 'member', resources: null });
 
       const audit = await auditActions(t, { targetId: ada, action: 'member.updated' });
       expect(audit).toHaveLength(1);

@@ -821,7 +821,8 @@ describeEachDialect('token routes', (open) => {
       expect(response.statusCode, response.body).toBe(200);
       const body = json(response);
       expect(body).toMatchObject({ id: caller.id, name: 'scanner', scopes: ['scans:read'], owner: { type: 'user', id: t.ownerId }, status: 'active' });
-      expect(Object.keys(body).sort()).toEqual(TOKEN_FIELDS);
+      expect(Object.keys(body).sort()).toEqual([...TOKEN_FIELDS, 'effective'].sort());
+      expect(body.effective).toEqual({ scopes: ['scans:read'], permission: 'owner', resources: null });
       expect(response.body).not.toContain(caller.token);
     });
 

@@ -18,6 +18,7 @@ import { actorOf, requestFacts } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
 import {
   CreateTokenBody,
+  CurrentTokenResponse,
   IdParams,
   IssuedTokenResponse,
   ListTokensQuery,
@@ -82,8 +83,12 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/tokens/current', {
     config: { scopes: [] },
-    schema: { tags: TAGS, summary: 'Introspect the token making this call', ...secured(), response: { 200: TokenResponse, ...problemResponses } },
-    handler: async (request) => tokenView(await getCurrentToken(deps, actorOf(request)), deps.now()),
+    schema: { tags: TAGS, summary: 'Introspect the token making this call', ...secured(), response: { 200: CurrentTokenResponse, ...problemResponses } },
+    handler: async (request) => {
+      const actor = actorOf(request);
+      const effective = { scopes: actor.scopes, permission: actor.permission, resources: actor.resourceIds === 'all' ? null : actor.resourceIds };
+      return { ...tokenView(await getCurrentToken(deps, actor), deps.now()), effective };
+    },
   });
 
   app.delete('/api/v1/tokens/current', {
