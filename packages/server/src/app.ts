@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import type { EventBus, Keyring, PasswordHasher, ServiceDeps } from '@keyward/core';
 import type { KeywardConfig } from './config/config.ts';
 import { createMemoryEventBus } from './events/memory-event-bus.ts';
+import { createRedisEventBus } from './events/redis-event-bus.ts';
 import type { App, AppContext } from './http/app-types.ts';
 import { createAuthHook } from './http/authenticate.ts';
 import { registerOpenApi } from './http/openapi.ts';
@@ -25,6 +26,7 @@ import { createMethodIndex, requestIdFor, securityHeaders } from './http/securit
 import { createLogger } from './logging/logger.ts';
 import { argon2Hasher } from './passwords/argon2-hasher.ts';
 import { createLimiters } from './rate-limit/limiters.ts';
+import { openRedisClient, type RedisClient } from './redis/redis-client.ts';
 import type { Database } from './storage/index.ts';
 import { KyselyStore } from './storage/index.ts';
 import { SERVER_VERSION } from './version.ts';
@@ -41,6 +43,11 @@ export interface AppOptions {
   logStream?: Writable;
   /** First-run setup token, while no user exists. */
   setupToken?: string | null;
+  /**
+   * Redis for rate limits and events; the caller keeps it and closes it. Without
+   * one, the app opens `config.redisUrl` (if set) itself and closes it last, when it closes.
+   */
+  redis?: RedisClient;
 }
 
 registerAjvFormats();
@@ -63,11 +70,14 @@ export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database
 
 export async function buildApp(options: AppOptions): Promise<{ app: App; context: AppContext }> {
   const { config } = options;
-  const deps = createServiceDeps(options);
-  const context: AppContext = { deps, config, database: options.database, limiters: createLimiters(config.rateLimits), setup: { token: options.setupToken ?? null } };
+  const log = createLogger({ level: config.logLevel, prefixes: config.prefixes, stream: options.logStream });
+  const ownRedis = options.redis === undefined && config.redisUrl ? openRedisClient({ url: config.redisUrl, log }) : null;
+  const redis = options.redis ?? ownRedis;
+  const deps = createServiceDeps({ ...options, bus: options.bus ?? (redis ? createRedisEventBus(redis) : undefined) });
+  const context: AppContext = { deps, config, database: options.database, limiters: createLimiters(config.rateLimits, redis?.connection), redis, setup: { token: options.setupToken ?? null } };
 
   const app: App = Fastify({
-    loggerInstance: createLogger({ level: config.logLevel, prefixes: config.prefixes, stream: options.logStream }) as FastifyBaseLogger,
+    loggerInstance: log as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     genReqId: requestIdFor,
@@ -76,6 +86,9 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   })
     .withTypeProvider<TypeBoxTypeProvider>()
     .setValidatorCompiler(TypeBoxValidatorCompiler);
+
+  // onClose runs once the server has stopped and in-flight requests are done.
+  if (ownRedis) app.addHook('onClose', () => ownRedis.close());
 
   const allowedMethods = createMethodIndex(app);
   app.decorateRequest('actor', null);

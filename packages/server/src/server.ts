@@ -11,7 +11,7 @@ import { migrateToLatest, openDatabase, type Database } from './storage/index.ts
 export interface RunningServer {
   app: App;
   url: string;
-  /** Stops accepting requests, lets in-flight ones finish, then closes the database. */
+  /** Stops accepting requests, lets in-flight ones finish, then closes Redis (with the app) and the database. */
   close(): Promise<void>;
 }
 
@@ -41,22 +41,24 @@ export async function startServer(config: KeywardConfig): Promise<RunningServer>
   const log = app.log;
   if (generatedSecretsFile) log.warn({ file: generatedSecretsFile }, 'KEYWARD_SECRETS is not set: generated a token-hashing secret and kept it in the data dir (0600). Back it up; losing it invalidates every token.');
 
-  if ((await context.deps.store.countUsers()) === 0) {
-    if (config.adminEmail && config.adminPassword) {
-      const created = await bootstrapOwner(context.deps, { email: config.adminEmail, password: config.adminPassword, organizationName: 'Default', organizationSlug: 'default' });
-      context.setup.token = null;
-      log.info({ email: created.user.email, organization: created.organization.slug }, 'created the first owner from KEYWARD_ADMIN_EMAIL');
-    } else {
-      const link = `${config.publicUrl}/setup#${setupToken}`;
-      // The link itself goes to the terminal only, not into log files.
-      log.info('no owner yet: printed a one-time setup link to the terminal');
-      process.stdout.write(`\n  Keyward first run: create the first owner at\n  ${link}\n  (or: curl -X POST ${config.publicUrl}/api/v1/setup -H 'content-type: application/json' -d '{"setupToken":"${setupToken}","email":"you@example.com","password":"…","organizationName":"Acme","organizationSlug":"acme"}')\n\n`);
-    }
-  } else {
-    context.setup.token = null;
-  }
-
+  // On any failure before listening, close what is open: a Redis connection
+  // retrying in the background would keep the failed process alive.
   try {
+    if ((await context.deps.store.countUsers()) === 0) {
+      if (config.adminEmail && config.adminPassword) {
+        const created = await bootstrapOwner(context.deps, { email: config.adminEmail, password: config.adminPassword, organizationName: 'Default', organizationSlug: 'default' });
+        context.setup.token = null;
+        log.info({ email: created.user.email, organization: created.organization.slug }, 'created the first owner from KEYWARD_ADMIN_EMAIL');
+      } else {
+        const link = `${config.publicUrl}/setup#${setupToken}`;
+        // The link itself goes to the terminal only, not into log files.
+        log.info('no owner yet: printed a one-time setup link to the terminal');
+        process.stdout.write(`\n  Keyward first run: create the first owner at\n  ${link}\n  (or: curl -X POST ${config.publicUrl}/api/v1/setup -H 'content-type: application/json' -d '{"setupToken":"${setupToken}","email":"you@example.com","password":"…","organizationName":"Acme","organizationSlug":"acme"}')\n\n`);
+      }
+    } else {
+      context.setup.token = null;
+    }
+
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app.close();

@@ -116,6 +116,7 @@ describe('loadConfig', () => {
       ['a negative PORT', { PORT: '-1' }, 'PORT'],
       ['a fractional PORT', { PORT: '80.5' }, 'PORT'],
       ['a DATABASE_URL that is not PostgreSQL', { DATABASE_URL: 'mysql://root:hunter2@db/keyward' }, 'DATABASE_URL'],
+      ['a REDIS_URL that is not Redis', { REDIS_URL: 'cache:6379' }, 'REDIS_URL'],
       ['an unknown LOG_LEVEL', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
       ['a KEYWARD_TRUSTED_PROXIES entry that is not an address', { KEYWARD_TRUSTED_PROXIES: '10.0.0.1,proxy.internal' }, 'KEYWARD_TRUSTED_PROXIES'],
       ['a KEYWARD_TRUSTED_PROXIES range with a bad prefix length', { KEYWARD_TRUSTED_PROXIES: '10.0.0.0/33' }, 'KEYWARD_TRUSTED_PROXIES'],

@@ -104,6 +104,12 @@ function checkDatabaseUrl(url: string | null): string | null {
   return url;
 }
 
+function checkRedisUrl(url: string | null): string | null {
+  if (url === null) return null;
+  if (!/^rediss?:\/\//.test(url) || !URL.canParse(url)) throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL (leave it unset for in-process limits and events)');
+  return url;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): KeywardConfig {
   const { file, path: configFile } = readConfigFile(env, cwd);
   let catalog: ScopeCatalog;
@@ -144,7 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     port,
     dataDir: path.resolve(cwd, text(env, 'KEYWARD_DATA_DIR') ?? 'data'),
     databaseUrl: checkDatabaseUrl(text(env, 'DATABASE_URL')),
-    redisUrl: text(env, 'REDIS_URL'),
+    redisUrl: checkRedisUrl(text(env, 'REDIS_URL')),
     secrets: text(env, 'KEYWARD_SECRETS'),
     adminEmail,
     adminPassword,

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 import type { Actor, ServiceDeps, Session } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.ts';
 import type { Limiters } from '../rate-limit/limiters.ts';
+import type { RedisClient } from '../redis/redis-client.ts';
 import type { Database } from '../storage/index.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -15,6 +16,8 @@ export interface AppContext {
   config: KeywardConfig;
   database: Database;
   limiters: Limiters;
+  /** Set when REDIS_URL is: shared rate limits and events; null = everything in this process. */
+  redis: RedisClient | null;
   /** The one-time first-run setup token, while no user exists. */
   setup: { token: string | null };
 }

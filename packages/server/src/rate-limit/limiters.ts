@@ -1,7 +1,9 @@
 // Attempt limits for the credential-taking routes, with rate-limiter-flexible.
-// In memory on one node; a Redis store comes with the scale-out work.
+// In memory on one node; in Redis across replicas (REDIS_URL), so a client
+// cannot multiply its attempts by the number of replicas.
 import { RateLimitedError } from '@keyward/core';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config/config.ts';
 
 export interface AttemptLimiter {
@@ -16,8 +18,20 @@ function retryAfterSeconds(result: RateLimiterRes): number {
   return Math.max(1, Math.ceil(result.msBeforeNext / 1000));
 }
 
-export function createAttemptLimiter(name: string, limit: RateLimitConfig): AttemptLimiter {
-  const limiter = new RateLimiterMemory({ keyPrefix: name, points: limit.max, duration: limit.windowSeconds });
+/** With `redis`, the count is shared by every replica using that Redis; without, it is this process's. */
+export function createAttemptLimiter(name: string, limit: RateLimitConfig, redis?: Redis): AttemptLimiter {
+  const memory = new RateLimiterMemory({ keyPrefix: name, points: limit.max, duration: limit.windowSeconds });
+  const limiter = redis
+    ? new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: name,
+        points: limit.max,
+        duration: limit.windowSeconds,
+        // While Redis is away, each replica limits on its own rather than failing open (or failing every login).
+        insuranceLimiter: memory,
+        rejectIfRedisNotReady: true,
+      })
+    : memory;
   return {
     async consume(key) {
       try {
@@ -43,10 +57,10 @@ export interface Limiters {
   loginPerAccount: AttemptLimiter;
 }
 
-export function createLimiters(config: { passwordFlow: RateLimitConfig; loginPerIp: RateLimitConfig; loginPerAccount: RateLimitConfig }): Limiters {
+export function createLimiters(config: { passwordFlow: RateLimitConfig; loginPerIp: RateLimitConfig; loginPerAccount: RateLimitConfig }, redis?: Redis): Limiters {
   return {
-    passwordFlow: createAttemptLimiter('password-flow', config.passwordFlow),
-    loginPerIp: createAttemptLimiter('login-ip', config.loginPerIp),
-    loginPerAccount: createAttemptLimiter('login-account', config.loginPerAccount),
+    passwordFlow: createAttemptLimiter('password-flow', config.passwordFlow, redis),
+    loginPerIp: createAttemptLimiter('login-ip', config.loginPerIp, redis),
+    loginPerAccount: createAttemptLimiter('login-account', config.loginPerAccount, redis),
   };
 }

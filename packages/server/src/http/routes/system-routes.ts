@@ -15,12 +15,15 @@ export async function systemRoutes(app: App, ctx: AppContext, serverVersion: str
 
   app.get('/healthz', { ...open, schema: { tags: ['System'], summary: 'Liveness: the process answers' } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { ...open, schema: { tags: ['System'], summary: 'Readiness: the database answers' } }, async () => {
-    try {
-      await sql`select 1`.execute(ctx.database.db);
-    } catch {
-      throw new ServiceUnavailableError('The database is not reachable.');
-    }
-    return { status: 'ready', checks: { database: 'ok', cache: 'in-process' } };
+  // Without the database nothing works: 503. Without Redis this replica still
+  // serves from its own limits and events, so it stays in rotation: 200, degraded.
+  app.get('/readyz', { ...open, schema: { tags: ['System'], summary: 'Readiness: the database answers; degraded when Redis does not' } }, async () => {
+    const [isDatabaseUp, isCacheUp] = await Promise.all([
+      sql`select 1`.execute(ctx.database.db).then(() => true, () => false),
+      ctx.redis ? ctx.redis.ping() : null,
+    ]);
+    if (!isDatabaseUp) throw new ServiceUnavailableError('The database is not reachable.');
+    const cache = isCacheUp === null ? 'in-process' : isCacheUp ? 'ok' : 'unreachable';
+    return { status: cache === 'unreachable' ? 'degraded' : 'ready', checks: { database: 'ok', cache } };
   });
 }
