@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, SQLITE_FILE_NAME, type Database } from './database.ts';
-import { appliedMigrations, migrateToLatest } from './migrate.ts';
-import { describeEachDialect } from './test-databases.ts';
+import { appliedMigrations as appliedMigrationsNow, migrateToLatest as migrateToLatestNow } from './migrate.ts';
+import { describeEachDialect, whileSchemasAreStill } from './test-databases.ts';
+
+// The migrator introspects every schema on the server; other test workers
+// create and drop theirs meanwhile, so these calls wait for a quiet moment.
+const appliedMigrations = (database: Database) => whileSchemasAreStill(() => appliedMigrationsNow(database));
+const migrateToLatest = (database: Database) => whileSchemasAreStill(() => migrateToLatestNow(database));
 
 describe('openDatabase', () => {
   const cleanups: Array<() => Promise<unknown>> = [];

@@ -2,6 +2,7 @@
 // Kysely's SqliteDialect expects a better-sqlite3-like database; this adapter
 // supplies the few members it uses.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { LRUCache } from 'lru-cache';
 import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteStatement } from 'kysely';
 
 /** node:sqlite binds only null, numbers, bigints, strings and bytes. */
@@ -43,19 +44,32 @@ class NodeSqliteStatement implements SqliteStatement {
   }
 }
 
+/** Distinct query shapes the app runs are a few hundred at most. */
+const STATEMENT_CACHE_SIZE = 500;
+
 /** The better-sqlite3-shaped view of a DatabaseSync that Kysely's driver calls. */
 export class NodeSqliteDatabase implements SqliteDatabase {
   readonly database: DatabaseSync;
+  // Preparing costs more than running a small indexed query, and Kysely asks
+  // for a statement on every execution; SQLite re-prepares a cached one by
+  // itself if the schema changes. Kysely's driver runs one query at a time.
+  readonly #statements = new LRUCache<string, NodeSqliteStatement>({ max: STATEMENT_CACHE_SIZE });
 
   constructor(database: DatabaseSync) {
     this.database = database;
   }
 
   prepare(sql: string): SqliteStatement {
-    return new NodeSqliteStatement(this.database.prepare(sql));
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = new NodeSqliteStatement(this.database.prepare(sql));
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   close(): void {
+    this.#statements.clear();
     if (this.database.isOpen) this.database.close();
   }
 }

@@ -56,6 +56,15 @@ async function withSchemaLock<T>(databaseUrl: string, work: () => Promise<T>): P
   }
 }
 
+/**
+ * Runs `work` (which introspects every schema, as the migrator does) while no
+ * test schema is being created or dropped. Without PostgreSQL it just runs.
+ */
+export function whileSchemasAreStill<T>(work: () => Promise<T>): Promise<T> {
+  const databaseUrl = process.env[TEST_DATABASE_URL_VARIABLE];
+  return databaseUrl ? withSchemaLock(databaseUrl, work) : work();
+}
+
 async function openPostgresTestDatabase(databaseUrl: string): Promise<Database> {
   const schema = `kw_test_${randomBytes(6).toString('hex')}`;
   const database = await openDatabase({ databaseUrl, dataDir: tmpdir(), searchPath: schema });
