@@ -24,6 +24,7 @@ import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
 import { createMethodIndex, requestIdFor, securityHeaders } from './http/security.ts';
 import { createLogger } from './logging/logger.ts';
+import { createMetrics } from './metrics/metrics.ts';
 import { argon2Hasher } from './passwords/argon2-hasher.ts';
 import { createLimiters } from './rate-limit/limiters.ts';
 import { openRedisClient, type RedisClient } from './redis/redis-client.ts';
@@ -98,9 +99,14 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await app.register(cookie);
   app.addHook('onRequest', async (request, reply) => securityHeaders(request, reply));
   app.addHook('preValidation', createAuthHook(context));
+  const metrics = createMetrics();
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = toProblem(error);
+    metrics.countProblem(body.code);
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     const challenge = wwwAuthenticate(error);
     if (challenge) reply.header('www-authenticate', challenge);
@@ -113,14 +119,16 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     const path = request.url.split('?')[0] ?? '/';
     const allowed = allowedMethods(path);
     if (allowed.length > 0) {
+      metrics.countProblem('method_not_allowed');
       reply.header('allow', allowed.join(', '));
       return reply.code(405).type(PROBLEM_CONTENT_TYPE).send(problem('method_not_allowed', `${request.method} is not allowed here; use ${allowed.join(', ')}.`, { instance: path }));
     }
+    metrics.countProblem('not_found');
     return reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem('not_found', `Nothing at ${path}.`, { instance: path }));
   });
 
   await registerOpenApi(app, { serverVersion: SERVER_VERSION, publicUrl: config.publicUrl });
-  await systemRoutes(app, context, SERVER_VERSION);
+  await systemRoutes(app, context, SERVER_VERSION, metrics);
   await authRoutes(app, context);
   await tokenRoutes(app, context);
   await clientRoutes(app, context);

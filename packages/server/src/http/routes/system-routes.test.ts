@@ -89,3 +89,33 @@ describeEachDialect('the app with REDIS_URL', (open) => {
     });
   }
 });
+
+describeEachDialect('GET /metrics', (open) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('answers Prometheus text without authentication', async () => {
+    t = await createTestApp(open);
+    const response = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('text/plain');
+    expect(response.body).toContain('# TYPE keyward_http_request_duration_seconds histogram');
+    expect(response.body).toContain('keyward_process_resident_memory_bytes');
+  });
+
+  it('counts requests by route pattern and status, and error answers by problem code', async () => {
+    t = await createTestApp(open);
+    await t.app.inject({ method: 'GET', url: '/api/v1/tokens/tok_doesnotexist123' });
+    await t.app.inject({ method: 'GET', url: '/api/v1/tokens/tok_doesnotexist123' });
+    await t.app.inject({ method: 'GET', url: '/nowhere' });
+    const body = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    // The route pattern, never the id: ids in labels would grow without bound.
+    expect(body).toMatch(/keyward_http_request_duration_seconds_count\{[^}]*method="GET",route="\/api\/v1\/tokens\/:id",status_code="401"[^}]*\} 2/);
+    expect(body).not.toContain('tok_doesnotexist123');
+    expect(body).toMatch(/keyward_http_problems_total\{[^}]*code="unauthenticated"[^}]*\} 2/);
+    expect(body).toMatch(/keyward_http_problems_total\{[^}]*code="not_found"[^}]*\} 1/);
+  });
+});

@@ -2,9 +2,10 @@ import { sql } from 'kysely';
 import { tokenPatternSource } from '@keyward/core';
 import type { App, AppContext } from '../app-types.ts';
 import { ServiceUnavailableError } from '@keyward/core';
+import type { Metrics } from '../../metrics/metrics.ts';
 import { API_VERSION } from '../openapi.ts';
 
-export async function systemRoutes(app: App, ctx: AppContext, serverVersion: string): Promise<void> {
+export async function systemRoutes(app: App, ctx: AppContext, serverVersion: string, metrics: Metrics): Promise<void> {
   const open = { config: { auth: 'none' as const } };
 
   app.get('/api/version', { ...open, schema: { tags: ['System'], summary: 'API and server version, and the token format for secret scanners' } }, async () => ({
@@ -26,4 +27,8 @@ export async function systemRoutes(app: App, ctx: AppContext, serverVersion: str
     const cache = isCacheUp === null ? 'in-process' : isCacheUp ? 'ok' : 'unreachable';
     return { status: cache === 'unreachable' ? 'degraded' : 'ready', checks: { database: 'ok', cache } };
   });
+
+  app.get('/metrics', { ...open, schema: { tags: ['System'], summary: 'Prometheus metrics: request durations by route and status, error answers by problem code, process figures' } }, async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 }
