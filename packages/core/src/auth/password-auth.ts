@@ -100,6 +100,8 @@ export async function login(deps: ServiceDeps, email: string, password: string, 
   const session: Session = { id: sessionDigest(sessionSecret), userId: user.id, csrfDigest: sessionDigest(csrfToken), createdAt: now, expiresAt: new Date(now.getTime() + SESSION_TTL_MS) };
   const memberships = await deps.store.listMembershipsOfUser(user.id);
   await deps.store.transaction(async (store) => {
+    // Ended sessions go at the next sign-in, so the table holds live ones only.
+    await store.deleteExpiredSessions(now);
     await store.insertSession(session);
     await store.insertAuditEvent({
       ...auditEvent(deps, null, { action: 'auth.login', organizationId: memberships[0]?.organizationId ?? null, target: { type: 'user', id: user.id } }, request),

@@ -127,6 +127,8 @@ export interface Store {
   insertSession(session: Session): Promise<void>;
   findSession(id: string): Promise<Session | null>;
   deleteSession(id: string): Promise<void>;
+  /** Removes sessions that ended at or before `now`; answers how many. */
+  deleteExpiredSessions(now: Date): Promise<number>;
 }
 
 /** Password hashing is a port so the domain stays free of native modules. */

@@ -622,6 +622,16 @@ describeEachDialect('KyselyStore', (open) => {
       await store.deleteSession(session.id);
       expect(await store.findSession(session.id)).toBeNull();
     });
+
+    it('deletes only the sessions that have ended', async () => {
+      const ended = { id: 'ended', userId: ALICE, csrfDigest: 'c1', createdAt: T0, expiresAt: at(10) };
+      const live = { id: 'live', userId: ALICE, csrfDigest: 'c2', createdAt: T0, expiresAt: at(30) };
+      await store.insertSession(ended);
+      await store.insertSession(live);
+      expect(await store.deleteExpiredSessions(at(10))).toBe(1);
+      expect(await store.findSession('ended')).toBeNull();
+      expect(await store.findSession('live')).toEqual(live);
+    });
   });
 
   describe('transactions', () => {

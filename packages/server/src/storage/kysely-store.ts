@@ -588,6 +588,11 @@ export class KyselyStore implements Store {
     return row ? sessionFromRow(row, this.read) : null;
   }
 
+  async deleteExpiredSessions(now: Date): Promise<number> {
+    const result = await this.db.deleteFrom('sessions').where('expiresAt', '<=', now).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async deleteSession(id: string): Promise<void> {
     await this.db.deleteFrom('sessions').where('id', '=', id).execute();
   }

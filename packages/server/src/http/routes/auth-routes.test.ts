@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { bootstrapOwner, newKeyringEntry, parseKeyring } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
@@ -16,6 +17,10 @@ interface SignedIn {
   secret: string;
   csrfToken: string;
   response: LightMyRequestResponse;
+}
+
+function sessionDigestOf(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
 }
 
 function login(t: TestApp, email = OWNER_EMAIL, password = PASSWORD, remoteAddress?: string) {
@@ -229,6 +234,14 @@ describeEachDialect('console session routes', (open) => {
       const expired = await t.app.inject({ method: 'GET', url: '/api/v1/auth/session', headers: { cookie } });
       expectProblem(expired, 401, 'unauthenticated');
       expectProblem(await t.app.inject({ method: 'GET', url: '/api/v1/tokens', headers: { cookie } }), 401, 'unauthenticated');
+    });
+
+    it('is deleted from storage at the next sign-in after it ended', async () => {
+      const first = await signIn(t);
+      t.clock.advance(12 * HOUR_MS);
+      await signIn(t);
+      const sessions = t.context.deps.store;
+      expect(await sessions.findSession(sessionDigestOf(first.secret))).toBeNull();
     });
 
     it('is refused with 401 for a cookie the server never issued', async () => {
