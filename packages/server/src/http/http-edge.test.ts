@@ -222,6 +222,22 @@ describeEachDialect('the HTTP edge', (open) => {
       expect(doc.paths['/api/v1/tokens'].post.security).toEqual(expect.arrayContaining([{ bearerToken: [] }]));
     });
 
+    it('documents a success answer and the problem answers for every operation under /api/v1', async () => {
+      const doc = json(await t.app.inject({ method: 'GET', url: '/openapi.json' }));
+      const operations = Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)
+        .filter(([path]) => path.startsWith('/api/v1/'))
+        .flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ name: `${method.toUpperCase()} ${path}`, codes: Object.keys(operation.responses) })));
+      expect(operations.length).toBeGreaterThan(30);
+      for (const { name, codes } of operations) {
+        expect(codes.some((code) => code.startsWith('2')), name).toBe(true);
+        expect(codes, name).toContain('400');
+      }
+      // The token answers are described field by field, without any digest.
+      const listed = doc.paths['/api/v1/tokens'].get.responses['200'].content['application/json'].schema.properties.items.items;
+      expect(Object.keys(listed.properties)).toEqual(expect.arrayContaining(['id', 'hint', 'status', 'scopes', 'resources', 'expiresAt']));
+      expect(Object.keys(listed.properties)).not.toContain('digest');
+    });
+
     it('/docs serves an HTML page', async () => {
       const response = await t.app.inject({ method: 'GET', url: '/docs' });
       expect(response.statusCode).toBe(200);

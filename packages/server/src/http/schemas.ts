@@ -209,3 +209,73 @@ export const ProblemResponse = Type.Object(
   },
   { description: 'RFC 9457 problem details.' },
 );
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+const listOf = <T extends Parameters<typeof Type.Array>[0]>(item: T) => Type.Object({ items: Type.Array(item), nextCursor: Nullable(Type.String()) });
+
+export const NoContent = Type.Null({ description: 'No content.' });
+
+const TokenPolicyResponse = Type.Object({ maxLifetimeDays: Type.Integer(), allowNoExpiry: Type.Boolean(), requireIpAllowlist: Type.Boolean() });
+const organizationFields = { id: Type.String(), name: Type.String(), slug: Type.String(), tokenPolicy: TokenPolicyResponse, createdAt: Timestamp };
+export const OrganizationResponse = Type.Object(organizationFields);
+const OrganizationWithRole = Type.Object({ ...organizationFields, role: RoleSchema });
+
+const memberFields = {
+  userId: Type.String(),
+  email: Type.String(),
+  role: RoleSchema,
+  resources: Nullable(Type.Array(Type.String())),
+  hasPassword: Type.Boolean(),
+  createdAt: Timestamp,
+};
+export const MemberResponse = Type.Object(memberFields);
+export const MemberList = listOf(MemberResponse);
+export const AddedMemberResponse = Type.Object({
+  ...memberFields,
+  inviteUrl: Nullable(Type.String({ description: 'A one-time link to set a password, when the person has none.' })),
+  inviteToken: Nullable(Type.String()),
+});
+
+export const ResourceResponse = Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), createdAt: Timestamp });
+export const ResourceList = listOf(ResourceResponse);
+
+export const ClientResponse = Type.Object({ id: Type.String(), name: Type.String(), description: Nullable(Type.String()), organizationId: Type.String(), createdAt: Timestamp });
+export const ClientList = listOf(ClientResponse);
+
+export const AuditEventResponse = Type.Object({
+  id: Type.String(),
+  at: Timestamp,
+  action: Type.String(),
+  actor: Type.Object({ type: Type.String(), id: Nullable(Type.String()) }),
+  authMethod: Type.String(),
+  organizationId: Nullable(Type.String()),
+  target: Nullable(Type.Object({ type: Type.String(), id: Type.String() })),
+  ip: Nullable(Type.String()),
+  userAgent: Nullable(Type.String()),
+  requestId: Nullable(Type.String()),
+  details: Type.Record(Type.String(), Type.Unknown()),
+});
+export const AuditEventList = listOf(AuditEventResponse);
+
+export const LoginResponse = Type.Object({
+  user: Type.Object({ id: Type.String(), email: Type.String() }),
+  organizations: Type.Array(OrganizationWithRole),
+  csrfToken: Type.String({ description: 'Send as X-CSRF-Token on every state-changing request of this session.' }),
+  expiresAt: Timestamp,
+});
+export const SessionResponse = Type.Object({
+  user: Type.Object({ id: Type.String(), email: Nullable(Type.String()) }),
+  organizationId: Type.String(),
+  organizations: Type.Array(OrganizationWithRole),
+  csrfToken: Type.String(),
+  expiresAt: Timestamp,
+});
+export const SetupResponse = Type.Object({ user: Type.Object({ id: Type.String(), email: Type.String() }), organization: OrganizationResponse });
+
+export const CatalogResponse = Type.Object({
+  scopes: Type.Array(Type.Object({ name: Type.String(), description: Type.String(), minRole: RoleSchema })),
+  presets: Type.Array(Type.Object({ name: Type.String(), description: Nullable(Type.String()), scopes: Type.Array(Type.String()) })),
+  defaultPreset: Type.String(),
+});
+
+export const LeakReportResponse = Type.Object({ received: Type.Integer({ description: 'How many strings were received; never how many were live tokens.' }) });

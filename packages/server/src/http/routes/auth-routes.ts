@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App, AppContext } from '../app-types.ts';
 import { SESSION_COOKIE, actorOf, requestFacts } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
-import { AcceptInviteBody, LoginBody, SetupBody } from '../schemas.ts';
+import { AcceptInviteBody, LoginBody, LoginResponse, NoContent, SessionResponse, SetupBody, SetupResponse } from '../schemas.ts';
 import { organizationView } from '../views.ts';
 
 const TAGS = ['Sessions'];
@@ -26,7 +26,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
       summary: 'Sign in to the console',
       description: 'Sets an HTTP-only SameSite session cookie and answers the CSRF token to send as X-CSRF-Token. Rate limited per IP and per account.',
       body: LoginBody,
-      response: problemResponses,
+      response: { 200: LoginResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
       const account = normalizeEmail(request.body.email);
@@ -53,7 +53,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/auth/session', {
     config: { scopes: [] },
-    schema: { tags: TAGS, summary: 'The signed-in person, their organizations and the CSRF token', ...secured(), response: problemResponses },
+    schema: { tags: TAGS, summary: 'The signed-in person, their organizations and the CSRF token', ...secured(), response: { 200: SessionResponse, ...problemResponses } },
     handler: async (request, reply) => {
       const actor = actorOf(request);
       const session = request.session;
@@ -73,22 +73,22 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.post('/api/v1/auth/logout', {
     config: { scopes: [] },
-    schema: { tags: TAGS, summary: 'Sign out (ends the session)', ...secured(), response: problemResponses },
+    schema: { tags: TAGS, summary: 'Sign out (ends the session)', ...secured(), response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       const actor = actorOf(request);
       if (request.session) await logout(deps, actor, request.session);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 
   app.post('/api/v1/auth/accept-invite', {
     config: { auth: 'none' },
-    schema: { tags: TAGS, summary: 'Set your password with the one-time token from an invite link', body: AcceptInviteBody, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Set your password with the one-time token from an invite link', body: AcceptInviteBody, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await limiters.loginPerIp.consume(request.ip);
       await acceptInvite(deps, request.body.inviteToken, request.body.password, requestFacts(request));
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 
@@ -99,7 +99,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
       summary: 'First run: create the first owner and organization',
       description: 'Needs the one-time setup token printed by the server on an empty database.',
       body: SetupBody,
-      response: problemResponses,
+      response: { 201: SetupResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
       await limiters.loginPerIp.consume(request.ip);

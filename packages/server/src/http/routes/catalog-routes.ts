@@ -1,5 +1,6 @@
 import { presetScopes } from '@keyward/core';
 import type { App, AppContext } from '../app-types.ts';
+import { CatalogResponse } from '../schemas.ts';
 import { problemResponses, secured } from '../openapi.ts';
 
 /** The deployment's scope catalog and presets, for clients building a create-token form. */
@@ -12,7 +13,7 @@ export async function catalogRoutes(app: App, ctx: AppContext): Promise<void> {
   };
   app.get('/api/v1/scopes', {
     config: { scopes: [] },
-    schema: { tags: ['Tokens'], summary: 'The scope catalog: every scope with its minimum role, and the presets', ...secured(), response: problemResponses },
+    schema: { tags: ['Tokens'], summary: 'The scope catalog: every scope with its minimum role, and the presets', ...secured(), response: { 200: CatalogResponse, ...problemResponses } },
     handler: async () => body,
   });
 }

@@ -2,7 +2,7 @@ import { createClient, createToken, deleteClient, getClient, listClients, listTo
 import type { App, AppContext } from '../app-types.ts';
 import { actorOf } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
-import { CreateClientBody, CreateClientTokenBody, IdParams, IssuedTokenResponse, PageQuery, PatchClientBody, TokenList } from '../schemas.ts';
+import { ClientList, ClientResponse, CreateClientBody, CreateClientTokenBody, IdParams, IssuedTokenResponse, NoContent, PageQuery, PatchClientBody, TokenList } from '../schemas.ts';
 import { clientView, tokenView } from '../views.ts';
 import { issuedView } from './token-routes.ts';
 
@@ -14,7 +14,7 @@ export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.post('/api/v1/clients', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Create an API client', ...secured(), body: CreateClientBody, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Create an API client', ...secured(), body: CreateClientBody, response: { 201: ClientResponse, ...problemResponses } },
     handler: async (request, reply) => {
       reply.code(201);
       return clientView(await createClient(deps, actorOf(request), request.body));
@@ -23,7 +23,7 @@ export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/clients', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'List API clients', ...secured(), querystring: PageQuery, response: problemResponses },
+    schema: { tags: TAGS, summary: 'List API clients', ...secured(), querystring: PageQuery, response: { 200: ClientList, ...problemResponses } },
     handler: async (request) => {
       const page = await listClients(deps, actorOf(request), request.query);
       return { items: page.items.map(clientView), nextCursor: page.nextCursor };
@@ -32,22 +32,22 @@ export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/clients/:id', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Get an API client', ...secured(), params: IdParams, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Get an API client', ...secured(), params: IdParams, response: { 200: ClientResponse, ...problemResponses } },
     handler: async (request) => clientView(await getClient(deps, actorOf(request), request.params.id)),
   });
 
   app.patch('/api/v1/clients/:id', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Change an API client', ...secured(), params: IdParams, body: PatchClientBody, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Change an API client', ...secured(), params: IdParams, body: PatchClientBody, response: { 200: ClientResponse, ...problemResponses } },
     handler: async (request) => clientView(await updateClient(deps, actorOf(request), request.params.id, request.body)),
   });
 
   app.delete('/api/v1/clients/:id', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Delete an API client and revoke its tokens', ...secured(), params: IdParams, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Delete an API client and revoke its tokens', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await deleteClient(deps, actorOf(request), request.params.id);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 

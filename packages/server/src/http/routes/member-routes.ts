@@ -2,7 +2,7 @@ import { addMember, getMember, listMembers, removeMember, updateMember } from '@
 import type { App, AppContext } from '../app-types.ts';
 import { actorOf } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
-import { AddMemberBody, PageQuery, PatchMemberBody, UserIdParams } from '../schemas.ts';
+import { AddMemberBody, AddedMemberResponse, MemberList, MemberResponse, NoContent, PageQuery, PatchMemberBody, UserIdParams } from '../schemas.ts';
 import { memberView } from '../views.ts';
 
 const TAGS = ['Members'];
@@ -13,7 +13,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/members', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'List members', ...secured(), querystring: PageQuery, response: problemResponses },
+    schema: { tags: TAGS, summary: 'List members', ...secured(), querystring: PageQuery, response: { 200: MemberList, ...problemResponses } },
     handler: async (request) => {
       const page = await listMembers(deps, actorOf(request), request.query);
       return { items: page.items.map(memberView), nextCursor: page.nextCursor };
@@ -28,7 +28,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
       description: 'Creates the person when new. Without a password the answer carries a one-time inviteUrl to set one.',
       ...secured(),
       body: AddMemberBody,
-      response: problemResponses,
+      response: { 201: AddedMemberResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
       const added = await addMember(deps, actorOf(request), request.body);
@@ -40,7 +40,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/members/:userId', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Get a member', ...secured(), params: UserIdParams, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Get a member', ...secured(), params: UserIdParams, response: { 200: MemberResponse, ...problemResponses } },
     handler: async (request) => memberView(await getMember(deps, actorOf(request), request.params.userId)),
   });
 
@@ -53,17 +53,17 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
       ...secured(),
       params: UserIdParams,
       body: PatchMemberBody,
-      response: problemResponses,
+      response: { 200: MemberResponse, ...problemResponses },
     },
     handler: async (request) => memberView(await updateMember(deps, actorOf(request), request.params.userId, request.body)),
   });
 
   app.delete('/api/v1/members/:userId', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Remove a member and revoke their tokens here', ...secured(), params: UserIdParams, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Remove a member and revoke their tokens here', ...secured(), params: UserIdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await removeMember(deps, actorOf(request), request.params.userId);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 }

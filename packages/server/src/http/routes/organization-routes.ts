@@ -2,7 +2,7 @@ import { createOrganization, getCurrentOrganization, listAuditEvents, updateCurr
 import type { App, AppContext } from '../app-types.ts';
 import { actorOf } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
-import { AuditQuery, CreateOrganizationBody, PatchOrganizationBody } from '../schemas.ts';
+import { AuditEventList, AuditQuery, CreateOrganizationBody, OrganizationResponse, PatchOrganizationBody } from '../schemas.ts';
 import { auditView, organizationView } from '../views.ts';
 
 export async function organizationRoutes(app: App, ctx: AppContext): Promise<void> {
@@ -10,7 +10,7 @@ export async function organizationRoutes(app: App, ctx: AppContext): Promise<voi
 
   app.post('/api/v1/organizations', {
     config: { scopes: ['members:manage', 'tokens:write'] },
-    schema: { tags: ['Organizations'], summary: 'Create an organization; you become its owner', ...secured(), body: CreateOrganizationBody, response: problemResponses },
+    schema: { tags: ['Organizations'], summary: 'Create an organization; you become its owner', ...secured(), body: CreateOrganizationBody, response: { 201: OrganizationResponse, ...problemResponses } },
     handler: async (request, reply) => {
       reply.code(201);
       return organizationView(await createOrganization(deps, actorOf(request), request.body));
@@ -19,19 +19,19 @@ export async function organizationRoutes(app: App, ctx: AppContext): Promise<voi
 
   app.get('/api/v1/organizations/current', {
     config: { scopes: [] },
-    schema: { tags: ['Organizations'], summary: 'The organization of this request, with its token policy', ...secured(), response: problemResponses },
+    schema: { tags: ['Organizations'], summary: 'The organization of this request, with its token policy', ...secured(), response: { 200: OrganizationResponse, ...problemResponses } },
     handler: async (request) => organizationView(await getCurrentOrganization(deps, actorOf(request))),
   });
 
   app.patch('/api/v1/organizations/current', {
     config: { scopes: ['members:manage'] },
-    schema: { tags: ['Organizations'], summary: 'Change the organization name or token policy', ...secured(), body: PatchOrganizationBody, response: problemResponses },
+    schema: { tags: ['Organizations'], summary: 'Change the organization name or token policy', ...secured(), body: PatchOrganizationBody, response: { 200: OrganizationResponse, ...problemResponses } },
     handler: async (request) => organizationView(await updateCurrentOrganization(deps, actorOf(request), request.body)),
   });
 
   app.get('/api/v1/audit', {
     config: { scopes: ['audit:read'] },
-    schema: { tags: ['Audit'], summary: 'The audit log, newest first', ...secured(), querystring: AuditQuery, response: problemResponses },
+    schema: { tags: ['Audit'], summary: 'The audit log, newest first', ...secured(), querystring: AuditQuery, response: { 200: AuditEventList, ...problemResponses } },
     handler: async (request) => {
       const { actor, target, since, until, ...rest } = request.query;
       const page = await listAuditEvents(deps, actorOf(request), {

@@ -2,7 +2,7 @@ import { createResource, deleteResource, listResources } from '@keyward/core';
 import type { App, AppContext } from '../app-types.ts';
 import { actorOf } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
-import { CreateResourceBody, IdParams, PageQuery } from '../schemas.ts';
+import { CreateResourceBody, IdParams, NoContent, PageQuery, ResourceList, ResourceResponse } from '../schemas.ts';
 import { resourceView } from '../views.ts';
 
 const TAGS = ['Resources'];
@@ -12,7 +12,7 @@ export async function resourceRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/resources', {
     config: { scopes: ['tokens:read', 'tokens:write', 'members:manage'] },
-    schema: { tags: TAGS, summary: 'List the resources you can access', ...secured(), querystring: PageQuery, response: problemResponses },
+    schema: { tags: TAGS, summary: 'List the resources you can access', ...secured(), querystring: PageQuery, response: { 200: ResourceList, ...problemResponses } },
     handler: async (request) => {
       const page = await listResources(deps, actorOf(request), request.query);
       return { items: page.items.map(resourceView), nextCursor: page.nextCursor };
@@ -21,7 +21,7 @@ export async function resourceRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.post('/api/v1/resources', {
     config: { scopes: ['members:manage'] },
-    schema: { tags: TAGS, summary: 'Add a resource', ...secured(), body: CreateResourceBody, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Add a resource', ...secured(), body: CreateResourceBody, response: { 201: ResourceResponse, ...problemResponses } },
     handler: async (request, reply) => {
       reply.code(201);
       return resourceView(await createResource(deps, actorOf(request), request.body));
@@ -30,10 +30,10 @@ export async function resourceRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.delete('/api/v1/resources/:id', {
     config: { scopes: ['members:manage'] },
-    schema: { tags: TAGS, summary: 'Delete a resource (removes it from every token and member at once)', ...secured(), params: IdParams, response: problemResponses },
+    schema: { tags: TAGS, summary: 'Delete a resource (removes it from every token and member at once)', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await deleteResource(deps, actorOf(request), request.params.id);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 }

@@ -16,18 +16,7 @@ import {
 import type { App, AppContext } from '../app-types.ts';
 import { actorOf, requestFacts } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
-import {
-  CreateTokenBody,
-  CurrentTokenResponse,
-  IdParams,
-  IssuedTokenResponse,
-  ListTokensQuery,
-  PatchTokenBody,
-  RevokeLeakedBody,
-  RotateTokenBody,
-  TokenList,
-  TokenResponse,
-} from '../schemas.ts';
+import { CreateTokenBody, CurrentTokenResponse, IdParams, IssuedTokenResponse, LeakReportResponse, ListTokensQuery, NoContent, PatchTokenBody, RevokeLeakedBody, RotateTokenBody, TokenList, TokenResponse } from '../schemas.ts';
 import { tokenView } from '../views.ts';
 
 const TAGS = ['Tokens'];
@@ -93,10 +82,10 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.delete('/api/v1/tokens/current', {
     config: { scopes: [] },
-    schema: { tags: TAGS, summary: 'Revoke the token making this call (needs no scope)', ...secured(), response: { ...problemResponses } },
+    schema: { tags: TAGS, summary: 'Revoke the token making this call (needs no scope)', ...secured(), response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await revokeCurrentToken(deps, actorOf(request));
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 
@@ -108,7 +97,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
       description: 'Each valid token in the list is revoked and audited in its own organization. The answer never says which were valid.',
       ...secured(),
       body: RevokeLeakedBody,
-      response: { ...problemResponses },
+      response: { 202: LeakReportResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
       await revokeLeakedTokens(deps, actorOf(request), request.body.tokens);
@@ -157,10 +146,10 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.delete('/api/v1/tokens/:id', {
     config: { scopes: ['tokens:write', 'tokens:manage'] },
-    schema: { tags: TAGS, summary: 'Revoke a token', ...secured(), params: IdParams, response: { ...problemResponses } },
+    schema: { tags: TAGS, summary: 'Revoke a token', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await revokeToken(deps, actorOf(request), request.params.id);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 }
