@@ -15,6 +15,7 @@ import {
   checkScopes,
   defaultScopes,
   expiryFor,
+  grantedResources,
   normalizeAllowedIps,
   throwIfAny,
   type TokenSettingsInput,
@@ -77,7 +78,7 @@ export async function createToken(deps: ServiceDeps, actor: Actor, input: TokenS
     throwIfAny(errors);
     const permission = input.permission ?? actor.permission;
     checkPermission(actor, permission);
-    const resourceIds = input.resources ?? [];
+    const resourceIds = grantedResources(actor, input.resources ?? []);
     await checkResources(store, actor, resourceIds, errors);
     throwIfAny(errors);
     await ensureNameIsFree(store, org.id, owner, input.name, now);

@@ -5,6 +5,7 @@ import { auditEvent, publishSafely, type ServiceDeps } from '../services/context
 import { tokenStatus, type Actor } from '../types.ts';
 import { findOrganizationOf, issueSecret, type IssuedToken } from './create-token.ts';
 import { revokeLineage } from './revoke-token.ts';
+import { checkCoversToken } from './token-settings.ts';
 
 export const MAX_GRACE_PERIOD_SECONDS = 86_400;
 const DAY_MS = 86_400_000;
@@ -26,6 +27,7 @@ export async function rotateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     }
     const status = tokenStatus(old, now);
     if (status === 'revoked' || status === 'expired') throw new ConflictError(`A ${status} token cannot be rotated.`);
+    checkCoversToken(deps.catalog, actor, old, 'rotate');
 
     const secret = issueSecret(deps, old.kind);
     const id = newId('tok');

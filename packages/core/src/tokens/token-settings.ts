@@ -6,7 +6,7 @@ import { isRoleAtLeast, type Role } from '../roles.ts';
 import { expandScopes, presetScopes, unknownScopes, type ScopeCatalog } from '../scopes/scope-catalog.ts';
 import { canAccessResource } from '../services/access.ts';
 import type { Store } from '../ports/store.ts';
-import type { Actor, Organization, RateLimitSetting, Refill } from '../types.ts';
+import type { Actor, Organization, RateLimitSetting, Refill, TokenRecord } from '../types.ts';
 
 export const TOKEN_NAME_PATTERN = /^[A-Za-z0-9 ._-]{1,64}$/;
 export const MAX_METADATA_BYTES = 4096;
@@ -80,6 +80,34 @@ export async function checkResources(store: Store, actor: Actor, resourceIds: re
   if (outside.length > 0) throw new ForbiddenError(`You cannot grant resource ${outside.join(', ')}: it is not one you can access.`);
 }
 
+/**
+ * The ranked grants to store. An empty list means "everything the owner can
+ * reach", which only a caller who reaches everything may hand out; a limited
+ * caller (a member limited to some resources, or a token limited narrower than
+ * its owner) gets their own list written down instead, so nothing widens.
+ */
+export function grantedResources(actor: Actor, requested: readonly string[]): string[] {
+  if (requested.length > 0 || actor.resourceIds === 'all') return [...requested];
+  return [...actor.resourceIds];
+}
+
+/**
+ * Rotating a token hands out its rights under a new secret, and loosening its
+ * allowlist, rate limit or disabled state widens what its holder can do; both
+ * need a caller whose own rights cover the token's. Revoking and disabling
+ * never do.
+ */
+export function checkCoversToken(catalog: ScopeCatalog, actor: Actor, token: TokenRecord, what: string): void {
+  const scopesBeyond = expandScopes(catalog, token.scopes).filter((scope) => !actor.scopes.includes(scope));
+  const resourcesBeyond =
+    actor.resourceIds === 'all'
+      ? false
+      : !token.resourcesLimited || token.resources.some((resource) => !canAccessResource(actor, resource.id));
+  if (scopesBeyond.length > 0 || !isRoleAtLeast(actor.permission, token.permission) || resourcesBeyond) {
+    throw new ForbiddenError(`You cannot ${what} this token: it holds rights beyond yours. You can still disable or revoke it.`);
+  }
+}
+
 export function expiryFor(org: Organization, expiresInDays: number | null | undefined, now: Date, errors: FieldError[]): Date | null {
   const policy = org.tokenPolicy;
   if (expiresInDays === null) {
@@ -106,7 +134,15 @@ export function normalizeAllowedIps(org: Organization, allowedIps: readonly stri
 }
 
 export function checkMetadata(metadata: Record<string, unknown>, errors: FieldError[]): void {
-  if (Buffer.byteLength(JSON.stringify(metadata), 'utf8') > MAX_METADATA_BYTES) {
+  let json: string;
+  try {
+    json = JSON.stringify(metadata);
+  } catch {
+    // Nesting deep enough to overflow the stack is far past any sensible metadata.
+    errors.push({ field: 'metadata', message: 'is nested too deeply' });
+    return;
+  }
+  if (Buffer.byteLength(json, 'utf8') > MAX_METADATA_BYTES) {
     errors.push({ field: 'metadata', message: `must serialize to at most ${MAX_METADATA_BYTES} bytes of JSON` });
   }
 }

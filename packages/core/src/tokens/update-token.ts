@@ -8,7 +8,9 @@ import {
   checkMetadata,
   checkName,
   checkResources,
+  checkCoversToken,
   checkScopes,
+  grantedResources,
   normalizeAllowedIps,
   throwIfAny,
 } from './token-settings.ts';
@@ -66,10 +68,11 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     }
     throwIfAny(errors);
     if (patch.resources !== undefined) {
-      await checkResources(store, actor, patch.resources, errors);
+      const resourceIds = grantedResources(actor, patch.resources);
+      await checkResources(store, actor, resourceIds, errors);
       throwIfAny(errors);
-      changes.resourceIds = patch.resources;
-      changes.resourcesLimited = patch.resources.length > 0;
+      changes.resourceIds = resourceIds;
+      changes.resourcesLimited = resourceIds.length > 0;
     }
     if (patch.enabled !== undefined && patch.enabled !== (token.disabledAt === null)) {
       changes.disabledAt = patch.enabled ? null : now;
@@ -77,6 +80,9 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     if (patch.rateLimit !== undefined) changes.rateLimit = patch.rateLimit;
     if (changes.name !== undefined) await ensureNameIsFree(store, token.organizationId, token.owner, changes.name, now, token.id);
     dropUnchanged(changes, token);
+    if (changes.allowedIps !== undefined || changes.rateLimit !== undefined || changes.disabledAt === null) {
+      checkCoversToken(deps.catalog, actor, token, 'loosen the IP allowlist, rate limit or disabled state of');
+    }
 
     const changed = Object.keys(changes);
     if (changed.length > 0) {

@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../../storage/test-databases.ts';
 import { OWNER_EMAIL, PASSWORD, auditActions, bearer, createTestApp, json, passwordToken, type TestApp } from '../../testing/test-app.ts';
 
-const MANAGEMENT_SCOPES = ['tokens:read', 'tokens:write', 'tokens:manage', 'members:manage', 'audit:read'];
+// The manager holds what the tokens it rotates hold: rotation hands those rights to the caller.
+const MANAGEMENT_SCOPES = ['tokens:read', 'tokens:write', 'tokens:manage', 'members:manage', 'audit:read', 'scans:read', 'reports:read'];
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
@@ -211,6 +212,16 @@ describeEachDialect('token rotation', (open) => {
       expect(policy.statusCode).toBe(200);
       const capped = await rotated(renewed.id);
       expect(Date.parse(capped.body.expiresAt) - t.clock.now().getTime()).toBe(7 * DAY_MS);
+    });
+
+    it('refuses (403) to rotate a token holding scopes, permission or resources beyond the caller, and issues nothing', async () => {
+      const ownerOnly = await passwordToken(t, { name: 'owner ci', scopes: ['members:manage', 'tokens:write'] });
+      const narrow = await passwordToken(t, { name: 'narrow', scopes: ['tokens:read', 'tokens:write', 'tokens:manage'] });
+      const refused = await rotate(ownerOnly.id, { gracePeriodSeconds: 0 }, bearer(narrow.token));
+      expect(refused.statusCode).toBe(403);
+      expect(json(refused).code).toBe('forbidden');
+      await expectWorks(ownerOnly.token, ownerOnly.id);
+      expect(await auditActions(t, { targetId: ownerOnly.id, action: 'token.rotated' })).toHaveLength(0);
     });
 
     it('answers 409 for a revoked token and issues nothing', async () => {

@@ -791,7 +791,7 @@ describeEachDialect('token routes', (open) => {
       const manager = await ownerToken(t);
       await addMember(t, manager, 'admin@example.com', 'admin');
       await addMember(t, manager, 'member@example.com', 'member');
-      const admin = await passwordToken(t, { name: 'admin', scopes: ['tokens:read', 'tokens:write', 'tokens:manage'] }, 'admin@example.com');
+      const admin = await passwordToken(t, { name: 'admin', scopes: ['tokens:read', 'tokens:write', 'tokens:manage', 'scans:read'] }, 'admin@example.com');
       const member = await passwordToken(t, { name: 'member', scopes: ['scans:read'] }, 'member@example.com');
       const headers = bearer(admin.token);
 
