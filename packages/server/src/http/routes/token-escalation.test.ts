@@ -13,7 +13,9 @@ describeEachDialect('token settings that could widen rights', (open) => {
   beforeEach(async () => {
     t = await createTestApp(open);
     owner = await ownerToken(t);
-    [lab, office] = await Promise.all(['lab', 'office'].map(async (name) => json(await t.app.inject({ method: 'POST', url: '/api/v1/resources', headers: bearer(owner), payload: { type: 'site', name } })).id as string));
+    const create = async (name: string): Promise<string> => json(await t.app.inject({ method: 'POST', url: '/api/v1/resources', headers: bearer(owner), payload: { type: 'site', name } })).id;
+    lab = await create('lab');
+    office = await create('office');
   });
   afterEach(async () => {
     await t.close();
