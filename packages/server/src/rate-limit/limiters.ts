@@ -1,7 +1,7 @@
 // Attempt limits for the credential-taking routes, with rate-limiter-flexible.
 // In memory on one node; in Redis across replicas (REDIS_URL), so a client
 // cannot multiply its attempts by the number of replicas.
-import { RateLimitedError } from '@keyward/core';
+import { RateLimitedError, normalizeCidr, normalizeEmail } from '@keyward/core';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config/config.ts';
@@ -9,8 +9,6 @@ import type { RateLimitConfig } from '../config/config.ts';
 export interface AttemptLimiter {
   /** Counts one attempt; throws RateLimitedError once the window is spent. */
   consume(key: string): Promise<void>;
-  /** Throws RateLimitedError when the key is already spent, without counting. */
-  check(key: string): Promise<void>;
   reset(key: string): Promise<void>;
 }
 
@@ -41,10 +39,6 @@ export function createAttemptLimiter(name: string, limit: RateLimitConfig, redis
         throw error;
       }
     },
-    async check(key) {
-      const state = await limiter.get(key);
-      if (state && state.remainingPoints <= 0 && state.msBeforeNext > 0) throw new RateLimitedError(retryAfterSeconds(state));
-    },
     async reset(key) {
       await limiter.delete(key);
     },
@@ -64,3 +58,33 @@ export function createLimiters(config: { passwordFlow: RateLimitConfig; loginPer
     loginPerAccount: createAttemptLimiter('login-account', config.loginPerAccount, redis),
   };
 }
+
+/**
+ * The key an address is limited under. An IPv6 client usually holds a whole
+ * /64, so limiting single addresses would let it walk through its prefix;
+ * IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
+ */
+export function clientKeyOf(ip: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped?.[1]) return mapped[1];
+  if (!ip.includes(':')) return ip;
+  try {
+    return normalizeCidr(`${ip}/64`);
+  } catch {
+    return ip;
+  }
+}
+
+/**
+ * Runs one password check under the per-account limit. The attempt is counted
+ * before the check, so parallel guesses cannot all slip under the limit; a
+ * success clears the count.
+ */
+export async function withAccountLimit<T>(limiters: Limiters, email: string, attempt: () => Promise<T>): Promise<T> {
+  const account = normalizeEmail(email);
+  await limiters.loginPerAccount.consume(account);
+  const result = await attempt();
+  await limiters.loginPerAccount.reset(account);
+  return result;
+}
+

@@ -345,6 +345,22 @@ describeEachDialect('POST /api/v1/tokens with email and password', (open) => {
     expect(await auditActions(t, { action: 'token.created' })).toHaveLength(0);
   });
 
+  it('shares the per-account limit with console sign-in, so changing address does not reopen the guessing', async () => {
+    // Two failures from each of five addresses: within every per-IP limit, but ten on one account.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      expectProblem(await headless(`wrong ${attempt}`, `192.0.2.${20 + (attempt % 5)}`), 401, 'unauthenticated');
+    }
+    const verify = vi.spyOn(t.context.deps.passwords, 'verify');
+    expectProblem(await headless(PASSWORD, '198.51.100.1'), 429, 'rate_limited');
+    expect(verify).not.toHaveBeenCalled();
+  });
+
+  it('limits an IPv6 client by its /64, not per address', async () => {
+    for (let host = 1; host <= 5; host++) expect((await headless(PASSWORD, `2001:db8::${host}`)).statusCode).toBe(201);
+    expectProblem(await headless(PASSWORD, '2001:db8::99'), 429, 'rate_limited');
+    expect((await headless(PASSWORD, '2001:db8:0:1::1')).statusCode).toBe(201);
+  });
+
   it('answers an unknown email like a wrong password, after an argon2 verification, and audits it', async () => {
     const verify = vi.spyOn(t.context.deps.passwords, 'verify');
     const unknown = await headless(PASSWORD, '127.0.0.1', 'nobody@example.com');

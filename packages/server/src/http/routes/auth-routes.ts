@@ -1,10 +1,11 @@
-import { ConflictError, NotFoundError, acceptInvite, bootstrapOwner, csrfTokenFor, digestsEqual, login, logout, normalizeEmail } from '@keyward/core';
+import { ConflictError, NotFoundError, acceptInvite, bootstrapOwner, csrfTokenFor, digestsEqual, login, logout } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App, AppContext } from '../app-types.ts';
 import { SESSION_COOKIE, actorOf, requestFacts } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
 import { AcceptInviteBody, LoginBody, LoginResponse, NoContent, SessionResponse, SetupBody, SetupResponse } from '../schemas.ts';
 import { organizationView } from '../views.ts';
+import { clientKeyOf, withAccountLimit } from '../../rate-limit/limiters.ts';
 
 const TAGS = ['Sessions'];
 
@@ -29,17 +30,8 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
       response: { 200: LoginResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
-      const account = normalizeEmail(request.body.email);
-      await limiters.loginPerIp.consume(request.ip);
-      await limiters.loginPerAccount.check(account);
-      let started;
-      try {
-        started = await login(deps, request.body.email, request.body.password, requestFacts(request));
-      } catch (error) {
-        await limiters.loginPerAccount.consume(account).catch(() => {});
-        throw error;
-      }
-      await limiters.loginPerAccount.reset(account);
+      await limiters.loginPerIp.consume(clientKeyOf(request.ip));
+      const started = await withAccountLimit(limiters, request.body.email, () => login(deps, request.body.email, request.body.password, requestFacts(request)));
       setSessionCookie(ctx, request, reply, started.sessionSecret, started.session.expiresAt);
       reply.header('cache-control', 'no-store');
       return {
@@ -86,7 +78,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
     config: { auth: 'none' },
     schema: { tags: TAGS, summary: 'Set your password with the one-time token from an invite link', body: AcceptInviteBody, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
-      await limiters.loginPerIp.consume(request.ip);
+      await limiters.loginPerIp.consume(clientKeyOf(request.ip));
       await acceptInvite(deps, request.body.inviteToken, request.body.password, requestFacts(request));
       return reply.code(204).send(null);
     },
@@ -102,7 +94,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
       response: { 201: SetupResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
-      await limiters.loginPerIp.consume(request.ip);
+      await limiters.loginPerIp.consume(clientKeyOf(request.ip));
       const expected = ctx.setup.token;
       if (!expected || !digestsEqual(expected, request.body.setupToken)) throw new NotFoundError('setup token (Keyward may already be set up)');
       const { setupToken: _unused, ...input } = request.body;

@@ -18,6 +18,7 @@ import { actorOf, requestFacts } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
 import { CreateTokenBody, CurrentTokenResponse, IdParams, IssuedTokenResponse, LeakReportResponse, ListTokensQuery, NoContent, PatchTokenBody, RevokeLeakedBody, RotateTokenBody, TokenList, TokenResponse } from '../schemas.ts';
 import { tokenView } from '../views.ts';
+import { clientKeyOf, withAccountLimit } from '../../rate-limit/limiters.ts';
 
 const TAGS = ['Tokens'];
 
@@ -48,8 +49,9 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
           throw new UnauthenticatedError('Sign in, send a bearer token, or give email and password to create a token.');
         }
         // Counted before the password is checked, so guessing costs attempts whether or not it succeeds.
-        await ctx.limiters.passwordFlow.consume(request.ip);
-        actor = await authenticatePassword(deps, email, password, organization, requestFacts(request));
+        await ctx.limiters.passwordFlow.consume(clientKeyOf(request.ip));
+        // The same per-account limit as console sign-in: another address must not reopen the guessing.
+        actor = await withAccountLimit(ctx.limiters, email, () => authenticatePassword(deps, email, password, organization, requestFacts(request)));
       } else if (email !== undefined || password !== undefined || organization !== undefined) {
         throw new ForbiddenError('email, password and organization are only for the headless flow, not with a session or token.');
       }
