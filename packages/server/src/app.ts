@@ -2,10 +2,10 @@
 // wiring: tests call buildApp() and use app.inject().
 import cookie from '@fastify/cookie';
 import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply } from 'fastify';
 import { Settings } from 'typebox/system';
 import type { Writable } from 'node:stream';
-import type { EventBus, Keyring, PasswordHasher, ServiceDeps } from '@keyward/core';
+import { ConflictError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
 import type { KeywardConfig } from './config/config.ts';
 import { createMemoryEventBus } from './events/memory-event-bus.ts';
 import { createRedisEventBus } from './events/redis-event-bus.ts';
@@ -22,7 +22,7 @@ import { pageRoutes } from './http/routes/page-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
-import { createMethodIndex, requestIdFor, securityHeaders } from './http/security.ts';
+import { createMethodIndex, findNulCharacter, requestIdFor, securityHeaders } from './http/security.ts';
 import { createLogger } from './logging/logger.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import { argon2Hasher } from './passwords/argon2-hasher.ts';
@@ -82,6 +82,12 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     genReqId: requestIdFor,
+    // A URL Fastify cannot even route (bad percent-encoding) still gets a problem answer with the usual headers.
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      securityHeaders(request, reply);
+      const body = error.code === 'FST_ERR_BAD_URL' ? problem('validation_failed', 'The URL is malformed.', { errors: [{ field: 'url', message: 'is not validly percent-encoded' }] }) : toProblem(error);
+      void reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+    },
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   })
@@ -99,12 +105,18 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await app.register(cookie);
   app.addHook('onRequest', async (request, reply) => securityHeaders(request, reply));
   app.addHook('preValidation', createAuthHook(context));
+  app.addHook('preValidation', async (request) => {
+    const field = findNulCharacter(request.body, '') ?? findNulCharacter(request.query, '');
+    if (field !== null) throw ValidationError.field(field || 'body', 'must not contain NUL characters');
+  });
   const metrics = createMetrics();
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler((caught: FastifyError, request, reply) => {
+    // A unique index caught what a concurrent request's check could not see yet.
+    const error = options.database.capabilities.isUniqueViolation(caught) ? new ConflictError('That already exists: a concurrent request created it first.') : caught;
     const body = toProblem(error);
     metrics.countProblem(body.code);
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');

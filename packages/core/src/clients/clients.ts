@@ -29,6 +29,7 @@ export async function getClient(deps: ServiceDeps, actor: Actor, clientId: strin
 export async function createClient(deps: ServiceDeps, actor: Actor, input: { name: string; description?: string | null | undefined }): Promise<ApiClient> {
   const client: ApiClient = { id: newId('cli'), organizationId: actor.organizationId, name: input.name, description: input.description ?? null, createdAt: deps.now(), deletedAt: null };
   await deps.store.transaction(async (store) => {
+    await store.lockOrganization(actor.organizationId);
     await ensureClientNameIsFree(store, actor, input.name);
     await store.insertClient(client);
     await store.insertAuditEvent(auditEvent(deps, actor, { action: 'client.created', organizationId: actor.organizationId, target: { type: 'client', id: client.id }, details: { name: client.name } }));
@@ -38,6 +39,7 @@ export async function createClient(deps: ServiceDeps, actor: Actor, input: { nam
 
 export async function updateClient(deps: ServiceDeps, actor: Actor, clientId: string, changes: { name?: string | undefined; description?: string | null | undefined }): Promise<ApiClient> {
   return deps.store.transaction(async (store) => {
+    await store.lockOrganization(actor.organizationId);
     await findLiveClient(store, actor, clientId);
     if (changes.name !== undefined) await ensureClientNameIsFree(store, actor, changes.name, clientId);
     await store.updateClient(actor.organizationId, clientId, changes);

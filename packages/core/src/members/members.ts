@@ -70,6 +70,7 @@ export async function addMember(deps: ServiceDeps, actor: Actor, input: AddMembe
   const email = normalizeEmail(input.email);
   const passwordHash = input.password ? await deps.passwords.hash(input.password) : null;
   const result = await deps.store.transaction(async (store) => {
+    await store.lockOrganization(actor.organizationId);
     await checkGrant(store, actor, input.role, input.resources);
     // Omitting resources means all of them, which a limited caller does not hold to give.
     if (input.resources === undefined && actor.resourceIds !== 'all') throw new ForbiddenError('You cannot grant access to all resources: yours are limited.');
@@ -98,6 +99,7 @@ export async function addMember(deps: ServiceDeps, actor: Actor, input: AddMembe
 
 export async function updateMember(deps: ServiceDeps, actor: Actor, userId: string, changes: { role?: Role | undefined; resources?: string[] | null | undefined }): Promise<Member> {
   const member = await deps.store.transaction(async (store) => {
+    await store.lockOrganization(actor.organizationId);
     const current = await findMember(store, actor.organizationId, userId);
     checkCanManage(actor, current);
     await checkGrant(store, actor, changes.role, changes.resources ?? undefined);
@@ -123,6 +125,7 @@ export async function updateMember(deps: ServiceDeps, actor: Actor, userId: stri
 /** Removing a member revokes their personal tokens in this organization, in the same transaction. */
 export async function removeMember(deps: ServiceDeps, actor: Actor, userId: string): Promise<void> {
   const revoked = await deps.store.transaction(async (store) => {
+    await store.lockOrganization(actor.organizationId);
     const current = await findMember(store, actor.organizationId, userId);
     checkCanManage(actor, current);
     await checkNotLastOwner(store, current);

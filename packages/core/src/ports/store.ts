@@ -75,6 +75,12 @@ export interface Store {
   consumeInvite(inviteDigest: string, now: Date): Promise<User | null>;
 
   insertOrganization(org: Organization): Promise<void>;
+  /**
+   * Inside a transaction: holds the organization's row until commit, so checks
+   * like "name is free" or "one owner remains" cannot interleave with another
+   * transaction's (PostgreSQL's read committed would let both pass).
+   */
+  lockOrganization(id: string): Promise<void>;
   findOrganization(id: string): Promise<Organization | null>;
   findOrganizationBySlug(slug: string): Promise<Organization | null>;
   updateOrganization(id: string, changes: { name?: string; tokenPolicy?: TokenPolicy }): Promise<void>;

@@ -19,6 +19,7 @@ export async function listResources(deps: ServiceDeps, actor: Actor, query: { cu
 export async function createResource(deps: ServiceDeps, actor: Actor, input: { type: string; name: string }): Promise<Resource> {
   const resource: Resource = { id: newId('res'), organizationId: actor.organizationId, type: input.type, name: input.name, createdAt: deps.now() };
   await deps.store.transaction(async (store) => {
+    await store.lockOrganization(actor.organizationId);
     if (await store.findResourceByName(actor.organizationId, input.type, input.name)) throw new ConflictError(`A ${input.type} named "${input.name}" already exists.`);
     await store.insertResource(resource);
     await store.insertAuditEvent(

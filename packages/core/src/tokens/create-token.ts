@@ -61,6 +61,7 @@ export async function createToken(deps: ServiceDeps, actor: Actor, input: TokenS
   if (target.kind === 'personal' && actor.token?.kind === 'client') throw new ForbiddenError('A service token cannot create personal tokens.');
 
   const issued = await deps.store.transaction(async (store) => {
+    await store.lockOrganization(actor.organizationId);
     const org = await findOrganizationOf(store, actor);
     if (target.kind === 'client') {
       const client = await store.findClient(actor.organizationId, target.clientId);

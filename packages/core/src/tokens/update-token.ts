@@ -44,6 +44,7 @@ function dropUnchanged(changes: TokenChanges, token: TokenRecord): void {
 export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: string, patch: TokenPatch): Promise<TokenRecord> {
   const now = deps.now();
   const updated = await deps.store.transaction(async (store) => {
+    await store.lockOrganization(actor.organizationId);
     const token = await store.findToken(actor.organizationId, tokenId);
     if (!token || !canManageToken(actor, token)) throw new NotFoundError('token');
     const status = tokenStatus(token, now);

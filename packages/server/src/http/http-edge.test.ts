@@ -48,6 +48,26 @@ describeEachDialect('the HTTP edge', (open) => {
       expect(body.instance).toBe('/no/such/thing');
     });
 
+    it('answers a URL with broken percent-encoding with 400 problem+json and the security headers', async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/api/v1/tokens/%E0%A4%A' });
+      expectProblem(response, 400, 'validation_failed');
+      expectSecurityHeaders(response);
+    });
+
+    it('answers a NUL character in the body or the query with 400 naming the field, on every database', async () => {
+      const token = (await passwordToken(t, { scopes: ['tokens:read', 'tokens:write', 'audit:read', 'clients:manage'] })).token;
+      const inBody = await t.app.inject({ method: 'POST', url: '/api/v1/clients', headers: bearer(token), payload: { name: 'acme', description: 'a\u0000b' } });
+      expect(expectProblem(inBody, 400, 'validation_failed').errors).toEqual([{ field: 'description', message: 'must not contain NUL characters' }]);
+      const inQuery = await t.app.inject({ method: 'GET', url: '/api/v1/audit?action=token%00created', headers: bearer(token) });
+      expect(expectProblem(inQuery, 400, 'validation_failed').errors).toEqual([{ field: 'action', message: 'must not contain NUL characters' }]);
+    });
+
+    it('answers a leap-second timestamp in an audit filter with 400, not 500', async () => {
+      const token = (await passwordToken(t, { scopes: ['audit:read'] })).token;
+      const response = await t.app.inject({ method: 'GET', url: '/api/v1/audit?since=2016-12-31T23:59:60Z', headers: bearer(token) });
+      expect(expectProblem(response, 400, 'validation_failed').errors).toEqual([{ field: 'since', message: 'is not a valid date-time' }]);
+    });
+
     it('answers an unknown path under /api/v1 with 404, not 401', async () => {
       expectProblem(await t.app.inject({ method: 'GET', url: '/api/v1/nothing-here' }), 404, 'not_found');
     });

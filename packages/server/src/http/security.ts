@@ -37,3 +37,27 @@ export function createMethodIndex(app: FastifyInstance) {
     return [...allowed].sort();
   };
 }
+
+/**
+ * Where a request value holds a NUL character, if anywhere. PostgreSQL cannot
+ * store NUL in text, so it is refused at the edge as bad input rather than
+ * failing in the database as a 500. Iterative, so deep input cannot overflow.
+ */
+export function findNulCharacter(value: unknown, root: string): string | null {
+  const pending: Array<[unknown, string]> = [[value, root]];
+  while (pending.length > 0) {
+    const [current, path] = pending.pop() as [unknown, string];
+    if (typeof current === 'string') {
+      if (current.includes('\u0000')) return path;
+    } else if (Array.isArray(current)) {
+      current.forEach((item, index) => pending.push([item, path ? `${path}/${index}` : String(index)]));
+    } else if (current !== null && typeof current === 'object') {
+      for (const [key, item] of Object.entries(current)) {
+        const child = path ? `${path}/${key}` : key;
+        if (key.includes('\u0000')) return path || 'body';
+        pending.push([item, child]);
+      }
+    }
+  }
+  return null;
+}

@@ -164,6 +164,11 @@ export class KyselyStore implements Store {
     await this.db.insertInto('organizations').values(organizationToRow(org)).execute();
   }
 
+  async lockOrganization(id: string): Promise<void> {
+    // A no-op write takes the row lock on PostgreSQL; SQLite's write transactions already run one at a time.
+    await this.db.updateTable('organizations').set((eb) => ({ name: eb.ref('name') })).where('id', '=', id).execute();
+  }
+
   async findOrganization(id: string): Promise<Organization | null> {
     const row = await this.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? organizationFromRow(row, this.read) : null;

@@ -254,9 +254,17 @@ describeEachDialect('organization routes', (open) => {
       expect(event).toMatchObject({ actor: { type: 'user', id: t.ownerId }, authMethod: 'session', organizationId: globex.id });
     });
 
+    it('refuses (403) a member without members:manage who tries to create an organization', async () => {
+      await addMember(t, owner, 'viewer@example.com', 'viewer');
+      const viewer = (await passwordToken(t, { scopes: ['tokens:write'] }, 'viewer@example.com')).token;
+      const refused = await request(bearer(viewer), 'POST', '/api/v1/organizations', { name: 'Evil', slug: 'evil' });
+      expect(refused.statusCode).toBe(403);
+      expect(json(refused).code).toBe('insufficient_scope');
+    });
+
     it('answers 404 for an unknown organization and for one the person does not belong to', async () => {
-      await addMember(t, owner, 'mia@example.com', 'member');
-      const mia = (await passwordToken(t, { scopes: ['tokens:write'] }, 'mia@example.com')).token;
+      await addMember(t, owner, 'mia@example.com', 'admin');
+      const mia = (await passwordToken(t, { scopes: ['members:manage'] }, 'mia@example.com')).token;
       const initech = await createOrganization('Initech', 'initech', mia);
       const session = await signIn();
 

@@ -1,4 +1,4 @@
-import { createOrganization, getCurrentOrganization, listAuditEvents, updateCurrentOrganization } from '@keyward/core';
+import { ValidationError, createOrganization, getCurrentOrganization, listAuditEvents, updateCurrentOrganization } from '@keyward/core';
 import type { App, AppContext } from '../app-types.ts';
 import { actorOf } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
@@ -8,8 +8,10 @@ import { auditView, organizationView } from '../views.ts';
 export async function organizationRoutes(app: App, ctx: AppContext): Promise<void> {
   const { deps } = ctx;
 
+  // Creating organizations is for admins: an organization's owner can add people
+  // to the instance, so this is not something every viewer should hold.
   app.post('/api/v1/organizations', {
-    config: { scopes: ['members:manage', 'tokens:write'] },
+    config: { scopes: ['members:manage'] },
     schema: { tags: ['Organizations'], summary: 'Create an organization; you become its owner', ...secured(), body: CreateOrganizationBody, response: { 201: OrganizationResponse, ...problemResponses } },
     handler: async (request, reply) => {
       reply.code(201);
@@ -34,6 +36,10 @@ export async function organizationRoutes(app: App, ctx: AppContext): Promise<voi
     schema: { tags: ['Audit'], summary: 'The audit log, newest first', ...secured(), querystring: AuditQuery, response: { 200: AuditEventList, ...problemResponses } },
     handler: async (request) => {
       const { actor, target, since, until, ...rest } = request.query;
+      // The format check accepts a leap second (…:60Z), which no Date can hold.
+      for (const [field, value] of Object.entries({ since, until })) {
+        if (value !== undefined && Number.isNaN(Date.parse(value))) throw ValidationError.field(field, 'is not a valid date-time');
+      }
       const page = await listAuditEvents(deps, actorOf(request), {
         ...rest,
         actorId: actor,
