@@ -1,7 +1,7 @@
 // The keyward command as users run it: a child process on this Node, in a
 // temp working directory with a temp data dir and a clean environment.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -141,6 +141,15 @@ describe('keyward', () => {
       expect(entry).not.toContain(first.slice(3));
     });
 
+    it('prints the next version after the secret generated into the data dir, when KEYWARD_SECRETS is unset', async () => {
+      expect((await run(['init', '--email', 'owner@example.com', '--password', 'a long enough password'])).code).toBe(0);
+      const generated = readFileSync(path.join(dataDir, 'secrets'), 'utf8').trim();
+      const result = await run(['secrets', 'new']);
+      expect(result.code).toBe(0);
+      const entry = result.stdout.trim();
+      expect(parseKeyring(`${entry},${generated}`).all.map((secret) => secret.version)).toEqual(['v2', 'v1']);
+    });
+
     it('exits 1 naming KEYWARD_SECRETS, without echoing it, when it is not a keyring', async () => {
       const result = await run(['secrets', 'new'], { KEYWARD_SECRETS: 'v1:c2VjcmV0LW1hdGVyaWFs' });
       expect(result.code).toBe(1);
@@ -154,6 +163,15 @@ describe('keyward', () => {
       expect(result.code).toBe(2);
       expectOneLineError(result, /--version/);
     });
+  });
+
+  it('exits 2 with one line when serve or migrate get an option they do not take', async () => {
+    for (const command of ['serve', 'migrate']) {
+      const result = await run([command, '--port', '1']);
+      expect(result.code, command).toBe(2);
+      expectOneLineError(result, /--port/);
+    }
+    expect(existsSync(dataDir)).toBe(false);
   });
 
   describe('migrate', () => {
@@ -186,6 +204,13 @@ describe('keyward', () => {
       const again = await run(['init', '--email', 'other@example.com', '--password', 'another long password']);
       expect(again.code).toBe(1);
       expectOneLineError(again, /already set up/);
+    });
+
+    it('exits 1 with one line for an email that is not one, creating nobody', async () => {
+      const result = await run(['init', '--email', 'not-an-email', '--password', 'a long enough password']);
+      expect(result.code).toBe(1);
+      expectOneLineError(result, /email: is not an email address/);
+      expect((await run(['init', '--email', 'owner@example.com', '--password', 'a long enough password'])).code).toBe(0);
     });
 
     it('exits 2 without --email', async () => {

@@ -2,8 +2,8 @@
 // keyward: a thin shell over @keyward/server. Each command parses its flags,
 // calls the server package, and exits non-zero with one line on error.
 import { parseArgs } from 'node:util';
-import { KeywardError, KeyringError, newKeyringEntry, nextKeyringVersion, parseKeyring, bootstrapOwner } from '@keyward/core';
-import { ConfigError, SERVER_VERSION, createServiceDeps, loadConfig, openMigratedDatabase, resolveKeyring, startServer } from '@keyward/server';
+import { KeywardError, KeyringError, newKeyringEntry, nextKeyringVersion, bootstrapOwner } from '@keyward/core';
+import { ConfigError, SERVER_VERSION, createServiceDeps, currentKeyring, loadConfig, openMigratedDatabase, resolveKeyring, startServer } from '@keyward/server';
 
 const USAGE = `keyward ${SERVER_VERSION}: scoped, revocable API tokens
 
@@ -80,21 +80,20 @@ async function init(args: string[]): Promise<void> {
 
 function secretsNew(args: string[]): void {
   const { values } = parseArgs({ args, options: { version: { type: 'string' } }, strict: true });
-  let version = values.version;
-  if (!version) {
-    const current = process.env.KEYWARD_SECRETS;
-    try {
-      version = current ? nextKeyringVersion(parseKeyring(current)) : 'v1';
-    } catch (error) {
-      // Name the setting the bad keyring came from; KeyringError messages never contain key material.
-      if (error instanceof KeyringError) throw new ConfigError('KEYWARD_SECRETS', error.message);
-      throw error;
-    }
-  }
+  // The keyring in force: KEYWARD_SECRETS, or the secret generated into the data dir on first start.
+  const current = currentKeyring(loadConfig());
+  const version = values.version ?? (current ? nextKeyringVersion(current) : 'v1');
   if (!/^[A-Za-z0-9]{1,16}$/.test(version)) throw new UsageError('--version must be 1-16 letters or digits');
-  const entry = newKeyringEntry(version);
-  console.log(entry);
-  if (process.stdout.isTTY) console.error('Put it first in KEYWARD_SECRETS (e.g. KEYWARD_SECRETS=<new>,<old>); drop the old entry only when you mean to invalidate tokens hashed under it.');
+  if (current?.all.some((secret) => secret.version.toLowerCase() === version.toLowerCase())) throw new UsageError(`version ${version} is already in the keyring`);
+  console.log(newKeyringEntry(version));
+  if (process.stdout.isTTY) {
+    console.error('Set KEYWARD_SECRETS=<this entry>,<the current entries> (from KEYWARD_SECRETS, or the secrets file in the data dir); drop an old entry only to invalidate the tokens hashed under it.');
+  }
+}
+
+/** Commands configured only by the environment still refuse stray arguments, so a typo is not ignored. */
+function noOptions(args: string[]): void {
+  parseArgs({ args, options: {}, strict: true, allowPositionals: false });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -113,9 +112,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'serve':
+      noOptions(rest);
       await serve();
       return -1;
     case 'migrate':
+      noOptions(rest);
       await migrate();
       return 0;
     case 'init':

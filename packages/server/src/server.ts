@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { bootstrapOwner, type Keyring } from '@keyward/core';
 import { buildApp } from './app.ts';
-import type { KeywardConfig } from './config/config.ts';
+import { ConfigError, type KeywardConfig } from './config/config.ts';
 import { resolveKeyring } from './config/keyring-source.ts';
 import type { App } from './http/app-types.ts';
 import { migrateToLatest, openDatabase, type Database } from './storage/index.ts';
@@ -15,27 +15,30 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Opens and migrates the database; a failure names the setting behind it (DATABASE_URL or KEYWARD_DATA_DIR). */
 export async function openMigratedDatabase(config: KeywardConfig): Promise<Database> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+  const setting = config.databaseUrl ? 'DATABASE_URL' : 'KEYWARD_DATA_DIR';
+  const explain = (error: unknown) => new ConfigError(setting, `the database could not be opened and migrated: ${(error as Error).message?.split('\n')[0] ?? String(error)}`);
+  let database: Database;
+  try {
+    database = await openDatabase({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+  } catch (error) {
+    throw explain(error);
+  }
   try {
     await migrateToLatest(database);
   } catch (error) {
     await database.close();
-    throw error;
+    throw explain(error);
   }
   return database;
 }
 
 export async function startServer(config: KeywardConfig): Promise<RunningServer> {
-  const database = await openMigratedDatabase(config);
+  // The keyring first: a bad KEYWARD_SECRETS should stop start-up before anything touches the database.
   let generatedSecretsFile: string | null = null;
-  let keyring: Keyring;
-  try {
-    keyring = resolveKeyring(config, (file) => (generatedSecretsFile = file));
-  } catch (error) {
-    await database.close();
-    throw error;
-  }
+  const keyring: Keyring = resolveKeyring(config, (file) => (generatedSecretsFile = file));
+  const database = await openMigratedDatabase(config);
   const setupToken = randomBytes(24).toString('base64url');
   const { app, context } = await buildApp({ config, database, keyring, setupToken });
   const log = app.log;

@@ -64,6 +64,7 @@ export interface BootstrapInput {
  * (the check and the inserts share one transaction).
  */
 export async function bootstrapOwner(deps: ServiceDeps, input: BootstrapInput): Promise<{ user: User; organization: Organization }> {
+  if (!/^[^\s@]{1,64}@[^\s@]{1,253}\.[^\s@]{1,63}$/.test(input.email.trim())) throw ValidationError.field('email', 'is not an email address');
   const passwordHash = await deps.passwords.hash(input.password);
   return deps.store.transaction(async (store) => {
     if ((await store.countUsers()) > 0) throw new ConflictError('Keyward is already set up: an owner exists.');

@@ -1,6 +1,7 @@
 // Configuration: environment first (twelve-factor), then the optional config
 // file (JSON or YAML) for the scope catalog and policies. Every failure names its setting.
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import {
   DEFAULT_TOKEN_PREFIXES,
@@ -49,6 +50,8 @@ export interface KeywardConfig {
   configFile: string | null;
 }
 
+export const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,253}\.[^\s@]{1,63}$/;
+const HOSTNAME_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const checkConfigFile = Compile(ConfigFileSchema);
 
@@ -104,6 +107,14 @@ function checkDatabaseUrl(url: string | null): string | null {
   return url;
 }
 
+/** Replicas on one PostgreSQL must share the keyring; a secret generated per data dir would not be. */
+function checkSecretsForReplicas(secrets: string | null, databaseUrl: string | null): string | null {
+  if (secrets === null && databaseUrl !== null) {
+    throw new ConfigError('KEYWARD_SECRETS', 'is required with DATABASE_URL, so every replica hashes tokens with the same secrets (keyward secrets new prints one)');
+  }
+  return secrets;
+}
+
 function checkRedisUrl(url: string | null): string | null {
   if (url === null) return null;
   if (!/^rediss?:\/\//.test(url) || !URL.canParse(url)) throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL (leave it unset for in-process limits and events)');
@@ -132,11 +143,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
 
   const host = text(env, 'HOST') ?? '127.0.0.1';
+  // All-digit names like 999.1.1.1 are failed IP addresses, not host names.
+  if (!isIP(host) && (!HOSTNAME_PATTERN.test(host) || /^[\d.]+$/.test(host))) throw new ConfigError('HOST', `"${host}" is not an IP address or host name`);
   const port = integer(env, 'PORT', 8080, 0, 65535);
   const publicUrl = (text(env, 'KEYWARD_PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   if (!URL.canParse(publicUrl)) throw new ConfigError('KEYWARD_PUBLIC_URL', `"${publicUrl}" is not a URL`);
 
   const adminEmail = text(env, 'KEYWARD_ADMIN_EMAIL');
+  // The same shape the sign-in routes accept, or the first owner could never sign in.
+  if (adminEmail !== null && !EMAIL_PATTERN.test(adminEmail)) throw new ConfigError('KEYWARD_ADMIN_EMAIL', `"${adminEmail}" is not an email address`);
   // Not trimmed (spaces may be part of a password), but empty means unset, as for every other setting.
   const adminPassword = env.KEYWARD_ADMIN_PASSWORD ? env.KEYWARD_ADMIN_PASSWORD : null;
   if ((adminEmail === null) !== (adminPassword === null)) {
@@ -151,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dataDir: path.resolve(cwd, text(env, 'KEYWARD_DATA_DIR') ?? 'data'),
     databaseUrl: checkDatabaseUrl(text(env, 'DATABASE_URL')),
     redisUrl: checkRedisUrl(text(env, 'REDIS_URL')),
-    secrets: text(env, 'KEYWARD_SECRETS'),
+    secrets: checkSecretsForReplicas(text(env, 'KEYWARD_SECRETS'), text(env, 'DATABASE_URL')),
     adminEmail,
     adminPassword,
     publicUrl,

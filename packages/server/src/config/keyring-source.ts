@@ -7,6 +7,13 @@ import { ConfigError, type KeywardConfig } from './config.ts';
 
 export const SECRETS_FILE = 'secrets';
 
+/** The keyring in force without creating one: KEYWARD_SECRETS, else the data dir's file, else null. */
+export function currentKeyring(config: KeywardConfig): Keyring | null {
+  if (config.secrets !== null) return parseOrExplain(config.secrets, 'KEYWARD_SECRETS');
+  const file = path.join(config.dataDir, SECRETS_FILE);
+  return existsSync(file) ? parseOrExplain(readFileSync(file, 'utf8').trim(), file) : null;
+}
+
 export function resolveKeyring(config: KeywardConfig, onGenerated: (file: string) => void = () => {}): Keyring {
   if (config.secrets !== null) return parseOrExplain(config.secrets, 'KEYWARD_SECRETS');
   const file = path.join(config.dataDir, SECRETS_FILE);
