@@ -120,7 +120,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     const body = toProblem(error);
     metrics.countProblem(body.code);
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
-    const challenge = wwwAuthenticate(error);
+    const challenge = wwwAuthenticate(error, request.headers.authorization !== undefined);
     if (challenge) reply.header('www-authenticate', challenge);
     const retry = retryAfter(error);
     if (retry !== null) reply.header('retry-after', String(retry));

@@ -48,7 +48,7 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     const token = await store.findToken(actor.organizationId, tokenId);
     if (!token || !canManageToken(actor, token)) throw new NotFoundError('token');
     const status = tokenStatus(token, now);
-    if (status === 'revoked' || status === 'expired') throw new ConflictError(`A ${status} token cannot be changed.`);
+    if (status === 'revoked' || status === 'expired') throw new ConflictError(`A${status === 'expired' ? 'n' : ''} ${status} token cannot be changed.`);
 
     const errors: FieldError[] = [];
     const changes: TokenChanges = {};

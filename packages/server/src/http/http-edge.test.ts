@@ -54,6 +54,12 @@ describeEachDialect('the HTTP edge', (open) => {
       expectSecurityHeaders(response);
     });
 
+    it('answers a path segment longer than any id with 400 problem+json, not 414 or 500', async () => {
+      const response = await t.app.inject({ method: 'GET', url: `/api/v1/tokens/tok_${'a'.repeat(300)}` });
+      expectProblem(response, 400, 'validation_failed');
+      expectSecurityHeaders(response);
+    });
+
     it('answers a NUL character in the body or the query with 400 naming the field, on every database', async () => {
       const token = (await passwordToken(t, { scopes: ['tokens:read', 'tokens:write', 'audit:read', 'clients:manage'] })).token;
       const inBody = await t.app.inject({ method: 'POST', url: '/api/v1/clients', headers: bearer(token), payload: { name: 'acme', description: 'a\u0000b' } });

@@ -1,5 +1,5 @@
 // The one place errors become RFC 9457 problem details.
-import { InsufficientScopeError, KeywardError, RateLimitedError, UnauthenticatedError, ValidationError, type FieldError, type ProblemCode } from '@keyward/core';
+import { ForbiddenError, InsufficientScopeError, KeywardError, RateLimitedError, UnauthenticatedError, ValidationError, type FieldError, type ProblemCode } from '@keyward/core';
 
 export interface Problem {
   type: string;
@@ -54,6 +54,8 @@ const FASTIFY_CODES: Record<string, ProblemCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_failed',
   FST_ERR_CTP_INVALID_JSON_BODY: 'validation_failed',
+  // A path segment over the router's limit: no id is that long, so it is bad input.
+  FST_ERR_MAX_PARAM_LENGTH: 'validation_failed',
   FST_ERR_VALIDATION: 'validation_failed',
 };
 
@@ -117,11 +119,13 @@ export function toProblem(error: unknown): Problem {
 }
 
 /** RFC 6750 challenge for bearer-protected routes. */
-export function wwwAuthenticate(error: unknown): string | null {
+export function wwwAuthenticate(error: unknown, usedBearer: boolean): string | null {
   if (error instanceof UnauthenticatedError) {
     return error.reason === 'invalid' ? `Bearer realm="keyward", error="invalid_token", error_description="${error.message}"` : 'Bearer realm="keyward"';
   }
   if (error instanceof InsufficientScopeError) return `Bearer realm="keyward", error="insufficient_scope", scope="${error.scope}"`;
+  // A refusal to grant more than the token holds is, for its bearer, a token without enough privilege.
+  if (error instanceof ForbiddenError && usedBearer) return 'Bearer realm="keyward", error="insufficient_scope"';
   return null;
 }
 

@@ -57,6 +57,16 @@ describeEachDialect('token settings that could widen rights', (open) => {
     });
   });
 
+  describe('a refusal to grant more than the bearer holds', () => {
+    it('answers 403 forbidden with an RFC 6750 insufficient_scope challenge', async () => {
+      const narrow = await passwordToken(t, { name: 'narrow', scopes: ['tokens:write'] });
+      const refused = await t.app.inject({ method: 'POST', url: '/api/v1/tokens', headers: bearer(narrow.token), payload: { name: 'wider', scopes: ['scans:write'] } });
+      expect(refused.statusCode).toBe(403);
+      expect(json(refused).code).toBe('forbidden');
+      expect(refused.headers['www-authenticate']).toBe('Bearer realm="keyward", error="insufficient_scope"');
+    });
+  });
+
   describe('PATCH that loosens a token', () => {
     it("refuses (403) to lift the IP allowlist or rate limit of a token holding more than the caller, but lets it disable the token", async () => {
       const strong = await passwordToken(t, { name: 'strong', scopes: ['members:manage', 'tokens:write'], allowedIps: ['127.0.0.1'], rateLimit: { limit: 5, windowSeconds: 60 } });
