@@ -1,5 +1,6 @@
-import { ConflictError, NotFoundError, type FieldError } from '../errors.ts';
-import type { TokenChanges } from '../ports/store.ts';
+import { ConflictError, ForbiddenError, NotFoundError, type FieldError } from '../errors.ts';
+import type { Store, TokenChanges } from '../ports/store.ts';
+import { scopesAboveRole } from '../scopes/scope-catalog.ts';
 import { canManageToken } from '../services/access.ts';
 import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
 import { tokenStatus, type Actor, type RateLimitSetting, type TokenRecord } from '../types.ts';
@@ -23,6 +24,23 @@ export interface TokenPatch {
   allowedIps?: string[] | undefined;
   rateLimit?: RateLimitSetting | null | undefined;
   metadata?: Record<string, unknown> | undefined;
+}
+
+/**
+ * An admin editing someone else's personal token may not store rights its
+ * owner's role cannot use: they would stay dormant, and switch on by
+ * themselves if the owner were promoted later.
+ */
+async function checkWithinOwner(deps: ServiceDeps, store: Store, token: TokenRecord, changes: TokenChanges): Promise<void> {
+  if (token.owner.type !== 'user' || (changes.scopes === undefined && changes.resourceIds === undefined)) return;
+  const membership = await store.findMembership(token.organizationId, token.owner.id);
+  if (!membership) throw new NotFoundError('token');
+  const aboveOwner = changes.scopes ? scopesAboveRole(deps.catalog, changes.scopes, membership.role) : [];
+  if (aboveOwner.length > 0) throw new ForbiddenError(`The token's owner is ${membership.role}, which cannot hold ${aboveOwner.join(', ')}.`);
+  const ownerResources = membership.resourceIds;
+  if (changes.resourceIds && ownerResources !== 'all' && changes.resourceIds.some((id) => !ownerResources.includes(id))) {
+    throw new ForbiddenError("The token's owner cannot access every resource in that list.");
+  }
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -79,6 +97,7 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
       changes.disabledAt = patch.enabled ? null : now;
     }
     if (patch.rateLimit !== undefined) changes.rateLimit = patch.rateLimit;
+    await checkWithinOwner(deps, store, token, changes);
     if (changes.name !== undefined) await ensureNameIsFree(store, token.organizationId, token.owner, changes.name, now, token.id);
     dropUnchanged(changes, token);
     if (changes.allowedIps !== undefined || changes.rateLimit !== undefined || changes.disabledAt === null) {

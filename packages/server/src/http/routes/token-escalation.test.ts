@@ -84,6 +84,21 @@ describeEachDialect('token settings that could widen rights', (open) => {
     });
   });
 
+  describe("an admin editing someone else's token", () => {
+    it("refuses (403) scopes or resources the token's owner could not use, and stores nothing", async () => {
+      await addMember(t, owner, 'viewer@example.com', 'viewer', { resources: [lab] });
+      const viewerToken = await passwordToken(t, { name: 'viewer', scopes: ['scans:read'] }, 'viewer@example.com');
+      const admin = await passwordToken(t, { name: 'admin', scopes: ['tokens:manage', 'tokens:write', 'scans:read', 'clearances:write'] });
+      const scopes = await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${viewerToken.id}`, headers: bearer(admin.token), payload: { scopes: ['clearances:write'] } });
+      expect(scopes.statusCode).toBe(403);
+      const resources = await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${viewerToken.id}`, headers: bearer(admin.token), payload: { resources: [office] } });
+      expect(resources.statusCode).toBe(403);
+      const stored = await t.context.deps.store.findToken(t.organizationId, viewerToken.id);
+      expect(stored?.scopes).toEqual(['scans:read']);
+      expect(stored?.resources.map((resource) => resource.id)).toEqual([lab]);
+    });
+  });
+
   describe('metadata', () => {
     it('answers 400, not 500, for metadata nested too deeply to serialize', async () => {
       // Built as text: the test's own JSON.stringify would overflow first.
