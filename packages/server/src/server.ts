@@ -56,7 +56,7 @@ export async function startServer(config: KeywardConfig): Promise<RunningServer>
         const link = `${config.publicUrl}/setup#${setupToken}`;
         // The link itself goes to the terminal only, not into log files.
         log.info('no owner yet: printed a one-time setup link to the terminal');
-        process.stdout.write(`\n  Keyward first run: create the first owner at\n  ${link}\n  (or: curl -X POST ${config.publicUrl}/api/v1/setup -H 'content-type: application/json' -d '{"setupToken":"${setupToken}","email":"you@example.com","password":"…","organizationName":"Acme","organizationSlug":"acme"}')\n\n`);
+        process.stdout.write(`\n  Keyward first run: create the first owner at\n  ${link}\n  (or: curl -X POST ${config.publicUrl}/api/v1/setup -H 'content-type: application/json' -d '{"setupToken":"${setupToken}","email":"you@example.com","password":"at least 12 characters","organizationName":"Acme","organizationSlug":"acme"}')\n\n`);
       }
     } else {
       context.setup.token = null;

@@ -2,7 +2,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Store } from '../ports/store.ts';
 import { requireUser } from '../services/access.ts';
-import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
+import { auditEvent, publishSafely, type RequestFacts, type ServiceDeps } from '../services/context.ts';
 import { normalizeEmail } from '../auth/password-auth.ts';
 import { DEFAULT_TOKEN_POLICY, type Actor, type Organization, type TokenPolicy, type User } from '../types.ts';
 
@@ -63,7 +63,8 @@ export interface BootstrapInput {
  * First run: the first person and organization, only while no user exists
  * (the check and the inserts share one transaction).
  */
-export async function bootstrapOwner(deps: ServiceDeps, input: BootstrapInput): Promise<{ user: User; organization: Organization }> {
+/** `request` is the setup page's request; the CLI and the environment bootstrap leave it out (system). */
+export async function bootstrapOwner(deps: ServiceDeps, input: BootstrapInput, request?: RequestFacts): Promise<{ user: User; organization: Organization }> {
   if (!/^[^\s@]{1,64}@[^\s@]{1,253}\.[^\s@]{1,63}$/.test(input.email.trim())) throw ValidationError.field('email', 'is not an email address');
   const passwordHash = await deps.passwords.hash(input.password);
   return deps.store.transaction(async (store) => {
@@ -71,9 +72,9 @@ export async function bootstrapOwner(deps: ServiceDeps, input: BootstrapInput): 
     const user: User = { id: newId('usr'), email: normalizeEmail(input.email), createdAt: deps.now() };
     await store.insertUser(user, passwordHash);
     const organization = await insertOrganizationWithOwner(deps, store, { name: input.organizationName, slug: input.organizationSlug }, user.id);
-    await store.insertAuditEvent({
-      ...auditEvent(deps, null, { action: 'organization.created', organizationId: organization.id, target: { type: 'organization', id: organization.id }, details: { slug: organization.slug, bootstrap: true } }),
-    });
+    const event = auditEvent(deps, null, { action: 'organization.created', organizationId: organization.id, target: { type: 'organization', id: organization.id }, details: { slug: organization.slug, bootstrap: true } }, request);
+    // Through the setup page a person acted, with the one-time setup token.
+    await store.insertAuditEvent(request ? { ...event, actor: { type: 'user', id: user.id }, authMethod: 'password' } : event);
     return { user, organization };
   });
 }

@@ -22,7 +22,7 @@
       const email = form.dataset.kind === 'setup' ? body.email : 'you@example.com';
       result.innerHTML = '<p>Done. Create your first token with:</p><pre></pre>';
       result.querySelector('pre').textContent =
-        `curl -X POST ${location.origin}/api/v1/tokens -H 'content-type: application/json' \\\n  -d '{"name":"my token","email":"${email}","password":"…","scopes":["tokens:read","tokens:write"]}'`;
+        `curl -X POST ${location.origin}/api/v1/tokens -H 'content-type: application/json' \\\n  -d '{"name":"my token","email":"${email}","password":"your password","scopes":["tokens:read","tokens:write"]}'`;
       return;
     }
     const problem = await response.json().catch(() => ({ detail: response.statusText }));

@@ -410,6 +410,8 @@ describeEachDialect('POST /api/v1/setup', (open) => {
     expect(memberships.map((m) => m.role)).toEqual(['owner']);
     const events = await context.deps.store.listAuditEvents({ organizationId: body.organization.id, limit: 10, action: 'organization.created' });
     expect(events).toHaveLength(1);
+    // The person who used the setup link is the actor, with the request's facts.
+    expect(events[0]).toMatchObject({ actor: { type: 'user', id: body.user.id }, authMethod: 'password', ip: '127.0.0.1', requestId: response.headers['x-request-id'] });
 
     const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'first@example.com', password: 'a long enough password' } });
     expect(login.statusCode).toBe(200);

@@ -99,7 +99,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
       if (!expected || !digestsEqual(expected, request.body.setupToken)) throw new NotFoundError('setup token (Keyward may already be set up)');
       const { setupToken: _unused, ...input } = request.body;
       try {
-        const created = await bootstrapOwner(deps, input);
+        const created = await bootstrapOwner(deps, input, requestFacts(request));
         ctx.setup.token = null;
         reply.code(201);
         return { user: { id: created.user.id, email: created.user.email }, organization: organizationView(created.organization) };
