@@ -258,6 +258,10 @@ describeEachDialect('the HTTP edge', (open) => {
         expect(codes.some((code) => code.startsWith('2')), name).toBe(true);
         expect(codes, name).toContain('400');
       }
+      // Errors are documented as problem details, and each protected operation names its scopes.
+      const rotate = doc.paths['/api/v1/tokens/{id}/rotate'].post;
+      expect(Object.keys(rotate.responses['404'].content)).toEqual(['application/problem+json']);
+      expect(rotate.description).toContain('Needs scope tokens:write or tokens:manage');
       // The token answers are described field by field, without any digest.
       const listed = doc.paths['/api/v1/tokens'].get.responses['200'].content['application/json'].schema.properties.items.items;
       expect(Object.keys(listed.properties)).toEqual(expect.arrayContaining(['id', 'hint', 'status', 'scopes', 'resources', 'expiresAt']));
