@@ -33,6 +33,10 @@ export async function rotateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     const id = newId('tok');
     // The new token keeps the original lifetime, counted from now, within today's policy.
     const policy = (await findOrganizationOf(store, actor)).tokenPolicy;
+    // The successor must meet today's policy too, not the one the original was made under.
+    if (policy.requireIpAllowlist && old.allowedIps.length === 0) {
+      throw new ConflictError('This organization now requires an IP allowlist: give the token one (PATCH allowedIps) before rotating it.');
+    }
     const maxLifetimeMs = policy.maxLifetimeDays * DAY_MS;
     const lifetimeMs = old.expiresAt ? old.expiresAt.getTime() - old.createdAt.getTime() : policy.allowNoExpiry ? null : maxLifetimeMs;
     const expiresAt = lifetimeMs === null ? null : new Date(now.getTime() + Math.min(lifetimeMs, maxLifetimeMs));

@@ -224,6 +224,18 @@ describeEachDialect('token rotation', (open) => {
       expect(await auditActions(t, { targetId: ownerOnly.id, action: 'token.rotated' })).toHaveLength(0);
     });
 
+    it('answers 409 when the organization now requires an IP allowlist the token lacks, and rotates once it has one', async () => {
+      const old = await passwordToken(t, { name: 'open', scopes: ['scans:read'] });
+      const policy = await t.app.inject({ method: 'PATCH', url: '/api/v1/organizations/current', headers: bearer(manager.token), payload: { tokenPolicy: { requireIpAllowlist: true } } });
+      expect(policy.statusCode).toBe(200);
+      const refused = await rotate(old.id, { gracePeriodSeconds: 0 });
+      expect(refused.statusCode).toBe(409);
+      await expectWorks(old.token, old.id);
+      const patched = await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${old.id}`, headers: bearer(manager.token), payload: { allowedIps: ['127.0.0.1'] } });
+      expect(patched.statusCode).toBe(200);
+      expect((await rotate(old.id, { gracePeriodSeconds: 0 })).statusCode).toBe(201);
+    });
+
     it('answers 409 for a revoked token and issues nothing', async () => {
       const old = await passwordToken(t, { scopes: ['scans:read'] });
       const revoked = await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${old.id}`, headers: bearer(manager.token) });
