@@ -2,20 +2,9 @@ import { generateToken } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { describeEachDialect } from '../storage/test-databases.ts';
-import { OWNER_EMAIL, auditActions, bearer, createTestApp, json, passwordToken, type TestApp } from '../testing/test-app.ts';
+import { auditActions, bearer, createTestApp, expectProblem, json, OWNER_EMAIL, passwordToken, type TestApp } from '../testing/test-app.ts';
 import { SERVER_VERSION } from '../version.ts';
 
-function expectProblem(response: LightMyRequestResponse, status: number, code: string): Record<string, any> {
-  expect(response.statusCode).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = json(response);
-  expect(body).toMatchObject({ type: `urn:keyward:problem:${code}`, status, code });
-  expect(typeof body.title).toBe('string');
-  expect(body.title.length).toBeGreaterThan(0);
-  expect(typeof body.detail).toBe('string');
-  expect(body.detail.length).toBeGreaterThan(0);
-  return body;
-}
 
 function expectSecurityHeaders(response: LightMyRequestResponse): void {
   expect(response.headers['x-content-type-options']).toBe('nosniff');

@@ -3,6 +3,7 @@
 import { Writable } from 'node:stream';
 import { bootstrapOwner, parseKeyring, newKeyringEntry, type Keyring } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
+import { expect } from 'vitest';
 import { buildApp } from '../app.ts';
 import { loadConfig, type KeywardConfig } from '../config/config.ts';
 import type { App, AppContext } from '../http/app-types.ts';
@@ -103,3 +104,15 @@ export async function addMember(t: TestApp, ownerBearer: string, email: string, 
 export async function auditActions(t: TestApp, filter: { targetId?: string; action?: string } = {}) {
   return t.context.deps.store.listAuditEvents({ organizationId: t.organizationId, limit: 1000, targetId: filter.targetId, action: filter.action });
 }
+
+/** Asserts an RFC 9457 answer with this status and code, and returns its body. */
+export function expectProblem(response: LightMyRequestResponse, status: number, code: string): Record<string, any> {
+  expect(response.statusCode, response.body).toBe(status);
+  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+  const body = json(response);
+  expect(body).toMatchObject({ type: `urn:keyward:problem:${code}`, status, code });
+  expect(body.title).toEqual(expect.any(String));
+  expect(body.detail).toEqual(expect.stringMatching(/.+/));
+  return body;
+}
+

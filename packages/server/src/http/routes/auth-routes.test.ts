@@ -7,7 +7,7 @@ import { buildApp } from '../../app.ts';
 import { loadConfig } from '../../config/config.ts';
 import type { Database } from '../../storage/index.ts';
 import { describeEachDialect } from '../../storage/test-databases.ts';
-import { OWNER_EMAIL, PASSWORD, auditActions, createTestApp, json, passwordToken, type TestApp } from '../../testing/test-app.ts';
+import { auditActions, createTestApp, expectProblem, json, OWNER_EMAIL, PASSWORD, passwordToken, type TestApp } from '../../testing/test-app.ts';
 import type { App, AppContext } from '../app-types.ts';
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -35,13 +35,6 @@ async function signIn(t: TestApp): Promise<SignedIn> {
   return { cookie: `keyward_session=${cookie.value}`, secret: cookie.value, csrfToken: json(response).csrfToken, response };
 }
 
-function expectProblem(response: LightMyRequestResponse, status: number, code: string): Record<string, any> {
-  expect(response.statusCode).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = json(response);
-  expect(body).toMatchObject({ type: `urn:keyward:problem:${code}`, status, code });
-  return body;
-}
 
 /** Failed sign-ins of unknown emails belong to no organization, so auditActions cannot see them. */
 async function failedLoginsWithoutOrganization(t: TestApp) {

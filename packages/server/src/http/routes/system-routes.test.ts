@@ -1,19 +1,13 @@
 // Readiness with and without Redis. The app opens REDIS_URL itself here, as in
 // production; a reachable Redis is used only when KEYWARD_TEST_REDIS_URL is set,
 // an unreachable one (nothing listens on port 1) always.
-import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, expect, it, vi } from 'vitest';
 import { describeEachDialect } from '../../storage/test-databases.ts';
-import { createTestApp, json, type TestApp } from '../../testing/test-app.ts';
+import { createTestApp, expectProblem, json, type TestApp } from '../../testing/test-app.ts';
 
 const REDIS_URL = process.env.KEYWARD_TEST_REDIS_URL;
 const UNREACHABLE_REDIS_URL = 'redis://127.0.0.1:1';
 
-function expectProblem(response: LightMyRequestResponse, status: number, code: string): void {
-  expect(response.statusCode).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(json(response)).toMatchObject({ type: `urn:keyward:problem:${code}`, status, code });
-}
 
 describeEachDialect('GET /readyz', (open) => {
   let t: TestApp | undefined;

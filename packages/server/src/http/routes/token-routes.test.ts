@@ -2,7 +2,7 @@ import { presetScopes } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { describeEachDialect, type OpenTestDatabase } from '../../storage/test-databases.ts';
-import { OWNER_EMAIL, PASSWORD, addMember, auditActions, bearer, createTestApp, json, ownerToken, passwordToken, type TestApp } from '../../testing/test-app.ts';
+import { addMember, auditActions, bearer, createTestApp, expectProblem, json, OWNER_EMAIL, ownerToken, PASSWORD, passwordToken, type TestApp } from '../../testing/test-app.ts';
 import { SESSION_COOKIE } from '../authenticate.ts';
 
 type Headers = Record<string, string>;
@@ -58,13 +58,6 @@ function useTestApp(open: OpenTestDatabase, lifetime: 'test' | 'block' = 'test')
   };
 }
 
-function expectProblem(response: LightMyRequestResponse, status: number, code: string): Record<string, any> {
-  expect(response.statusCode, response.body).toBe(status);
-  expect(response.headers['content-type']).toContain('application/problem+json');
-  const body = json(response);
-  expect(body).toMatchObject({ status, code, type: `urn:keyward:problem:${code}` });
-  return body;
-}
 
 /** 400 validation_failed with exactly one `errors` entry naming the field. */
 function expectFieldError(response: LightMyRequestResponse, field: string): void {
