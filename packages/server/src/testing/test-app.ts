@@ -116,3 +116,9 @@ export function expectProblem(response: LightMyRequestResponse, status: number, 
   return body;
 }
 
+/** Asserts a 401 for a refused bearer token, with its RFC 6750 invalid_token challenge. */
+export function expectInvalidToken(response: LightMyRequestResponse): void {
+  expectProblem(response, 401, 'unauthenticated');
+  expect(response.headers['www-authenticate']).toMatch(/^Bearer .*error="invalid_token"/);
+}
+

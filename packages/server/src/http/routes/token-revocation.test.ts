@@ -2,17 +2,11 @@ import { generateToken } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../../storage/test-databases.ts';
-import { OWNER_EMAIL, PASSWORD, addMember, auditActions, bearer, createTestApp, json, passwordToken, type TestApp } from '../../testing/test-app.ts';
+import { addMember, auditActions, bearer, createTestApp, expectInvalidToken, json, OWNER_EMAIL, PASSWORD, passwordToken, type TestApp } from '../../testing/test-app.ts';
 
 const MANAGEMENT_SCOPES = ['tokens:read', 'tokens:write', 'tokens:manage', 'members:manage', 'audit:read'];
 const DAY_MS = 86_400_000;
 
-function expectInvalidToken(response: LightMyRequestResponse): void {
-  expect(response.statusCode).toBe(401);
-  expect(response.headers['content-type']).toContain('application/problem+json');
-  expect(json(response).code).toBe('unauthenticated');
-  expect(response.headers['www-authenticate']).toMatch(/^Bearer .*error="invalid_token"/);
-}
 
 describeEachDialect('token revocation', (open) => {
   let t: TestApp;

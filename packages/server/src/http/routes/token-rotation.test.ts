@@ -1,19 +1,13 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../../storage/test-databases.ts';
-import { OWNER_EMAIL, PASSWORD, auditActions, bearer, createTestApp, json, passwordToken, type TestApp } from '../../testing/test-app.ts';
+import { auditActions, bearer, createTestApp, expectInvalidToken, json, OWNER_EMAIL, PASSWORD, passwordToken, type TestApp } from '../../testing/test-app.ts';
 
 // The manager holds what the tokens it rotates hold: rotation hands those rights to the caller.
 const MANAGEMENT_SCOPES = ['tokens:read', 'tokens:write', 'tokens:manage', 'members:manage', 'audit:read', 'scans:read', 'reports:read'];
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
-function expectInvalidToken(response: LightMyRequestResponse): void {
-  expect(response.statusCode).toBe(401);
-  expect(response.headers['content-type']).toContain('application/problem+json');
-  expect(json(response).code).toBe('unauthenticated');
-  expect(response.headers['www-authenticate']).toMatch(/^Bearer .*error="invalid_token"/);
-}
 
 describeEachDialect('token rotation', (open) => {
   let t: TestApp;

@@ -2,7 +2,7 @@ import { presetScopes } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { describeEachDialect, type OpenTestDatabase } from '../../storage/test-databases.ts';
-import { addMember, auditActions, bearer, createTestApp, expectProblem, json, OWNER_EMAIL, ownerToken, PASSWORD, passwordToken, type TestApp } from '../../testing/test-app.ts';
+import { addMember, auditActions, bearer, createTestApp, expectInvalidToken, expectProblem, json, OWNER_EMAIL, ownerToken, PASSWORD, passwordToken, type TestApp } from '../../testing/test-app.ts';
 import { SESSION_COOKIE } from '../authenticate.ts';
 
 type Headers = Record<string, string>;
@@ -65,10 +65,6 @@ function expectFieldError(response: LightMyRequestResponse, field: string): void
   expect(body.errors.filter((error: { field: string }) => error.field === field), JSON.stringify(body.errors)).toHaveLength(1);
 }
 
-function expectInvalidToken(response: LightMyRequestResponse): void {
-  expectProblem(response, 401, 'unauthenticated');
-  expect(response.headers['www-authenticate']).toMatch(/^Bearer .*error="invalid_token"/);
-}
 
 /** The 404 body without `instance`, which repeats the URL and so the id. */
 function notFoundBody(response: LightMyRequestResponse): Record<string, any> {
