@@ -77,3 +77,4 @@ export { createResource, deleteResource, listResources } from './resources/resou
 export { createClient, deleteClient, getClient, listClients, updateClient } from './clients/clients.ts';
 export { bootstrapOwner, createOrganization, getCurrentOrganization, updateCurrentOrganization, type BootstrapInput } from './organizations/organizations.ts';
 export { listAuditEvents, type AuditQuery } from './audit/audit-log.ts';
+export { VERIFY_CODES, type RateLimitState, type VerifiedToken, type VerifyCode, type VerifyRequest, type VerifyResult } from './verification/verify-result.ts';
