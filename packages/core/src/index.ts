@@ -78,3 +78,13 @@ export { createClient, deleteClient, getClient, listClients, updateClient } from
 export { bootstrapOwner, createOrganization, getCurrentOrganization, updateCurrentOrganization, type BootstrapInput } from './organizations/organizations.ts';
 export { listAuditEvents, type AuditQuery } from './audit/audit-log.ts';
 export { VERIFY_CODES, type RateLimitState, type VerifiedToken, type VerifyCode, type VerifyRequest, type VerifyResult } from './verification/verify-result.ts';
+export {
+  MAX_REQUIRE_EXPRESSION_DEPTH,
+  MAX_REQUIRE_EXPRESSION_LENGTH,
+  evaluateRequire,
+  formatRequireExpression,
+  missingScopesFor,
+  parseRequireExpression,
+  requiredScopesOf,
+  type RequireExpression,
+} from './verification/require-expression.ts';
