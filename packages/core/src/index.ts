@@ -51,15 +51,15 @@ export { isIpAllowed, isValidCidr, normalizeCidr, parseCidr } from './net/cidr.t
 export { decodeCursor, encodeCursor, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './pagination.ts';
 export type { EventBus, KeywardEvent } from './ports/event-bus.ts';
 export type { AuditFilter, NewToken, PageAfter, PageRequest, PasswordHasher, Store, TokenChanges, TokenFilter } from './ports/store.ts';
-export { auditEvent, SYSTEM_REQUEST, type RequestFacts, type ServiceDeps } from './services/context.ts';
+export { auditEvent, publishSafely, SYSTEM_REQUEST, type RequestFacts, type ServiceDeps } from './services/context.ts';
 export { canManageToken, canViewToken, hasScope, requireScope, requireUser } from './services/access.ts';
 export { TOKEN_NAME_PATTERN, MAX_METADATA_BYTES, type TokenSettingsInput } from './tokens/token-settings.ts';
 export { createToken, type IssuedToken, type TokenTarget } from './tokens/create-token.ts';
 export { listTokens, getToken, getCurrentToken, type ListTokensQuery } from './tokens/list-tokens.ts';
 export { updateToken, type TokenPatch } from './tokens/update-token.ts';
 export { rotateToken, MAX_GRACE_PERIOD_SECONDS } from './tokens/rotate-token.ts';
-export { revokeToken, revokeCurrentToken, revokeLeakedTokens } from './tokens/revoke-token.ts';
-export { authenticateToken } from './tokens/authenticate-token.ts';
+export { revokeToken, revokeCurrentToken, revokeLeakedTokens, revokeLineage } from './tokens/revoke-token.ts';
+export { actorForToken, authenticateToken } from './tokens/authenticate-token.ts';
 export {
   authenticatePassword,
   csrfTokenFor,
@@ -88,3 +88,13 @@ export {
   requiredScopesOf,
   type RequireExpression,
 } from './verification/require-expression.ts';
+export {
+  compileIpMatcher,
+  compileToken,
+  decideVerification,
+  isReusedAfterRotation,
+  refusal,
+  type CompiledToken,
+  type OwnerSnapshot,
+  type VerificationQuestion,
+} from './verification/verify-token.ts';

@@ -31,6 +31,12 @@ import { openRedisClient, type RedisClient } from './redis/redis-client.ts';
 import type { Database } from './storage/index.ts';
 import { KyselyStore } from './storage/index.ts';
 import { SERVER_VERSION } from './version.ts';
+import { VerificationStore } from './storage/verification-rows.ts';
+import { VerificationLimits } from './verification/verification-limits.ts';
+import { Verifier } from './verification/verifier.ts';
+import { TokenRateLimitedError } from './verification/bearer-actor.ts';
+import { setRateLimitHeaders } from './http/rate-limit-headers.ts';
+import { verificationRoutes } from './http/routes/verification-routes.ts';
 
 export interface AppOptions {
   config: KeywardConfig;
@@ -75,7 +81,30 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   const ownRedis = options.redis === undefined && config.redisUrl ? openRedisClient({ url: config.redisUrl, log }) : null;
   const redis = options.redis ?? ownRedis;
   const deps = createServiceDeps({ ...options, bus: options.bus ?? (redis ? createRedisEventBus(redis) : undefined) });
-  const context: AppContext = { deps, config, database: options.database, limiters: createLimiters(config.rateLimits, redis?.connection), redis, setup: { token: options.setupToken ?? null } };
+  const metrics = createMetrics();
+  const verifier = new Verifier({
+    deps,
+    store: new VerificationStore(options.database.db),
+    limits: new VerificationLimits({
+      redis: redis?.connection,
+      keyPrefix: '',
+      failuresPerIp: config.verification.failuresPerIp,
+      now: () => deps.now().getTime(),
+    }),
+    log,
+    cache: { max: config.verification.cacheMax, ttlMs: config.verification.cacheTtlMs, negativeTtlMs: config.verification.negativeTtlMs },
+    lastUseIntervalMs: config.verification.lastUseIntervalMs,
+    observer: metrics.verification,
+  });
+  const context: AppContext = {
+    deps,
+    config,
+    database: options.database,
+    limiters: createLimiters(config.rateLimits, redis?.connection),
+    redis,
+    verifier,
+    setup: { token: options.setupToken ?? null },
+  };
 
   const app: App = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -94,7 +123,9 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     .withTypeProvider<TypeBoxTypeProvider>()
     .setValidatorCompiler(TypeBoxValidatorCompiler);
 
-  // onClose runs once the server has stopped and in-flight requests are done.
+  // onClose runs once the server has stopped and in-flight requests are done:
+  // the verifier's buffers are written before Redis (and the caller's database) go.
+  app.addHook('onClose', () => verifier.close());
   if (ownRedis) app.addHook('onClose', () => ownRedis.close());
 
   const allowedMethods = createMethodIndex(app);
@@ -109,7 +140,6 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     const field = findNulCharacter(request.body, '') ?? findNulCharacter(request.query, '');
     if (field !== null) throw ValidationError.field(field || 'body', 'must not contain NUL characters');
   });
-  const metrics = createMetrics();
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
@@ -124,6 +154,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     if (challenge) reply.header('www-authenticate', challenge);
     const retry = retryAfter(error);
     if (retry !== null) reply.header('retry-after', String(retry));
+    if (error instanceof TokenRateLimitedError) setRateLimitHeaders(reply, error.state, deps.now());
     return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send({ ...body, instance: request.url.split('?')[0] });
   });
 
@@ -143,6 +174,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await systemRoutes(app, context, SERVER_VERSION, metrics);
   await authRoutes(app, context);
   await tokenRoutes(app, context);
+  await verificationRoutes(app, context);
   await clientRoutes(app, context);
   await memberRoutes(app, context);
   await resourceRoutes(app, context);

@@ -264,17 +264,4 @@ describe('require expressions (properties)', () => {
       }),
     );
   });
-
-  it('evaluates a parsed expression millions of times per second', () => {
-    const expr = parseRequireExpression('scans:read AND (clearances:read OR clearances:write)');
-    const held = new Set(['scans:read', 'clearances:write']);
-    const runs = 2_000_000;
-    let satisfied = 0;
-    const started = performance.now();
-    for (let i = 0; i < runs; i++) if (evaluateRequire(expr, held)) satisfied++;
-    const elapsedMs = performance.now() - started;
-    expect(satisfied).toBe(runs);
-    // Generous bound for a shared CI machine; locally this takes a few tens of ms.
-    expect(elapsedMs).toBeLessThan(2000);
-  });
 });

@@ -48,6 +48,16 @@ export interface KeywardConfig {
   rateLimits: { passwordFlow: RateLimitConfig; loginPerIp: RateLimitConfig; loginPerAccount: RateLimitConfig };
   bodyLimitBytes: number;
   configFile: string | null;
+  verification: VerificationConfig;
+}
+
+/** The verification path's cache, buffers and failure limit. */
+export interface VerificationConfig {
+  cacheMax: number;
+  cacheTtlMs: number;
+  negativeTtlMs: number;
+  lastUseIntervalMs: number;
+  failuresPerIp: { limit: number; windowSeconds: number };
 }
 
 export const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,253}\.[^\s@]{1,63}$/;
@@ -184,5 +194,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     bodyLimitBytes: integer(env, 'KEYWARD_BODY_LIMIT_BYTES', 262_144, 1024, 10_485_760),
     configFile,
+    verification: {
+      cacheMax: integer(env, 'KEYWARD_CACHE_MAX_TOKENS', 100_000, 1, 10_000_000),
+      cacheTtlMs: integer(env, 'KEYWARD_CACHE_TTL_SECONDS', 60, 1, 3600) * 1000,
+      negativeTtlMs: integer(env, 'KEYWARD_NEGATIVE_CACHE_TTL_SECONDS', 5, 0, 3600) * 1000,
+      lastUseIntervalMs: integer(env, 'KEYWARD_LAST_USED_FLUSH_SECONDS', 60, 1, 3600) * 1000,
+      failuresPerIp: {
+        limit: integer(env, 'KEYWARD_VERIFY_FAILURES_PER_IP', 100, 1, 1_000_000),
+        windowSeconds: integer(env, 'KEYWARD_VERIFY_FAILURES_WINDOW_SECONDS', 60, 1, 86_400),
+      },
+    },
   };
 }

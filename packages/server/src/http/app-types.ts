@@ -5,6 +5,7 @@ import type { KeywardConfig } from '../config/config.ts';
 import type { Limiters } from '../rate-limit/limiters.ts';
 import type { RedisClient } from '../redis/redis-client.ts';
 import type { Database } from '../storage/index.ts';
+import type { Verifier } from '../verification/verifier.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -18,6 +19,8 @@ export interface AppContext {
   limiters: Limiters;
   /** Set when REDIS_URL is: shared rate limits and events; null = everything in this process. */
   redis: RedisClient | null;
+  /** The verification path: cache, counters and buffers shared by every entry point. */
+  verifier: Verifier;
   /** The one-time first-run setup token, while no user exists. */
   setup: { token: string | null };
 }

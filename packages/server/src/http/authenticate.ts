@@ -5,7 +5,6 @@ import {
   NotFoundError,
   UnauthenticatedError,
   actorForMember,
-  authenticateToken,
   findLiveSession,
   isCsrfTokenValid,
   requireScope,
@@ -16,6 +15,7 @@ import {
 } from '@keyward/core';
 import type { FastifyRequest } from 'fastify';
 import type { AppContext } from './app-types.ts';
+import { authenticateBearer } from '../verification/bearer-actor.ts';
 
 export const SESSION_COOKIE = 'keyward_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -57,7 +57,7 @@ async function sessionActor(ctx: AppContext, request: FastifyRequest, secret: st
 /** Resolves the caller, or null when the request carries no credentials at all. */
 export async function authenticateRequest(ctx: AppContext, request: FastifyRequest): Promise<{ actor: Actor; session: Session | null } | null> {
   const token = bearerToken(request);
-  if (token !== null) return { actor: await authenticateToken(ctx.deps, token, requestFacts(request)), session: null };
+  if (token !== null) return { actor: await authenticateBearer(ctx.verifier, ctx.deps, token, requestFacts(request)), session: null };
   const cookie = request.cookies?.[SESSION_COOKIE];
   if (cookie) return sessionActor(ctx, request, cookie);
   return null;

@@ -2,12 +2,15 @@
 // one process (tests, embedding) never share or clash.
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProblemCode } from '@keyward/core';
+import type { VerificationObserver } from '../verification/verifier.ts';
 
 export interface Metrics {
   registry: Registry;
   /** Records one answered request; `route` is the route pattern, never the raw URL (ids would explode the labels). */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   countProblem(code: ProblemCode): void;
+  /** Verifications by entry point and code, their latency, cache results and buffer flushes. */
+  verification: VerificationObserver;
 }
 
 export function createMetrics(): Metrics {
@@ -27,8 +30,60 @@ export function createMetrics(): Metrics {
     labelNames: ['code'] as const,
     registers: [registry],
   });
+  const verifications = new Counter({
+    name: 'keyward_verifications_total',
+    help: 'Token verifications by entry point (verify, introspect, authz, management) and outcome code.',
+    labelNames: ['entry_point', 'code'] as const,
+    registers: [registry],
+  });
+  const verifyDuration = new Histogram({
+    name: 'keyward_verify_duration_seconds',
+    help: 'Time to decide one verification, from checksum to counters, by entry point.',
+    labelNames: ['entry_point'] as const,
+    buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+    registers: [registry],
+  });
+  const cacheLookups = new Counter({
+    name: 'keyward_token_cache_lookups_total',
+    help: 'Verification cache lookups: hit, miss (a database read), negative (a remembered unknown token).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const flushes = new Counter({
+    name: 'keyward_buffer_flushes_total',
+    help: 'Buffered writes off the verification path, by buffer and outcome.',
+    labelNames: ['buffer', 'outcome'] as const,
+    registers: [registry],
+  });
+  const flushedRows = new Counter({
+    name: 'keyward_buffer_flushed_rows_total',
+    help: 'Rows written by buffer flushes.',
+    labelNames: ['buffer'] as const,
+    registers: [registry],
+  });
+  const flushDuration = new Histogram({
+    name: 'keyward_buffer_flush_duration_seconds',
+    help: 'Time to write one buffer flush.',
+    labelNames: ['buffer'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [registry],
+  });
   return {
     registry,
+    verification: {
+      verified(entryPoint, code, seconds) {
+        verifications.inc({ entry_point: entryPoint, code });
+        verifyDuration.observe({ entry_point: entryPoint }, seconds);
+      },
+      cache(result) {
+        cacheLookups.inc({ result });
+      },
+      flushed(buffer, outcome) {
+        flushes.inc({ buffer, outcome: outcome.error ? 'failed' : 'ok' });
+        flushedRows.inc({ buffer }, outcome.count);
+        flushDuration.observe({ buffer }, outcome.seconds);
+      },
+    },
     observeRequest(method, route, statusCode, seconds) {
       duration.observe({ method, route, status_code: String(statusCode) }, seconds);
     },

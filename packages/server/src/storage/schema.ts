@@ -58,6 +58,8 @@ export interface ApiClientsTable {
   description: string | null;
   createdAt: Timestamp;
   deletedAt: NullableTimestamp;
+  /** JSON RateLimitSetting or null: shared by all the client's tokens. */
+  rateLimit: string | null;
 }
 
 export interface TokensTable {
@@ -94,6 +96,8 @@ export interface TokensTable {
   createdAt: Timestamp;
   lastUsedAt: NullableTimestamp;
   lastUsedIp: string | null;
+  /** Start of the refill period that `remaining` belongs to. */
+  quotaPeriodStart: NullableTimestamp;
 }
 
 export interface TokenResourcesTable {

@@ -1,0 +1,160 @@
+// The one verification decision (SPEC §4). Every entry point (POST /verify,
+// introspection, forward-auth, management bearer authentication, the SDK)
+// asks it, so none of them can disagree. It is pure: the server compiles a
+// token once per cache fill and then decides with no parsing and no I/O.
+import { BlockList, isIP } from 'node:net';
+import { parseCidr } from '../net/cidr.ts';
+import { effectivePermission, type OwnerAccess } from '../permissions/effective-permission.ts';
+import type { ScopeCatalog } from '../scopes/scope-catalog.ts';
+import type { RateLimitSetting, Refill, ResourceRef, TokenRecord } from '../types.ts';
+import type { VerifiedToken, VerifyCode, VerifyResult } from './verify-result.ts';
+
+/** The owner's access now, with the names of a limited member's resources (for the answer's ranked list). */
+export interface OwnerSnapshot extends OwnerAccess {
+  /** Resources a limited member may reach, with names; empty when `resourceIds` is `all`. */
+  resources: readonly ResourceRef[];
+  /** The person's email, for a personal token (introspection's `username`). */
+  email?: string | null;
+  /** An API client's own rate limit, shared by all its tokens. */
+  clientRateLimit?: RateLimitSetting | null;
+}
+
+/** A token and its owner's current access, compiled for repeated decisions. */
+export interface CompiledToken {
+  readonly record: TokenRecord;
+  /** Null when the owner was removed, the client deleted or the organization disabled. */
+  readonly owner: OwnerSnapshot | null;
+  readonly clientId: string | null;
+  readonly userId: string | null;
+  readonly expiresAtMs: number | null;
+  /** When a rotated-out secret stops working (ms), or null if not rotated out. */
+  readonly rotatedOutAtMs: number | null;
+  readonly scopeSet: ReadonlySet<string>;
+  /** Null = every resource the owner reaches (checked against the organization's resources). */
+  readonly resourceSet: ReadonlySet<string> | null;
+  readonly ipMatcher: ((ip: string) => boolean) | null;
+  readonly rateLimit: RateLimitSetting | null;
+  readonly clientRateLimit: RateLimitSetting | null;
+  readonly quota: { remaining: number; refill: Refill | null } | null;
+  /** The answer's token object, built once. */
+  readonly verified: VerifiedToken;
+}
+
+/** What a decision is asked, already parsed (a `require` expression arrives compiled). */
+export interface VerificationQuestion {
+  /** Each listed scope is required. */
+  scopes?: readonly string[] | undefined;
+  /** A compiled `require` expression: true when the held scopes satisfy it. */
+  require?: ((held: ReadonlySet<string>) => boolean) | undefined;
+  resource?: string | undefined;
+  ip?: string | null | undefined;
+  /** The organization the asking resource server belongs to: another organization's token is NOT_FOUND. */
+  organizationId?: string | undefined;
+  /**
+   * For a token reaching every resource: whether a resource id belongs to its organization.
+   * Without it, any resource id passes for such a token.
+   */
+  resourceExists?: ((organizationId: string, resourceId: string) => boolean) | undefined;
+}
+
+/**
+ * Compiles an IP allowlist into one matcher. node's BlockList does the
+ * matching; IPv4-mapped IPv6 clients match IPv4 ranges.
+ */
+export function compileIpMatcher(cidrs: readonly string[]): ((ip: string) => boolean) | null {
+  if (cidrs.length === 0) return null;
+  const list = new BlockList();
+  for (const value of cidrs) {
+    const cidr = parseCidr(value);
+    if (cidr) list.addSubnet(cidr.address, cidr.prefixLength, cidr.family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return (ip) => {
+    if (typeof ip !== 'string' || ip.includes('%')) return false;
+    const family = isIP(ip);
+    if (family === 0) return false;
+    return list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  };
+}
+
+/** Builds what every later decision needs from a stored token and its owner's current access. */
+export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: OwnerSnapshot | null): CompiledToken {
+  const effective = owner
+    ? effectivePermission(catalog, { scopes: token.scopes, permission: token.permission, resourceIds: token.resources.map((r) => r.id) }, owner)
+    : { scopes: [], permission: token.permission, resourceIds: [] as string[] };
+  // A token whose granted resources were all deleted reaches none, not all.
+  const resourceIds = token.resourcesLimited && token.resources.length === 0 ? [] : effective.resourceIds;
+  const names = new Map<string, ResourceRef>([...(owner?.resources ?? []), ...token.resources].map((r) => [r.id, r]));
+  const resources: ResourceRef[] =
+    resourceIds === 'all' ? [] : resourceIds.map((id) => names.get(id) ?? { id, type: 'unknown', name: id });
+  const rotatedOutAtMs = token.rotatedAt ? (token.graceUntil ?? token.rotatedAt).getTime() : null;
+  return {
+    record: token,
+    owner,
+    clientId: token.owner.type === 'client' ? token.owner.id : null,
+    userId: token.owner.type === 'user' ? token.owner.id : null,
+    expiresAtMs: token.expiresAt ? token.expiresAt.getTime() : null,
+    rotatedOutAtMs,
+    scopeSet: new Set(effective.scopes),
+    resourceSet: resourceIds === 'all' ? null : new Set(resourceIds),
+    ipMatcher: compileIpMatcher(token.allowedIps),
+    rateLimit: token.rateLimit,
+    clientRateLimit: owner?.clientRateLimit ?? null,
+    quota: token.remaining === null ? null : { remaining: token.remaining, refill: token.refill },
+    verified: {
+      id: token.id,
+      name: token.name,
+      kind: token.kind,
+      owner: token.owner,
+      organizationId: token.organizationId,
+      scopes: effective.scopes,
+      permission: effective.permission,
+      resources,
+      expiresAt: token.expiresAt,
+      metadata: token.metadata,
+    },
+  };
+}
+
+const refusals = new Map<VerifyCode, VerifyResult>();
+/** Refusals carry no token: they are shared, frozen objects. */
+export function refusal(code: Exclude<VerifyCode, 'VALID'>): VerifyResult {
+  let result = refusals.get(code);
+  if (!result) {
+    result = Object.freeze({ valid: false, code });
+    refusals.set(code, result);
+  }
+  return result;
+}
+
+/** Whether a rotated-out secret was presented after its grace period (reuse: the lineage gets revoked). */
+export function isReusedAfterRotation(compiled: CompiledToken, nowMs: number): boolean {
+  return compiled.rotatedOutAtMs !== null && compiled.rotatedOutAtMs <= nowMs && compiled.record.revokedAt === null;
+}
+
+/**
+ * Decides everything that needs no counter: existence, state, address, scopes
+ * and resource. Rate limits and quotas come after a VALID here, because only
+ * a request that would otherwise pass should spend them.
+ */
+export function decideVerification(compiled: CompiledToken | null, question: VerificationQuestion, nowMs: number): VerifyResult {
+  if (!compiled || !compiled.owner) return refusal('NOT_FOUND');
+  const token = compiled.record;
+  // Never a hint that another organization's token exists.
+  if (question.organizationId !== undefined && token.organizationId !== question.organizationId) return refusal('NOT_FOUND');
+  if (token.revokedAt !== null) return refusal('REVOKED');
+  if (compiled.rotatedOutAtMs !== null && compiled.rotatedOutAtMs <= nowMs) return refusal('REVOKED');
+  if (compiled.expiresAtMs !== null && compiled.expiresAtMs <= nowMs) return refusal('EXPIRED');
+  if (token.disabledAt !== null) return refusal('DISABLED');
+  if (compiled.ipMatcher && (!question.ip || !compiled.ipMatcher(question.ip))) return refusal('IP_NOT_ALLOWED');
+  if (question.scopes) {
+    for (const scope of question.scopes) if (!compiled.scopeSet.has(scope)) return refusal('INSUFFICIENT_SCOPE');
+  }
+  if (question.require && !question.require(compiled.scopeSet)) return refusal('INSUFFICIENT_SCOPE');
+  if (question.resource !== undefined) {
+    const allowed = compiled.resourceSet
+      ? compiled.resourceSet.has(question.resource)
+      : !question.resourceExists || question.resourceExists(token.organizationId, question.resource);
+    if (!allowed) return refusal('FORBIDDEN_RESOURCE');
+  }
+  return { valid: true, code: 'VALID', token: compiled.verified };
+}

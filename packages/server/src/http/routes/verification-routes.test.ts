@@ -1,0 +1,421 @@
+import { generateToken } from '@keyward/core';
+import type { LightMyRequestResponse } from 'fastify';
+import type { KyselyPlugin as Plugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeEachDialect } from '../../storage/test-databases.ts';
+import type { Database } from '../../storage/index.ts';
+import { addMember, bearer, createTestApp, expectProblem, json, ownerToken, passwordToken, PASSWORD, type TestApp } from '../../testing/test-app.ts';
+
+const DAY_MS = 86_400_000;
+
+/** Counts the statements that change data, to prove the hot path writes nothing. */
+class WriteCounter implements Plugin {
+  writes = 0;
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    const kind = args.node.kind;
+    if (kind === 'InsertQueryNode' || kind === 'UpdateQueryNode' || kind === 'DeleteQueryNode') this.writes++;
+    return args.node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+}
+
+describeEachDialect('token verification', (open) => {
+  let t: TestApp;
+  let owner: string;
+  let verifierToken: string;
+  let clientId: string;
+  const counter = new WriteCounter();
+
+  async function openCounted(): Promise<Database> {
+    const database = await open();
+    return { ...database, db: database.db.withPlugin(counter) };
+  }
+
+  beforeEach(async () => {
+    counter.writes = 0;
+    t = await createTestApp(openCounted);
+    owner = await ownerToken(t, { scopes: ['tokens:read', 'tokens:write', 'tokens:manage', 'clients:manage', 'members:manage', 'audit:read', 'keyward:verify', 'scans:*', 'clearances:*', 'reports:read'] });
+    const client = await t.app.inject({ method: 'POST', url: '/api/v1/clients', headers: bearer(owner), payload: { name: 'api-gateway' } });
+    clientId = json(client).id;
+    const issued = await t.app.inject({ method: 'POST', url: `/api/v1/clients/${clientId}/tokens`, headers: bearer(owner), payload: { name: 'verifier', scopes: ['keyward:verify'] } });
+    expect(issued.statusCode, issued.body).toBe(201);
+    verifierToken = json(issued).token;
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  function verify(body: Record<string, unknown>, caller = verifierToken): Promise<LightMyRequestResponse> {
+    return t.app.inject({ method: 'POST', url: '/api/v1/verify', headers: bearer(caller), payload: body });
+  }
+
+  async function code(body: Record<string, unknown>): Promise<string> {
+    const response = await verify(body);
+    expect(response.statusCode, response.body).toBe(200);
+    return json(response).code as string;
+  }
+
+  async function resource(name: string): Promise<string> {
+    const response = await t.app.inject({ method: 'POST', url: '/api/v1/resources', headers: bearer(owner), payload: { type: 'project', name } });
+    expect(response.statusCode, response.body).toBe(201);
+    return json(response).id as string;
+  }
+
+  describe('POST /api/v1/verify', () => {
+    it('answers VALID with the effective scopes, permission and ranked resources, and nothing secret', async () => {
+      const first = await resource('alpha');
+      const second = await resource('beta');
+      const token = await passwordToken(t, { scopes: ['scans:read', 'clearances:read'], resources: [second, first], metadata: { team: 'red' } });
+      const response = await verify({ token: token.token, scopes: ['scans:read'] });
+      expect(response.statusCode).toBe(200);
+      const body = json(response);
+      expect(body).toEqual({
+        valid: true,
+        code: 'VALID',
+        token: {
+          id: token.id,
+          name: token.body.name,
+          kind: 'personal',
+          owner: { type: 'user', id: t.ownerId },
+          organizationId: t.organizationId,
+          scopes: ['clearances:read', 'scans:read'],
+          permission: 'owner',
+          resources: [
+            { id: second, type: 'project', name: 'beta' },
+            { id: first, type: 'project', name: 'alpha' },
+          ],
+          expiresAt: token.body.expiresAt,
+          metadata: { team: 'red' },
+        },
+      });
+      expect(response.body).not.toContain(token.token);
+    });
+
+    it('answers MALFORMED for garbage and a typo, before any lookup', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      const typo = `${token.token.slice(0, 20)}${token.token[20] === 'a' ? 'b' : 'a'}${token.token.slice(21)}`;
+      expect(await code({ token: 'not-a-token' })).toBe('MALFORMED');
+      expect(await code({ token: typo })).toBe('MALFORMED');
+    });
+
+    it('answers NOT_FOUND for a well-formed unknown token', async () => {
+      expect(await code({ token: generateToken('kw_pat') })).toBe('NOT_FOUND');
+    });
+
+    it("answers NOT_FOUND for another organization's token, never a hint that it exists", async () => {
+      const created = await t.app.inject({ method: 'POST', url: '/api/v1/organizations', headers: bearer(owner), payload: { name: 'Other', slug: 'other' } });
+      expect(created.statusCode, created.body).toBe(201);
+      const other = await passwordToken(t, { scopes: ['scans:read'], organization: 'other' });
+      expect(await code({ token: other.token })).toBe('NOT_FOUND');
+      expect(await code({ token: other.token, scopes: ['scans:write'] })).toBe('NOT_FOUND');
+    });
+
+    it('answers EXPIRED once the expiry has passed, though the token was cached', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], expiresInDays: 1 });
+      expect(await code({ token: token.token })).toBe('VALID');
+      t.clock.advance(DAY_MS + 1);
+      expect(await code({ token: token.token })).toBe('EXPIRED');
+    });
+
+    it('refuses a revoked token at the very next verification', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      expect(await code({ token: token.token })).toBe('VALID');
+      expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${token.id}`, headers: bearer(owner) })).statusCode).toBe(204);
+      expect(await code({ token: token.token })).toBe('REVOKED');
+    });
+
+    it('refuses a disabled token at the very next verification, and accepts it again once enabled', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      expect(await code({ token: token.token })).toBe('VALID');
+      const patch = (enabled: boolean) => t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${token.id}`, headers: bearer(owner), payload: { enabled } });
+      expect((await patch(false)).statusCode).toBe(200);
+      expect(await code({ token: token.token })).toBe('DISABLED');
+      expect((await patch(true)).statusCode).toBe(200);
+      expect(await code({ token: token.token })).toBe('VALID');
+    });
+
+    it('sees a PATCH of the scopes at the very next verification', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read', 'scans:write'] });
+      expect(await code({ token: token.token, scopes: ['scans:write'] })).toBe('VALID');
+      expect((await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${token.id}`, headers: bearer(owner), payload: { scopes: ['scans:read'] } })).statusCode).toBe(200);
+      expect(await code({ token: token.token, scopes: ['scans:write'] })).toBe('INSUFFICIENT_SCOPE');
+    });
+
+    it('answers INSUFFICIENT_SCOPE for a missing scope, and judges require expressions', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read', 'clearances:read'] });
+      expect(await code({ token: token.token, scopes: ['scans:read', 'scans:write'] })).toBe('INSUFFICIENT_SCOPE');
+      expect(await code({ token: token.token, require: 'scans:read AND (clearances:read OR clearances:write)' })).toBe('VALID');
+      expect(await code({ token: token.token, require: 'scans:write OR clearances:write' })).toBe('INSUFFICIENT_SCOPE');
+    });
+
+    it('answers a malformed require expression with 400 validation_failed naming require, not an invalid token', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      const body = expectProblem(await verify({ token: token.token, require: 'scans:read AND (' }), 400, 'validation_failed');
+      expect(body.errors).toEqual([expect.objectContaining({ field: 'require' })]);
+      expectProblem(await verify({ token: token.token, require: 'x'.repeat(1001) }), 400, 'validation_failed');
+    });
+
+    it('answers FORBIDDEN_RESOURCE outside the ranked grants, and for a resource of another organization', async () => {
+      const granted = await resource('granted');
+      const other = await resource('other');
+      const limited = await passwordToken(t, { scopes: ['scans:read'], resources: [granted] });
+      expect(await code({ token: limited.token, resource: granted })).toBe('VALID');
+      expect(await code({ token: limited.token, resource: other })).toBe('FORBIDDEN_RESOURCE');
+      const everything = await passwordToken(t, { scopes: ['scans:read'] });
+      expect(await code({ token: everything.token, resource: other })).toBe('VALID');
+      expect(await code({ token: everything.token, resource: 'res_elsewhere' })).toBe('FORBIDDEN_RESOURCE');
+    });
+
+    it('sees a deleted resource at the very next verification', async () => {
+      const granted = await resource('granted');
+      const token = await passwordToken(t, { scopes: ['scans:read'], resources: [granted] });
+      expect(await code({ token: token.token, resource: granted })).toBe('VALID');
+      expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/resources/${granted}`, headers: bearer(owner) })).statusCode).toBe(204);
+      expect(await code({ token: token.token, resource: granted })).toBe('FORBIDDEN_RESOURCE');
+    });
+
+    it('answers IP_NOT_ALLOWED outside the allowlist and when no address is given', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], allowedIps: ['10.0.0.0/8'] });
+      expect(await code({ token: token.token, ip: '10.1.2.3' })).toBe('VALID');
+      expect(await code({ token: token.token, ip: '192.0.2.1' })).toBe('IP_NOT_ALLOWED');
+      expect(await code({ token: token.token })).toBe('IP_NOT_ALLOWED');
+      expectProblem(await verify({ token: token.token, ip: 'not-an-ip' }), 400, 'validation_failed');
+    });
+
+    it("narrows a member's token when the member is demoted, and refuses it once they are removed", async () => {
+      const userId = await addMember(t, owner, 'dev@example.com', 'member');
+      const token = await passwordToken(t, { scopes: ['scans:read', 'scans:write'] }, 'dev@example.com', PASSWORD);
+      expect(await code({ token: token.token, scopes: ['scans:write'] })).toBe('VALID');
+      await t.app.inject({ method: 'PATCH', url: `/api/v1/members/${userId}`, headers: bearer(owner), payload: { role: 'viewer' } });
+      expect(await code({ token: token.token, scopes: ['scans:write'] })).toBe('INSUFFICIENT_SCOPE');
+      expect(await code({ token: token.token, scopes: ['scans:read'] })).toBe('VALID');
+      await t.app.inject({ method: 'DELETE', url: `/api/v1/members/${userId}`, headers: bearer(owner) });
+      expect(['NOT_FOUND', 'REVOKED']).toContain(await code({ token: token.token }));
+    });
+
+    it("refuses a client's service tokens once the client is deleted", async () => {
+      const client = json(await t.app.inject({ method: 'POST', url: '/api/v1/clients', headers: bearer(owner), payload: { name: 'customer' } }));
+      const issued = json(await t.app.inject({ method: 'POST', url: `/api/v1/clients/${client.id}/tokens`, headers: bearer(owner), payload: { name: 'svc', scopes: ['scans:read'] } }));
+      expect(await code({ token: issued.token })).toBe('VALID');
+      expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/clients/${client.id}`, headers: bearer(owner) })).statusCode).toBe(204);
+      expect(['NOT_FOUND', 'REVOKED']).toContain(await code({ token: issued.token }));
+    });
+
+    it('answers RATE_LIMITED with the limit state once the token spent its window', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], rateLimit: { limit: 2, windowSeconds: 60 } });
+      const first = json(await verify({ token: token.token }));
+      expect(first).toMatchObject({ valid: true, code: 'VALID', rateLimit: { limit: 2, remaining: 1 } });
+      expect(json(await verify({ token: token.token }))).toMatchObject({ code: 'VALID', rateLimit: { remaining: 0 } });
+      const limited = await verify({ token: token.token });
+      expect(limited.statusCode).toBe(200);
+      expect(json(limited)).toEqual({ valid: false, code: 'RATE_LIMITED', rateLimit: { limit: 2, remaining: 0, resetAt: expect.any(String) } });
+    });
+
+    it("spends a quota exactly under concurrency: N verifications against N/2 credits give exactly N/2 VALID", async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], remaining: 10 });
+      const answers = await Promise.all(Array.from({ length: 20 }, () => verify({ token: token.token })));
+      const codes = answers.map((answer) => json(answer).code as string);
+      expect(codes.filter((c) => c === 'VALID')).toHaveLength(10);
+      expect(codes.filter((c) => c === 'USAGE_EXCEEDED')).toHaveLength(10);
+      expect(json(await verify({ token: token.token }))).toEqual({ valid: false, code: 'USAGE_EXCEEDED', remaining: 0 });
+      const stored = await t.context.deps.store.findToken(t.organizationId, token.id);
+      expect(stored).toMatchObject({ remaining: 0, revokedAt: null });
+    });
+
+    it('spends `cost` credits and never goes below zero', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], remaining: 5 });
+      expect(json(await verify({ token: token.token, cost: 3 }))).toMatchObject({ code: 'VALID', remaining: 2 });
+      expect(json(await verify({ token: token.token, cost: 3 }))).toEqual({ valid: false, code: 'USAGE_EXCEEDED', remaining: 2 });
+      expect(json(await verify({ token: token.token, cost: 0 }))).toMatchObject({ code: 'VALID', remaining: 2 });
+    });
+
+    it('refills a quota when its period turns', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], remaining: 1, refill: { amount: 3, interval: 'daily' } });
+      expect(json(await verify({ token: token.token }))).toMatchObject({ code: 'VALID', remaining: 0 });
+      expect(await code({ token: token.token })).toBe('USAGE_EXCEEDED');
+      t.clock.advance(DAY_MS);
+      expect(json(await verify({ token: token.token }))).toMatchObject({ code: 'VALID', remaining: 2 });
+    });
+
+    it('needs keyward:verify from its caller', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      expectProblem(await verify({ token: token.token }, token.token), 403, 'insufficient_scope');
+      const anonymous = await t.app.inject({ method: 'POST', url: '/api/v1/verify', payload: { token: token.token } });
+      expectProblem(anonymous, 401, 'unauthenticated');
+    });
+
+    it('writes nothing to the database during a burst of cached verifications', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      await verify({ token: token.token });
+      const before = counter.writes;
+      for (let i = 0; i < 200; i++) expect(await code({ token: token.token })).toBe('VALID');
+      expect(counter.writes - before).toBe(0);
+    });
+
+    it('writes last use once per token per flush, not once per verification', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      await t.context.verifier.flush();
+      for (let i = 0; i < 5; i++) await verify({ token: token.token, ip: '203.0.113.9' });
+      const before = counter.writes;
+      await t.context.verifier.flush();
+      // One row for the verified token and one for the verifier's own token.
+      expect(counter.writes - before).toBe(2);
+      const stored = await t.context.deps.store.findToken(t.organizationId, token.id);
+      expect(stored?.lastUsedAt?.toISOString()).toBe(t.clock.now().toISOString());
+      expect(stored?.lastUsedIp).toBe('203.0.113.9');
+    });
+
+    it('does not put a token revoked during an in-flight lookup back into the cache', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      const store = (t.context.verifier as unknown as { options: { store: { findTokenForVerification: (d: readonly string[]) => Promise<unknown> } } }).options.store;
+      const original = store.findTokenForVerification.bind(store);
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let readDone: () => void = () => {};
+      const read = new Promise<void>((resolve) => (readDone = resolve));
+      store.findTokenForVerification = async (digests) => {
+        const found = await original(digests);
+        readDone();
+        await gate;
+        return found;
+      };
+      const inFlight = verify({ token: token.token });
+      await read;
+      // The read has the token as live; now it is revoked before the read returns.
+      expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${token.id}`, headers: bearer(owner) })).statusCode).toBe(204);
+      release();
+      await inFlight;
+      store.findTokenForVerification = original;
+      expect(await code({ token: token.token })).toBe('REVOKED');
+    });
+  });
+
+  describe('management routes', () => {
+    it('answer 429 with Retry-After and RateLimit headers for a token over its rate limit', async () => {
+      const token = await passwordToken(t, { scopes: ['tokens:read'], rateLimit: { limit: 1, windowSeconds: 60 } });
+      expect((await t.app.inject({ method: 'GET', url: '/api/v1/tokens/current', headers: bearer(token.token) })).statusCode).toBe(200);
+      const limited = await t.app.inject({ method: 'GET', url: '/api/v1/tokens/current', headers: bearer(token.token) });
+      expectProblem(limited, 429, 'rate_limited');
+      expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+      expect(limited.headers).toMatchObject({ 'ratelimit-limit': '1', 'ratelimit-remaining': '0' });
+      expect(limited.headers['ratelimit-reset']).toMatch(/^\d+$/);
+    });
+  });
+
+  describe('POST /oauth/introspect', () => {
+    function introspect(form: string, caller = verifierToken): Promise<LightMyRequestResponse> {
+      return t.app.inject({ method: 'POST', url: '/oauth/introspect', headers: { ...bearer(caller), 'content-type': 'application/x-www-form-urlencoded' }, payload: form });
+    }
+
+    it('describes an active token as RFC 7662 says', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read', 'clearances:read'] });
+      const response = await introspect(`token=${encodeURIComponent(token.token)}&token_type_hint=access_token`);
+      expect(response.statusCode, response.body).toBe(200);
+      expect(json(response)).toEqual({
+        active: true,
+        scope: 'clearances:read scans:read',
+        username: 'owner@example.com',
+        token_type: 'Bearer',
+        exp: Math.floor(Date.parse(token.body.expiresAt) / 1000),
+        iat: Math.floor(Date.parse(token.body.createdAt) / 1000),
+        sub: t.ownerId,
+        organization_id: t.organizationId,
+        permission: 'owner',
+      });
+    });
+
+    it('answers exactly {"active": false} for anything not valid', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${token.id}`, headers: bearer(owner) });
+      for (const form of [`token=${encodeURIComponent(token.token)}`, 'token=garbage', `token=${generateToken('kw_pat')}`]) {
+        const response = await introspect(form);
+        expect(response.statusCode).toBe(200);
+        expect(response.body).toBe('{"active":false}');
+      }
+    });
+
+    it('needs a keyward:verify caller and a form body', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      expectProblem(await introspect(`token=${token.token}`, token.token), 403, 'insufficient_scope');
+      const asJson = await t.app.inject({ method: 'POST', url: '/oauth/introspect', headers: bearer(verifierToken), payload: { token: token.token } });
+      expect(asJson.statusCode).toBe(200);
+      const missing = await introspect('token_type_hint=access_token');
+      expectProblem(missing, 400, 'validation_failed');
+    });
+  });
+
+  describe('GET /api/v1/authz', () => {
+    function authz(query: string, headers: Record<string, string>): Promise<LightMyRequestResponse> {
+      return t.app.inject({ method: 'GET', url: `/api/v1/authz${query}`, headers });
+    }
+
+    it('answers 200 with the X-Keyward identity headers', async () => {
+      const granted = await resource('granted');
+      const token = await passwordToken(t, { scopes: ['scans:read', 'clearances:read'], resources: [granted] });
+      const response = await authz(`?scopes=scans:read,clearances:read&resource=${granted}`, bearer(token.token));
+      expect(response.statusCode, response.body).toBe(200);
+      expect(response.headers).toMatchObject({
+        'x-keyward-token-id': token.id,
+        'x-keyward-owner': `user:${t.ownerId}`,
+        'x-keyward-organization': t.organizationId,
+        'x-keyward-scopes': 'clearances:read scans:read',
+        'x-keyward-resources': granted,
+      });
+    });
+
+    it('answers 401 with a Bearer challenge without a token or with a bad one', async () => {
+      const none = await authz('', {});
+      expectProblem(none, 401, 'unauthenticated');
+      expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
+      const bad = await authz('', bearer(generateToken('kw_pat')));
+      expectProblem(bad, 401, 'unauthenticated');
+      expect(bad.headers['www-authenticate']).toMatch(/error="invalid_token"/);
+    });
+
+    it('answers 403 insufficient_scope naming the missing scope', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      const response = await authz('?scopes=scans:read%20scans:write', bearer(token.token));
+      expectProblem(response, 403, 'insufficient_scope');
+      expect(response.headers['www-authenticate']).toMatch(/scope="scans:write"/);
+      expectProblem(await authz('?require=scans:write%20OR%20clearances:write', bearer(token.token)), 403, 'insufficient_scope');
+    });
+
+    it('answers 429 with RateLimit headers once the token spent its window', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], rateLimit: { limit: 1, windowSeconds: 60 } });
+      const ok = await authz('', bearer(token.token));
+      expect(ok.statusCode).toBe(200);
+      expect(ok.headers).toMatchObject({ 'ratelimit-limit': '1', 'ratelimit-remaining': '0' });
+      const limited = await authz('', bearer(token.token));
+      expectProblem(limited, 429, 'rate_limited');
+      expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+    });
+
+    it('ignores X-Forwarded-For from an address that is not a trusted proxy', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], allowedIps: ['127.0.0.1/32'] });
+      expect((await authz('', { ...bearer(token.token), 'x-forwarded-for': '203.0.113.7' })).statusCode).toBe(200);
+      const elsewhere = await passwordToken(t, { scopes: ['scans:read'], allowedIps: ['203.0.113.7/32'] });
+      expectProblem(await authz('', { ...bearer(elsewhere.token), 'x-forwarded-for': '203.0.113.7' }), 403, 'forbidden');
+    });
+  });
+});
+
+describeEachDialect('token verification behind a trusted proxy', (open) => {
+  let t: TestApp;
+  beforeEach(async () => {
+    t = await createTestApp(open, { env: { KEYWARD_TRUSTED_PROXIES: '127.0.0.1/32' } });
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('takes the client address from X-Forwarded-For when the request came through the proxy', async () => {
+    const token = await passwordToken(t, { scopes: ['scans:read'], allowedIps: ['203.0.113.7/32'] });
+    const through = await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: { ...bearer(token.token), 'x-forwarded-for': '203.0.113.7' } });
+    expect(through.statusCode, through.body).toBe(200);
+    const spoofed = await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: { ...bearer(token.token), 'x-forwarded-for': '198.51.100.1' } });
+    expectProblem(spoofed, 403, 'forbidden');
+  });
+});
+

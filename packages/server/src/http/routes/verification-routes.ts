@@ -1,0 +1,281 @@
+// The verification entry points (SPEC §4): POST /api/v1/verify for resource
+// servers, POST /oauth/introspect (RFC 7662) for gateways with an
+// introspection plugin, GET /api/v1/authz for forward-auth (nginx
+// auth_request, Traefik ForwardAuth, Caddy forward_auth). All three ask the
+// same Verifier, so they answer alike.
+import { isIP } from 'node:net';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { LRUCache } from 'lru-cache';
+import {
+  ForbiddenError,
+  InsufficientScopeError,
+  RateLimitedError,
+  UnauthenticatedError,
+  ValidationError,
+  evaluateRequire,
+  missingScopesFor,
+  parseRequireExpression,
+  VERIFY_CODES,
+  type VerifiedToken,
+  type VerifyResult,
+} from '@keyward/core';
+import type { App, AppContext } from '../app-types.ts';
+import { actorOf, requestFacts } from '../authenticate.ts';
+import { problemResponses, secured } from '../openapi.ts';
+import { setRateLimitHeaders } from '../rate-limit-headers.ts';
+import { TokenRateLimitedError } from '../../verification/bearer-actor.ts';
+import type { VerifyOutcome } from '../../verification/verifier.ts';
+
+const TAGS = ['Verification'];
+const strict = { additionalProperties: false } as const;
+const ScopeName = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}:[a-z][a-z0-9_-]{0,31}$', maxLength: 65 });
+const ResourceId = Type.String({ pattern: '^[a-z]{3}_[0-9A-Za-z]{1,64}$', maxLength: 68 });
+
+export const VerifyBody = Type.Object(
+  {
+    token: Type.String({ minLength: 1, maxLength: 512, description: 'The token presented to the resource server.' }),
+    scopes: Type.Optional(Type.Array(ScopeName, { maxItems: 100, description: 'Every listed scope is required.' })),
+    require: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1000, description: 'An expression over scopes with AND, OR and parentheses, e.g. `scans:read AND (clearances:read OR clearances:write)`.' }),
+    ),
+    resource: Type.Optional(ResourceId),
+    ip: Type.Optional(Type.String({ minLength: 2, maxLength: 64, description: "The address the token was presented from; a token with an IP allowlist is refused without it." })),
+    cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Credits to spend on a token with a usage quota (default 1; 0 checks without spending).' })),
+  },
+  { ...strict, description: 'What a resource server asks about a token it was given.' },
+);
+
+const ResourceRef = Type.Object({ id: Type.String(), type: Type.String(), name: Type.String() });
+const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('member'), Type.Literal('admin'), Type.Literal('owner')]);
+const VerifyCodeSchema = Type.Enum(VERIFY_CODES);
+export const VerifyResponse = Type.Object({
+  valid: Type.Boolean(),
+  code: VerifyCodeSchema,
+  token: Type.Optional(
+    Type.Object({
+      id: Type.String(),
+      name: Type.String(),
+      kind: Type.Union([Type.Literal('personal'), Type.Literal('client')]),
+      owner: Type.Object({ type: Type.Union([Type.Literal('user'), Type.Literal('client')]), id: Type.String() }),
+      organizationId: Type.String(),
+      scopes: Type.Array(Type.String(), { description: "Effective scopes: the token's grants capped by its owner's current role." }),
+      permission: RoleSchema,
+      resources: Type.Array(ResourceRef, { description: 'Ranked effective resources; empty = every resource the owner can access.' }),
+      expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+      metadata: Type.Record(Type.String(), Type.Unknown()),
+    }),
+  ),
+  rateLimit: Type.Optional(Type.Object({ limit: Type.Integer(), remaining: Type.Integer(), resetAt: Type.String({ format: 'date-time' }) })),
+  remaining: Type.Optional(Type.Integer({ description: 'Credits left, for a token with a usage quota.' })),
+});
+
+const IntrospectBody = Type.Object(
+  { token: Type.String({ minLength: 1, maxLength: 512 }), token_type_hint: Type.Optional(Type.String({ maxLength: 64 })) },
+  { ...strict, description: 'application/x-www-form-urlencoded, as RFC 7662 section 2.1 says.' },
+);
+const IntrospectResponse = Type.Object(
+  {
+    active: Type.Boolean(),
+    scope: Type.Optional(Type.String()),
+    client_id: Type.Optional(Type.String()),
+    username: Type.Optional(Type.String()),
+    token_type: Type.Optional(Type.String()),
+    exp: Type.Optional(Type.Integer()),
+    iat: Type.Optional(Type.Integer()),
+    sub: Type.Optional(Type.String()),
+    organization_id: Type.Optional(Type.String()),
+    permission: Type.Optional(Type.String()),
+  },
+  { description: 'RFC 7662: exactly `{"active": false}` for anything not valid.' },
+);
+
+const AuthzQuery = Type.Object(
+  {
+    scopes: Type.Optional(Type.String({ maxLength: 2000, description: 'Required scopes, separated by commas or spaces; all are needed.' })),
+    require: Type.Optional(Type.String({ minLength: 1, maxLength: 1000, description: 'A `require` expression over scopes.' })),
+    resource: Type.Optional(ResourceId),
+  },
+  strict,
+);
+
+/** Parsed `require` expressions, kept: resource servers send the same few again and again. */
+const requirements = new LRUCache<string, (held: ReadonlySet<string>) => boolean>({ max: 1000 });
+
+function compileRequire(text: string | undefined): ((held: ReadonlySet<string>) => boolean) | undefined {
+  if (text === undefined) return undefined;
+  let check = requirements.get(text);
+  if (!check) {
+    const expression = parseRequireExpression(text);
+    check = (held) => evaluateRequire(expression, held);
+    requirements.set(text, check);
+  }
+  return check;
+}
+
+function checkIp(ip: string | undefined): void {
+  if (ip !== undefined && (isIP(ip) === 0 || ip.includes('%'))) throw ValidationError.field('ip', 'must be an IPv4 or IPv6 address');
+}
+
+function tokenAnswer(token: VerifiedToken) {
+  return { ...token, expiresAt: token.expiresAt ? token.expiresAt.toISOString() : null };
+}
+
+export function verifyAnswer(result: VerifyResult) {
+  return {
+    valid: result.valid,
+    code: result.code,
+    ...(result.token ? { token: tokenAnswer(result.token) } : {}),
+    ...(result.rateLimit ? { rateLimit: { ...result.rateLimit, resetAt: result.rateLimit.resetAt.toISOString() } } : {}),
+    ...(result.remaining !== undefined ? { remaining: result.remaining } : {}),
+  };
+}
+
+/** The forward-auth answer for a refusal: the status a gateway passes on to its client. */
+function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: string[]; require?: string | undefined }): never {
+  const { result } = outcome;
+  switch (result.code) {
+    case 'INSUFFICIENT_SCOPE': {
+      const held = outcome.compiled?.scopeSet ?? new Set<string>();
+      const missing = required.scopes.find((scope) => !held.has(scope)) ?? (required.require ? missingScopesFor(parseRequireExpression(required.require), held)[0] : undefined);
+      throw new InsufficientScopeError(missing ?? 'unknown');
+    }
+    case 'FORBIDDEN_RESOURCE':
+      throw new ForbiddenError('The token may not touch this resource.');
+    case 'IP_NOT_ALLOWED':
+      throw new ForbiddenError('The token may not be used from this address.');
+    case 'USAGE_EXCEEDED':
+      throw new ForbiddenError("The token's usage quota is spent.");
+    case 'RATE_LIMITED':
+      if (result.rateLimit) throw new TokenRateLimitedError(outcome.retryAfterSeconds ?? 1, result.rateLimit);
+      throw new RateLimitedError(outcome.retryAfterSeconds ?? 60, 'Too many failed attempts from this address; try again later.');
+    case 'MALFORMED':
+      throw new UnauthenticatedError('The token is malformed.', 'invalid');
+    case 'EXPIRED':
+      throw new UnauthenticatedError('The token has expired.', 'invalid');
+    case 'REVOKED':
+      throw new UnauthenticatedError('The token has been revoked.', 'invalid');
+    case 'DISABLED':
+      throw new UnauthenticatedError('The token is disabled.', 'invalid');
+    default:
+      throw new UnauthenticatedError('The token is not valid.', 'invalid');
+  }
+}
+
+function bearerOf(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const match = /^Bearer ([!-~]{1,512})$/i.exec(header.trim());
+  return match?.[1] ?? null;
+}
+
+export async function verificationRoutes(app: App, ctx: AppContext): Promise<void> {
+  const { verifier, deps } = ctx;
+
+  app.post('/api/v1/verify', {
+    config: { scopes: ['keyward:verify'] },
+    schema: {
+      tags: TAGS,
+      summary: 'Verify a token for a resource server',
+      description:
+        "Answers 200 whenever the caller itself is authorized, whatever the token: branch on `code`. A token of another organization than the caller's is NOT_FOUND. A VALID answer spends `cost` credits of a token's quota and counts against its rate limits.",
+      ...secured(),
+      body: VerifyBody,
+      response: { 200: VerifyResponse, ...problemResponses },
+    },
+    handler: async (request) => {
+      const body = request.body;
+      checkIp(body.ip);
+      const caller = actorOf(request);
+      const outcome = await verifier.verify(
+        body.token,
+        { scopes: body.scopes, require: compileRequire(body.require), resource: body.resource, ip: body.ip ?? null, cost: body.cost, organizationId: caller.organizationId },
+        { entryPoint: 'verify', spendQuota: true, request: requestFacts(request) },
+      );
+      return verifyAnswer(outcome.result);
+    },
+  });
+
+  await app.register(async (introspection) => {
+    // RFC 7662 bodies are form-encoded; only this route accepts that type.
+    introspection.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+      const form = new URLSearchParams(body as string);
+      const fields: Record<string, string> = {};
+      for (const [key, value] of form) {
+        if (Object.hasOwn(fields, key)) return done(ValidationError.field(key, 'must appear once'), undefined);
+        fields[key] = value;
+      }
+      done(null, fields);
+    });
+    introspection.withTypeProvider<TypeBoxTypeProvider>().post('/oauth/introspect', {
+      config: { auth: 'required', scopes: ['keyward:verify'] },
+      schema: {
+        tags: TAGS,
+        summary: 'Token introspection (RFC 7662)',
+        description: 'For API gateways with an introspection plugin. The caller authenticates with a keyward:verify bearer token; anything not valid answers exactly `{"active": false}`.',
+        ...secured(),
+        consumes: ['application/x-www-form-urlencoded'],
+        body: IntrospectBody,
+        response: { 200: IntrospectResponse, ...problemResponses },
+      },
+      handler: async (request, reply) => {
+        const caller = actorOf(request);
+        const outcome = await verifier.verify(request.body.token, { ip: null, organizationId: caller.organizationId }, { entryPoint: 'introspect', spendQuota: true, request: requestFacts(request) });
+        reply.header('cache-control', 'no-store');
+        const token = outcome.result.token;
+        if (!outcome.result.valid || !token || !outcome.compiled) return { active: false };
+        const record = outcome.compiled.record;
+        return {
+          active: true,
+          scope: token.scopes.join(' '),
+          ...(token.owner.type === 'client' ? { client_id: token.owner.id } : {}),
+          ...(outcome.compiled.owner?.email ? { username: outcome.compiled.owner.email } : {}),
+          token_type: 'Bearer',
+          ...(token.expiresAt ? { exp: Math.floor(token.expiresAt.getTime() / 1000) } : {}),
+          iat: Math.floor(record.createdAt.getTime() / 1000),
+          sub: token.owner.id,
+          organization_id: token.organizationId,
+          permission: token.permission,
+        };
+      },
+    });
+  });
+
+  app.get('/api/v1/authz', {
+    // The gateway forwards its client's Authorization header: the token to judge is the credential.
+    config: { auth: 'none' },
+    schema: {
+      tags: TAGS,
+      summary: 'Forward-auth for nginx auth_request, Traefik ForwardAuth and Caddy forward_auth',
+      description:
+        "Judges the bearer token of the original request (its Authorization header). `scopes` (comma or space separated) and `require` name what the route needs, `resource` the resource it touches. 200 carries X-Keyward-Token-Id, X-Keyward-Owner (`user:<id>` or `client:<id>`), X-Keyward-Organization, X-Keyward-Scopes (space separated) and X-Keyward-Resources (ranked ids, comma separated; empty = all); 401 with a Bearer challenge, 403 insufficient_scope or forbidden, 429 with RateLimit headers. The client address is the socket's unless the request came through KEYWARD_TRUSTED_PROXIES (then X-Forwarded-For).",
+      querystring: AuthzQuery,
+      response: { 200: Type.Null(), ...problemResponses },
+    },
+    handler: async (request, reply) => {
+      const token = bearerOf(request.headers.authorization);
+      if (token === null) {
+        if (request.headers.authorization !== undefined) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>".', 'invalid');
+        throw new UnauthenticatedError('This route needs the bearer token of the request being authorized.');
+      }
+      const scopes = request.query.scopes ? request.query.scopes.split(/[\s,]+/).filter(Boolean) : [];
+      if (scopes.length > 100) throw ValidationError.field('scopes', 'must name at most 100 scopes');
+      const require = request.query.require;
+      const outcome = await verifier.verify(
+        token,
+        { scopes, require: compileRequire(require), resource: request.query.resource, ip: request.ip ?? null },
+        { entryPoint: 'authz', spendQuota: true, request: requestFacts(request) },
+      );
+      const now = deps.now();
+      const verified = outcome.result.token;
+      if (!outcome.result.valid || !verified) return refuseForwardAuth(outcome, { scopes, require });
+      if (outcome.result.rateLimit) setRateLimitHeaders(reply, outcome.result.rateLimit, now);
+      reply.header('cache-control', 'no-store');
+      reply.header('x-keyward-token-id', verified.id);
+      reply.header('x-keyward-owner', `${verified.owner.type}:${verified.owner.id}`);
+      reply.header('x-keyward-organization', verified.organizationId);
+      reply.header('x-keyward-scopes', verified.scopes.join(' '));
+      reply.header('x-keyward-resources', verified.resources.map((resource) => resource.id).join(','));
+      return reply.code(200).send(null);
+    },
+  });
+}

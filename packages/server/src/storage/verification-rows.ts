@@ -1,0 +1,190 @@
+// The storage side of the verification path: one round trip per cache miss
+// (the token joined with its owner's current access), the atomic quota
+// spend, and the batched writes the verifier buffers (last use, re-hashes).
+import type { Kysely } from 'kysely';
+import { jsonArrayFrom as postgresJsonArrayFrom } from 'kysely/helpers/postgres';
+import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
+import type { OwnerSnapshot, RateLimitSetting, Refill, ResourceRef, TokenRecord } from '@keyward/core';
+import { capabilitiesOf, type DialectCapabilities } from './dialect-capabilities.ts';
+import { roleFromColumn } from './membership-rows.ts';
+import { fromFlag, fromOptionalJson, readOptionalTimestamp, uniqueIds } from './row-values.ts';
+import type { Schema } from './schema.ts';
+import { tokenFromRow, type TokenRow } from './token-rows.ts';
+
+export interface TokenForVerification {
+  token: TokenRecord;
+  /** Null when the owner no longer has access: removed member, deleted client, disabled organization. */
+  owner: OwnerSnapshot | null;
+}
+
+export interface LastUse {
+  tokenId: string;
+  at: Date;
+  ip: string | null;
+}
+
+export interface QuotaSpend {
+  /** False when the credits left were fewer than the cost: nothing was spent. */
+  spent: boolean;
+  remaining: number;
+}
+
+/** Start of the refill period that `at` falls in (UTC days and months). */
+export function quotaPeriodStart(refill: Refill, at: Date): Date {
+  return refill.interval === 'daily'
+    ? new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()))
+    : new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+}
+
+function parseJsonArray(value: unknown): ResourceRef[] {
+  // SQLite hands the aggregate back as text, PostgreSQL as parsed JSON.
+  const parsed = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  return Array.isArray(parsed) ? (parsed as ResourceRef[]) : [];
+}
+
+export class VerificationStore {
+  private readonly db: Kysely<Schema>;
+  private readonly capabilities: DialectCapabilities;
+
+  constructor(db: Kysely<Schema>) {
+    this.db = db;
+    this.capabilities = capabilitiesOf(db);
+  }
+
+  /** The token with one of these digests and its owner's current access, in one query. */
+  async findTokenForVerification(digests: readonly string[]): Promise<TokenForVerification | null> {
+    if (digests.length === 0) return null;
+    const jsonArrayFrom = this.capabilities.name === 'postgres' ? postgresJsonArrayFrom : sqliteJsonArrayFrom;
+    const row = await this.db
+      .selectFrom('tokens')
+      .innerJoin('organizations', 'organizations.id', 'tokens.organizationId')
+      .leftJoin('memberships', (join) =>
+        join
+          .on('tokens.ownerType', '=', 'user')
+          .onRef('memberships.organizationId', '=', 'tokens.organizationId')
+          .onRef('memberships.userId', '=', 'tokens.ownerId'),
+      )
+      .leftJoin('users', (join) => join.on('tokens.ownerType', '=', 'user').onRef('users.id', '=', 'tokens.ownerId'))
+      .leftJoin('apiClients', (join) =>
+        join.on('tokens.ownerType', '=', 'client').onRef('apiClients.organizationId', '=', 'tokens.organizationId').onRef('apiClients.id', '=', 'tokens.ownerId'),
+      )
+      .selectAll('tokens')
+      .select((eb) => [
+        'organizations.disabledAt as organizationDisabledAt',
+        'memberships.role as memberRole',
+        'memberships.allResources as memberAllResources',
+        'users.email as userEmail',
+        'apiClients.id as clientId',
+        'apiClients.deletedAt as clientDeletedAt',
+        'apiClients.rateLimit as clientRateLimit',
+        jsonArrayFrom(
+          eb
+            .selectFrom('tokenResources')
+            .innerJoin('resources', 'resources.id', 'tokenResources.resourceId')
+            .select(['resources.id', 'resources.type', 'resources.name'])
+            .whereRef('tokenResources.tokenId', '=', 'tokens.id')
+            .orderBy('tokenResources.rank'),
+        ).as('grants'),
+        jsonArrayFrom(
+          eb
+            .selectFrom('membershipResources')
+            .innerJoin('resources', 'resources.id', 'membershipResources.resourceId')
+            .select(['resources.id', 'resources.type', 'resources.name'])
+            .whereRef('membershipResources.organizationId', '=', 'tokens.organizationId')
+            .whereRef('membershipResources.userId', '=', 'tokens.ownerId')
+            .orderBy('resources.id'),
+        ).as('memberResources'),
+      ])
+      .where('tokens.digest', 'in', uniqueIds(digests))
+      .executeTakeFirst();
+    if (!row) return null;
+    const read = this.capabilities.readTimestamp;
+    const token = tokenFromRow(row as unknown as TokenRow, parseJsonArray(row.grants), read);
+    return { token, owner: this.ownerOf(token, row, read) };
+  }
+
+  private ownerOf(
+    token: TokenRecord,
+    row: {
+      organizationDisabledAt: Date | string | null;
+      memberRole: string | null;
+      memberAllResources: number | null;
+      userEmail: string | null;
+      clientId: string | null;
+      clientDeletedAt: Date | string | null;
+      clientRateLimit: string | null;
+      memberResources: unknown;
+    },
+    read: DialectCapabilities['readTimestamp'],
+  ): OwnerSnapshot | null {
+    if (readOptionalTimestamp(read, row.organizationDisabledAt)) return null;
+    if (token.owner.type === 'user') {
+      if (row.memberRole === null) return null;
+      const email = row.userEmail;
+      if (fromFlag(row.memberAllResources ?? 1)) return { role: roleFromColumn(row.memberRole), resourceIds: 'all', resources: [], email };
+      const resources = parseJsonArray(row.memberResources);
+      return { role: roleFromColumn(row.memberRole), resourceIds: resources.map((r) => r.id), resources, email };
+    }
+    if (row.clientId === null || readOptionalTimestamp(read, row.clientDeletedAt)) return null;
+    // Service tokens were capped by an admin's rights at creation; the client itself has no role.
+    return { role: 'owner', resourceIds: 'all', resources: [], clientRateLimit: fromOptionalJson<RateLimitSetting>(row.clientRateLimit) };
+  }
+
+  /** Ids of an organization's resources, for tokens that reach "every resource". */
+  async resourceIdsOf(organizationId: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('resources').select('id').where('organizationId', '=', organizationId).execute();
+    return rows.map((row) => row.id);
+  }
+
+  /**
+   * Spends `cost` credits atomically and exactly: one conditional update, so
+   * concurrent spends (on any replica) can never take the count below zero.
+   * A refill due for the current period is applied first, in the same transaction.
+   */
+  async spendQuota(tokenId: string, cost: number, refill: Refill | null, now: Date): Promise<QuotaSpend | null> {
+    return this.db.transaction().execute(async (trx) => {
+      if (refill) {
+        const periodStart = quotaPeriodStart(refill, now);
+        // A token's first period is the one it was created in.
+        await trx
+          .updateTable('tokens')
+          .set({ remaining: refill.amount, quotaPeriodStart: periodStart })
+          .where('id', '=', tokenId)
+          .where((eb) => eb(eb.fn.coalesce('quotaPeriodStart', 'createdAt'), '<', periodStart))
+          .execute();
+      }
+      const spent = await trx
+        .updateTable('tokens')
+        .set((eb) => ({ remaining: eb('remaining', '-', cost) }))
+        .where('id', '=', tokenId)
+        .where('remaining', '>=', cost)
+        .returning('remaining')
+        .executeTakeFirst();
+      if (spent) return { spent: true, remaining: Number(spent.remaining) };
+      const row = await trx.selectFrom('tokens').select('remaining').where('id', '=', tokenId).executeTakeFirst();
+      if (!row || row.remaining === null) return null;
+      return { spent: false, remaining: Number(row.remaining) };
+    });
+  }
+
+  /** Writes buffered last uses in one transaction (at most one row per token). */
+  async writeLastUses(uses: readonly LastUse[]): Promise<void> {
+    if (uses.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const use of uses) {
+        // Never move lastUsedAt backwards (another replica may have written a later use).
+        await trx
+          .updateTable('tokens')
+          .set({ lastUsedAt: use.at, lastUsedIp: use.ip })
+          .where('id', '=', use.tokenId)
+          .where((eb) => eb.or([eb('lastUsedAt', 'is', null), eb('lastUsedAt', '<', use.at)]))
+          .execute();
+      }
+    });
+  }
+
+  /** The keyring's lazy re-hash: only if the token still carries the old digest. */
+  async rehashToken(tokenId: string, fromDigest: string, digest: string, secretVersion: string): Promise<void> {
+    await this.db.updateTable('tokens').set({ digest, secretVersion }).where('id', '=', tokenId).where('digest', '=', fromDigest).execute();
+  }
+}

@@ -1,0 +1,49 @@
+// Management-route bearer authentication through the verification path: the
+// same decision and the same cache as POST /verify, so the two never disagree.
+import { RateLimitedError, UnauthenticatedError, actorForToken, type Actor, type CompiledToken, type RateLimitState, type RequestFacts, type ServiceDeps, type VerifyCode } from '@keyward/core';
+import type { Verifier } from './verifier.ts';
+
+/** A 429 that knows the limit it hit, for the RateLimit-* headers. */
+export class TokenRateLimitedError extends RateLimitedError {
+  readonly state: RateLimitState;
+  constructor(retryAfterSeconds: number, state: RateLimitState, message = 'This token is over its rate limit; try again later.') {
+    super(retryAfterSeconds, message);
+    this.state = state;
+  }
+}
+
+/** Why a token does not authenticate; the message is safe to show its holder. */
+const REFUSALS: Partial<Record<VerifyCode, string>> = {
+  MALFORMED: 'The token is malformed.',
+  NOT_FOUND: 'The token is not valid.',
+  REVOKED: 'The token has been revoked.',
+  EXPIRED: 'The token has expired.',
+  DISABLED: 'The token is disabled.',
+  IP_NOT_ALLOWED: 'The token may not be used from this address.',
+};
+
+// The actor of a compiled token depends only on the token and its owner's
+// access, both fixed for the entry's life; build it once per cache entry.
+const actors = new WeakMap<CompiledToken, Omit<Actor, keyof RequestFacts>>();
+
+function actorOf(deps: ServiceDeps, compiled: CompiledToken, request: RequestFacts): Actor {
+  let base = actors.get(compiled);
+  if (!base) {
+    base = actorForToken(deps, compiled.record, compiled.owner!, { ip: null, userAgent: null, requestId: null });
+    actors.set(compiled, base);
+  }
+  return { ...base, ...request };
+}
+
+export async function authenticateBearer(verifier: Verifier, deps: ServiceDeps, plaintext: string, request: RequestFacts): Promise<Actor> {
+  const outcome = await verifier.verify(plaintext, { ip: request.ip }, { entryPoint: 'management', spendQuota: false, request });
+  const { result, compiled } = outcome;
+  if (result.valid && compiled) return actorOf(deps, compiled, request);
+  if (result.code === 'RATE_LIMITED') {
+    const state = result.rateLimit;
+    const retry = outcome.retryAfterSeconds ?? 1;
+    if (state) throw new TokenRateLimitedError(retry, state);
+    throw new RateLimitedError(retry, 'Too many failed attempts from this address; try again later.');
+  }
+  throw new UnauthenticatedError(REFUSALS[result.code] ?? 'The token is not valid.', 'invalid');
+}

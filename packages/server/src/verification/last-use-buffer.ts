@@ -1,0 +1,61 @@
+// lastUsedAt / lastUsedIp off the request path: a verification only notes the
+// use in memory; a timer writes each token's latest use at most once per
+// interval, in one transaction, and close() writes what is left.
+import type { LastUse } from '../storage/verification-rows.ts';
+
+export interface LastUseBufferOptions {
+  write(uses: readonly LastUse[]): Promise<void>;
+  /** How often pending uses are written; each token is written at most once per interval. */
+  intervalMs: number;
+  onFlush?: (outcome: { count: number; seconds: number; error?: unknown }) => void;
+}
+
+export class LastUseBuffer {
+  private pending = new Map<string, LastUse>();
+  private readonly options: LastUseBufferOptions;
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> | null = null;
+
+  constructor(options: LastUseBufferOptions) {
+    this.options = options;
+    this.timer = setInterval(() => void this.flush(), options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** O(1), synchronous: the latest use of each token wins. */
+  record(tokenId: string, at: Date, ip: string | null): void {
+    this.pending.set(tokenId, { tokenId, at, ip });
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Writes everything pending; a failed write keeps the uses (unless newer ones arrived) for the next try. */
+  async flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const started = performance.now();
+    this.flushing = this.options
+      .write([...batch.values()])
+      .then(
+        () => this.options.onFlush?.({ count: batch.size, seconds: (performance.now() - started) / 1000 }),
+        (error: unknown) => {
+          for (const [id, use] of batch) if (!this.pending.has(id)) this.pending.set(id, use);
+          this.options.onFlush?.({ count: 0, seconds: (performance.now() - started) / 1000, error });
+        },
+      )
+      .finally(() => {
+        this.flushing = null;
+      });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flushing;
+    await this.flush();
+  }
+}

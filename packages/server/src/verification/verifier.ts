@@ -1,0 +1,289 @@
+// The verification path (SPEC §4): checksum, one HMAC, the in-process cache,
+// at most one database round trip on a miss, the pure decision, then the
+// counters (rate limits, quota). Every entry point goes through verify():
+// POST /verify, introspection, forward-auth and management authentication.
+import {
+  ServiceUnavailableError,
+  candidateDigests,
+  compileToken,
+  decideVerification,
+  hashToken,
+  isReusedAfterRotation,
+  parseToken,
+  publishSafely,
+  refusal,
+  revokeLineage,
+  type CompiledToken,
+  type KeywardEvent,
+  type RequestFacts,
+  type ServiceDeps,
+  type VerificationQuestion,
+  type VerifyCode,
+  type VerifyResult,
+} from '@keyward/core';
+import type { FastifyBaseLogger } from 'fastify';
+import { clientKeyOf } from '../rate-limit/limiters.ts';
+import type { VerificationStore } from '../storage/verification-rows.ts';
+import { LastUseBuffer } from './last-use-buffer.ts';
+import { TokenCache } from './token-cache.ts';
+import type { RateDecision, VerificationLimits } from './verification-limits.ts';
+
+export type EntryPoint = 'verify' | 'introspect' | 'authz' | 'management';
+
+export interface UsageSample {
+  organizationId: string;
+  tokenId: string | null;
+  clientId: string | null;
+  code: VerifyCode;
+}
+
+export interface VerificationObserver {
+  verified(entryPoint: EntryPoint, code: VerifyCode, seconds: number): void;
+  cache(result: 'hit' | 'miss' | 'negative'): void;
+  flushed(buffer: 'last_use', outcome: { count: number; seconds: number; error?: unknown }): void;
+}
+
+export interface VerifierOptions {
+  deps: ServiceDeps;
+  store: VerificationStore;
+  limits: VerificationLimits;
+  log: FastifyBaseLogger;
+  cache?: { max?: number; ttlMs?: number; negativeTtlMs?: number };
+  lastUseIntervalMs?: number;
+  /** Where usage counts go (buffered by the recorder). */
+  usage?: { record(sample: UsageSample): void } | undefined;
+  observer?: VerificationObserver | undefined;
+}
+
+export interface VerifyInput extends Omit<VerificationQuestion, 'resourceExists'> {
+  /** Credits to spend on a quota; 0 checks without spending. */
+  cost?: number | undefined;
+}
+
+export interface VerifyContext {
+  entryPoint: EntryPoint;
+  /** Whether a VALID answer spends quota credits (not on management calls). */
+  spendQuota: boolean;
+  /** Where the request came from, for the audit of a reuse detection. */
+  request?: RequestFacts | undefined;
+}
+
+export interface VerifyOutcome {
+  result: VerifyResult;
+  /** The compiled token, when one was found (whatever the code). */
+  compiled: CompiledToken | null;
+  /** Seconds until a RATE_LIMITED caller may retry. */
+  retryAfterSeconds?: number;
+}
+
+const ORG_RESOURCES_TTL_MS = 30_000;
+
+export class Verifier {
+  readonly cache: TokenCache;
+  readonly lastUse: LastUseBuffer;
+  private readonly options: VerifierOptions;
+  private readonly deps: ServiceDeps;
+  /** Concurrent misses for one digest share one database read. */
+  private readonly inFlight = new Map<string, { generation: number; pending: Promise<CompiledToken | null> }>();
+  private readonly rehashing = new Set<string>();
+  private readonly orgResources = new Map<string, { ids: ReadonlySet<string>; loadedAtMs: number }>();
+  private readonly unsubscribe: () => void;
+
+  constructor(options: VerifierOptions) {
+    this.options = options;
+    this.deps = options.deps;
+    const now = () => this.deps.now().getTime();
+    this.cache = new TokenCache({
+      max: options.cache?.max ?? 100_000,
+      ttlMs: options.cache?.ttlMs ?? 60_000,
+      negativeTtlMs: options.cache?.negativeTtlMs ?? 5_000,
+      negativeMax: 10_000,
+      now,
+    });
+    this.lastUse = new LastUseBuffer({
+      write: (uses) => options.store.writeLastUses(uses),
+      intervalMs: options.lastUseIntervalMs ?? 60_000,
+      onFlush: (outcome) => {
+        if (outcome.error) options.log.warn({ err: outcome.error }, 'could not write last-use times; will retry');
+        options.observer?.flushed('last_use', outcome);
+      },
+    });
+    this.unsubscribe = this.deps.bus.subscribe((event) => this.invalidate(event));
+  }
+
+  invalidate(event: KeywardEvent): void {
+    this.cache.invalidate(event);
+    if (event.type === 'organization.changed') this.orgResources.delete(event.organizationId);
+  }
+
+  /** Drops every cached answer: the keyring changed, or invalidations may have been missed. */
+  reset(): void {
+    this.cache.clear();
+    this.orgResources.clear();
+  }
+
+  async verify(plaintext: string, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
+    const started = performance.now();
+    const outcome = await this.decide(plaintext, input, context);
+    const { result, compiled } = outcome;
+    this.options.observer?.verified(context.entryPoint, result.code, (performance.now() - started) / 1000);
+    const organizationId = compiled?.record.organizationId ?? input.organizationId;
+    if (organizationId !== undefined && context.entryPoint !== 'management') {
+      // Another organization's token is counted in the caller's organization as NOT_FOUND, never in the token's.
+      const own = compiled !== null && compiled.record.organizationId === organizationId && result.code !== 'NOT_FOUND';
+      this.options.usage?.record({
+        organizationId: input.organizationId ?? organizationId,
+        tokenId: own ? compiled.record.id : null,
+        clientId: own ? compiled.clientId : null,
+        code: result.code,
+      });
+    }
+    if (result.valid && compiled) this.lastUse.record(compiled.record.id, this.deps.now(), input.ip ?? null);
+    return outcome;
+  }
+
+  private async decide(plaintext: string, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
+    const ipKey = input.ip ? clientKeyOf(input.ip) : null;
+    if (ipKey !== null && this.options.limits.isIpBlocked(ipKey)) return { result: refusal('RATE_LIMITED'), compiled: null };
+    // Checksum first: garbage and typos never reach the cache or the database.
+    if (!parseToken(plaintext, this.deps.prefixes)) return this.failed(refusal('MALFORMED'), null, ipKey);
+
+    const compiled = await this.lookup(plaintext);
+    const nowMs = this.deps.now().getTime();
+    const question: VerificationQuestion = { ...input, resourceExists: (org, id) => this.resourceExists(org, id) };
+    if (compiled && input.resource !== undefined && compiled.resourceSet === null) await this.loadOrgResources(compiled.record.organizationId);
+    const result = decideVerification(compiled, question, nowMs);
+    if (!result.valid) {
+      if (compiled && result.code === 'REVOKED' && isReusedAfterRotation(compiled, nowMs)) await this.revokeReusedLineage(compiled, context);
+      return this.failed(result, compiled, ipKey);
+    }
+    // A token found under an older keyring version is re-hashed, off the request path.
+    if (compiled && compiled.record.secretVersion !== this.deps.keyring.current.version) this.rehashLater(compiled, plaintext);
+    return this.spend(compiled!, result, input, context);
+  }
+
+  private async failed(result: VerifyResult, compiled: CompiledToken | null, ipKey: string | null): Promise<VerifyOutcome> {
+    // Only guessing-shaped failures count against the address; a known token used wrongly is not guessing.
+    if (ipKey !== null && (result.code === 'MALFORMED' || result.code === 'NOT_FOUND')) {
+      try {
+        await this.options.limits.recordFailure(ipKey);
+      } catch (error) {
+        this.options.log.warn({ err: error }, 'could not count a failed verification');
+      }
+    }
+    return { result, compiled };
+  }
+
+  /** Rate limits, then the quota: only a request that passes everything else spends them. */
+  private async spend(compiled: CompiledToken, result: VerifyResult, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
+    let rateLimit: RateDecision | null = null;
+    if (compiled.clientRateLimit && compiled.clientId) {
+      const client = await this.options.limits.consumeClient(compiled.clientId, compiled.clientRateLimit);
+      if (!client.allowed) return { result: { valid: false, code: 'RATE_LIMITED', rateLimit: client.state }, compiled, retryAfterSeconds: client.retryAfterSeconds };
+      rateLimit = client;
+    }
+    if (compiled.rateLimit) {
+      const own = await this.options.limits.consumeToken(compiled.record.id, compiled.rateLimit);
+      if (!own.allowed) return { result: { valid: false, code: 'RATE_LIMITED', rateLimit: own.state }, compiled, retryAfterSeconds: own.retryAfterSeconds };
+      rateLimit = own;
+    }
+    const answer: VerifyResult = rateLimit ? { ...result, rateLimit: rateLimit.state } : { ...result };
+    if (compiled.quota && context.spendQuota) {
+      const cost = input.cost ?? 1;
+      const spent = await this.storage(() => this.options.store.spendQuota(compiled.record.id, cost, compiled.quota!.refill, this.deps.now()));
+      if (spent && !spent.spent) return { result: { valid: false, code: 'USAGE_EXCEEDED', remaining: spent.remaining }, compiled };
+      if (spent) answer.remaining = spent.remaining;
+    }
+    return { result: answer, compiled };
+  }
+
+  private async lookup(plaintext: string): Promise<CompiledToken | null> {
+    const key = hashToken(this.deps.keyring, plaintext).digest;
+    const cached = this.cache.lookup(key);
+    if (cached.kind === 'hit') {
+      this.options.observer?.cache('hit');
+      return cached.compiled;
+    }
+    if (cached.kind === 'negative') {
+      this.options.observer?.cache('negative');
+      return null;
+    }
+    this.options.observer?.cache('miss');
+    // Join a lookup already under way only if nothing was invalidated since it
+    // began: a read that raced a revocation must not answer later requests.
+    const generation = this.cache.generation;
+    const joined = this.inFlight.get(key);
+    if (joined && joined.generation === generation) return joined.pending;
+    const pending = this.load(plaintext, key).then((compiled) => {
+      this.cache.fill(key, compiled, generation);
+      return compiled;
+    });
+    const entry = { generation, pending };
+    this.inFlight.set(key, entry);
+    const forget = () => {
+      if (this.inFlight.get(key) === entry) this.inFlight.delete(key);
+    };
+    pending.then(forget, forget);
+    return pending;
+  }
+
+  private async load(plaintext: string, currentDigest: string): Promise<CompiledToken | null> {
+    const digests = this.deps.keyring.all.length === 1 ? [currentDigest] : candidateDigests(this.deps.keyring, plaintext).map((d) => d.digest);
+    const found = await this.storage(() => this.options.store.findTokenForVerification(digests));
+    if (!found) return null;
+    return compileToken(this.deps.catalog, found.token, found.owner);
+  }
+
+  /** Storage failures fail closed with 503, never as an invalid token and never open. */
+  private async storage<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      this.options.log.error({ err: error }, 'storage unavailable on the verification path');
+      throw new ServiceUnavailableError('Token storage is unavailable; try again shortly.');
+    }
+  }
+
+  private resourceExists(organizationId: string, resourceId: string): boolean {
+    return this.orgResources.get(organizationId)?.ids.has(resourceId) ?? false;
+  }
+
+  private async loadOrgResources(organizationId: string): Promise<void> {
+    const cached = this.orgResources.get(organizationId);
+    const nowMs = this.deps.now().getTime();
+    if (cached && nowMs - cached.loadedAtMs < ORG_RESOURCES_TTL_MS) return;
+    const ids = await this.storage(() => this.options.store.resourceIdsOf(organizationId));
+    this.orgResources.set(organizationId, { ids: new Set(ids), loadedAtMs: nowMs });
+  }
+
+  private rehashLater(compiled: CompiledToken, plaintext: string): void {
+    const { id, digest } = compiled.record;
+    if (this.rehashing.has(id)) return;
+    this.rehashing.add(id);
+    const next = hashToken(this.deps.keyring, plaintext);
+    void this.options.store
+      .rehashToken(id, digest, next.digest, next.version)
+      .then(() => this.deps.bus.publish({ type: 'tokens.changed', organizationId: compiled.record.organizationId, tokenIds: [id] }))
+      .catch((error: unknown) => this.options.log.warn({ err: error }, 'lazy re-hash failed; it is tried again on a later use'))
+      .finally(() => this.rehashing.delete(id));
+  }
+
+  /** A rotated-out secret came back after its grace period: someone may hold a copy. */
+  private async revokeReusedLineage(compiled: CompiledToken, context: VerifyContext): Promise<void> {
+    const request = context.request ?? { ip: null, userAgent: null, requestId: null };
+    const revoked = await this.storage(() =>
+      this.deps.store.transaction((store) => revokeLineage(this.deps, store, compiled.record, null, request, 'rotated_out_secret_presented')),
+    );
+    if (revoked.length > 0) await publishSafely(this.deps, { type: 'tokens.changed', organizationId: compiled.record.organizationId, tokenIds: revoked });
+  }
+
+  /** Writes buffered last uses; graceful shutdown calls it through close(). */
+  async flush(): Promise<void> {
+    await this.lastUse.flush();
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe();
+    await this.lastUse.close();
+  }
+}
