@@ -22,6 +22,7 @@ import { pageRoutes } from './http/routes/page-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
+import { usageRoutes } from './http/routes/usage-routes.ts';
 import { createMethodIndex, findNulCharacter, requestIdFor, securityHeaders } from './http/security.ts';
 import { createLogger } from './logging/logger.ts';
 import { createMetrics } from './metrics/metrics.ts';
@@ -30,6 +31,8 @@ import { createLimiters } from './rate-limit/limiters.ts';
 import { openRedisClient, type RedisClient } from './redis/redis-client.ts';
 import type { Database } from './storage/index.ts';
 import { KyselyStore } from './storage/index.ts';
+import { UsageStore } from './storage/usage-rows.ts';
+import { createUsageRecorder } from './usage/usage-recorder.ts';
 import { SERVER_VERSION } from './version.ts';
 
 export interface AppOptions {
@@ -75,7 +78,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   const ownRedis = options.redis === undefined && config.redisUrl ? openRedisClient({ url: config.redisUrl, log }) : null;
   const redis = options.redis ?? ownRedis;
   const deps = createServiceDeps({ ...options, bus: options.bus ?? (redis ? createRedisEventBus(redis) : undefined) });
-  const context: AppContext = { deps, config, database: options.database, limiters: createLimiters(config.rateLimits, redis?.connection), redis, setup: { token: options.setupToken ?? null } };
+  const usage = createUsageRecorder({ store: new UsageStore(options.database.db, options.database.capabilities), now: deps.now, log });
+  const context: AppContext = { deps, config, database: options.database, limiters: createLimiters(config.rateLimits, redis?.connection), redis, setup: { token: options.setupToken ?? null }, usage };
 
   const app: App = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -96,6 +100,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
 
   // onClose runs once the server has stopped and in-flight requests are done.
   if (ownRedis) app.addHook('onClose', () => ownRedis.close());
+  // Writes the usage counts still buffered; the caller closes the database after the app.
+  app.addHook('onClose', () => context.usage.close());
 
   const allowedMethods = createMethodIndex(app);
   app.decorateRequest('actor', null);
@@ -148,6 +154,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await resourceRoutes(app, context);
   await organizationRoutes(app, context);
   await catalogRoutes(app, context);
+  await usageRoutes(app, context);
   await pageRoutes(app);
   return { app, context };
 }

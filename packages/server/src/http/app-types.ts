@@ -5,6 +5,7 @@ import type { KeywardConfig } from '../config/config.ts';
 import type { Limiters } from '../rate-limit/limiters.ts';
 import type { RedisClient } from '../redis/redis-client.ts';
 import type { Database } from '../storage/index.ts';
+import type { UsageRecorder } from '../usage/usage-recorder.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -20,6 +21,8 @@ export interface AppContext {
   redis: RedisClient | null;
   /** The one-time first-run setup token, while no user exists. */
   setup: { token: string | null };
+  /** Verification counts, buffered and flushed every few seconds: `ctx.usage.record({ organizationId, tokenId, clientId, code })`. */
+  usage: UsageRecorder;
 }
 
 declare module 'fastify' {
