@@ -22,6 +22,7 @@ import { pageRoutes } from './http/routes/page-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
+import { usageRoutes } from './http/routes/usage-routes.ts';
 import { createMethodIndex, findNulCharacter, requestIdFor, securityHeaders } from './http/security.ts';
 import { createLogger } from './logging/logger.ts';
 import { createMetrics } from './metrics/metrics.ts';
@@ -30,6 +31,8 @@ import { createLimiters } from './rate-limit/limiters.ts';
 import { openRedisClient, type RedisClient } from './redis/redis-client.ts';
 import type { Database } from './storage/index.ts';
 import { KyselyStore } from './storage/index.ts';
+import { UsageStore } from './storage/usage-rows.ts';
+import { createUsageRecorder } from './usage/usage-recorder.ts';
 import { SERVER_VERSION } from './version.ts';
 import { VerificationStore } from './storage/verification-rows.ts';
 import { VerificationLimits } from './verification/verification-limits.ts';
@@ -82,6 +85,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   const redis = options.redis ?? ownRedis;
   const deps = createServiceDeps({ ...options, bus: options.bus ?? (redis ? createRedisEventBus(redis) : undefined) });
   const metrics = createMetrics();
+  const usage = createUsageRecorder({ store: new UsageStore(options.database.db, options.database.capabilities), now: deps.now, log });
   const verifier = new Verifier({
     deps,
     store: new VerificationStore(options.database.db),
@@ -95,6 +99,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     cache: { max: config.verification.cacheMax, ttlMs: config.verification.cacheTtlMs, negativeTtlMs: config.verification.negativeTtlMs },
     lastUseIntervalMs: config.verification.lastUseIntervalMs,
     observer: metrics.verification,
+    usage,
   });
   const context: AppContext = {
     deps,
@@ -104,6 +109,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     redis,
     verifier,
     setup: { token: options.setupToken ?? null },
+    usage,
   };
 
   const app: App = Fastify({
@@ -127,6 +133,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   // the verifier's buffers are written before Redis (and the caller's database) go.
   app.addHook('onClose', () => verifier.close());
   if (ownRedis) app.addHook('onClose', () => ownRedis.close());
+  // Writes the usage counts still buffered; the caller closes the database after the app.
+  app.addHook('onClose', () => context.usage.close());
 
   const allowedMethods = createMethodIndex(app);
   app.decorateRequest('actor', null);
@@ -180,6 +188,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await resourceRoutes(app, context);
   await organizationRoutes(app, context);
   await catalogRoutes(app, context);
+  await usageRoutes(app, context);
   await pageRoutes(app);
   return { app, context };
 }

@@ -6,6 +6,7 @@ import type { Limiters } from '../rate-limit/limiters.ts';
 import type { RedisClient } from '../redis/redis-client.ts';
 import type { Database } from '../storage/index.ts';
 import type { Verifier } from '../verification/verifier.ts';
+import type { UsageRecorder } from '../usage/usage-recorder.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -23,6 +24,8 @@ export interface AppContext {
   verifier: Verifier;
   /** The one-time first-run setup token, while no user exists. */
   setup: { token: string | null };
+  /** Verification counts, buffered and flushed every few seconds: `ctx.usage.record({ organizationId, tokenId, clientId, code })`. */
+  usage: UsageRecorder;
 }
 
 declare module 'fastify' {

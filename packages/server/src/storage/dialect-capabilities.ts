@@ -1,9 +1,12 @@
 // The few places where SQLite and PostgreSQL really differ, as named
 // capabilities. Queries and migrations ask for a capability; nothing else
 // checks which dialect it runs on.
-import { PostgresIntrospector, SqliteIntrospector, sql, type Kysely, type QueryExecutorProvider } from 'kysely';
+import { PostgresIntrospector, SqliteIntrospector, sql, type Expression, type Kysely, type QueryExecutorProvider, type RawBuilder } from 'kysely';
 
 export type DialectName = 'sqlite' | 'postgres';
+
+/** A calendar unit an instant can be rounded down to, in UTC. */
+export type TruncationUnit = 'hour' | 'day';
 
 export interface DialectCapabilities {
   readonly name: DialectName;
@@ -21,7 +24,20 @@ export interface DialectCapabilities {
   migrationTableSchema(db: QueryExecutorProvider): Promise<string | undefined>;
   /** True when the error is a unique or primary key violation. */
   isUniqueViolation(error: unknown): boolean;
+  /**
+   * A stored instant rounded down to the start of its UTC hour or day, as an
+   * instant again (readTimestamp reads it). The unit is spelled into the SQL,
+   * not bound, so the same expression can be selected and grouped by.
+   *
+   * @example
+   * db.selectFrom('usageCounts').select(capabilities.truncateTimestamp(sql.ref('bucketStart'), 'hour').as('start'))
+   */
+  truncateTimestamp(instant: Expression<unknown>, unit: TruncationUnit): RawBuilder<Date | string>;
 }
+
+// Closed sets spelled as SQL text: never built from input.
+const SQLITE_TRUNCATION_FORMAT: Record<TruncationUnit, string> = { hour: "'%Y-%m-%dT%H:00:00.000Z'", day: "'%Y-%m-%dT00:00:00.000Z'" };
+const POSTGRES_TRUNCATION_FIELD: Record<TruncationUnit, string> = { hour: "'hour'", day: "'day'" };
 
 function invalidTimestamp(value: unknown): never {
   throw new TypeError(`Not a stored timestamp: ${String(value)}`);
@@ -44,6 +60,11 @@ const sqliteCapabilities: DialectCapabilities = {
     const code = (error as { errcode?: unknown } | null)?.errcode;
     return code === 1555 || code === 2067;
   },
+  truncateTimestamp(instant, unit) {
+    // Instants are stored as toISOString() text, which strftime reads; its
+    // answer has the same shape, so it compares and reads back like a column.
+    return sql<string>`strftime(${sql.raw(SQLITE_TRUNCATION_FORMAT[unit])}, ${instant})`;
+  },
 };
 
 const postgresCapabilities: DialectCapabilities = {
@@ -59,6 +80,10 @@ const postgresCapabilities: DialectCapabilities = {
   },
   isUniqueViolation(error) {
     return (error as { code?: unknown } | null)?.code === '23505';
+  },
+  truncateTimestamp(instant, unit) {
+    // date_trunc on a timestamptz follows the session's time zone; buckets are UTC.
+    return sql<Date>`(date_trunc(${sql.raw(POSTGRES_TRUNCATION_FIELD[unit])}, ${instant} at time zone 'UTC') at time zone 'UTC')`;
   },
 };
 

@@ -3,12 +3,14 @@
 import type { Migration } from 'kysely';
 import type { DialectCapabilities } from '../dialect-capabilities.ts';
 import { initialSchema } from './0001-initial-schema.ts';
+import { usageCounts } from './0003-usage-counts.ts';
 import { quotasAndClientLimits } from './0004-quotas-and-client-limits.ts';
 
 /** Names sort in the order the migrations run; never rename or reorder a released one. */
 export function allMigrations(capabilities: DialectCapabilities): Record<string, Migration> {
   return {
     '0001_initial_schema': initialSchema(capabilities),
+    '0003_usage_counts': usageCounts(capabilities),
     '0004_quotas_and_client_limits': quotasAndClientLimits(capabilities),
   };
 }

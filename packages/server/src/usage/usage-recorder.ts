@@ -1,0 +1,183 @@
+// Usage counters without a database write per verification (SPEC §4): each
+// verification adds one to an in-memory counter for its organization, minute,
+// token, client and code; a timer writes all counters in one batched upsert.
+// Counts therefore reach GET /api/v1/usage after the next flush, at most one
+// flush interval late.
+import type { VerifyCode } from '@keyward/core';
+import type { UsageIncrement } from '../storage/usage-rows.ts';
+
+export interface UsageSample {
+  organizationId: string;
+  /** null when the verification named no known token. */
+  tokenId: string | null;
+  /** The token's API client; null for personal tokens and unknown ones. */
+  clientId: string | null;
+  code: VerifyCode;
+}
+
+/** Where counters go: UsageStore, or a fake in tests. All of a call's counts are written, or none. */
+export interface UsageSink {
+  addUsage(increments: readonly UsageIncrement[]): Promise<void>;
+}
+
+/** The two pino methods the recorder uses. */
+export interface UsageLog {
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+export interface UsageRecorderOptions {
+  store: UsageSink;
+  now: () => Date;
+  flushIntervalMs?: number;
+  /**
+   * The most counters (distinct organization, minute, token, client, code)
+   * held while the database is unreachable; past it the oldest are dropped,
+   * counted and logged. One flush's counters may be in flight besides.
+   */
+  maxPending?: number;
+  log: UsageLog;
+}
+
+/**
+ * @example
+ * const usage = createUsageRecorder({ store: new UsageStore(database.db), now: () => new Date(), log });
+ * usage.record({ organizationId, tokenId: token.id, clientId: token.clientId, code: 'VALID' }); // no I/O
+ * await usage.close(); // stops the timer and writes what is left
+ */
+export interface UsageRecorder {
+  /** Counts one verification; synchronous and constant-time, never throws for storage reasons. */
+  record(sample: UsageSample): void;
+  /**
+   * Writes every counter recorded so far in one batched upsert. Rejects when
+   * the write fails; the counts then stay for the next flush. Never runs two
+   * writes at once: a call during a flush waits for it and then writes.
+   */
+  flush(): Promise<void>;
+  /** Stops the timer and flushes; a failure is logged, not thrown, since shutdown must go on. */
+  close(): Promise<void>;
+  /** Verifications recorded and not yet written, including those of a flush in progress. */
+  pendingCount(): number;
+  /** Verifications dropped because the buffer was full, since start. */
+  droppedCount(): number;
+}
+
+const MINUTE_MS = 60_000;
+export const DEFAULT_USAGE_FLUSH_INTERVAL_MS = 5_000;
+export const DEFAULT_USAGE_MAX_PENDING = 10_000;
+
+type Counters = Map<string, UsageIncrement>;
+
+export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorder {
+  const { store, now, log } = options;
+  const maxPending = Math.max(1, options.maxPending ?? DEFAULT_USAGE_MAX_PENDING);
+  let pending: Counters = new Map();
+  let pendingSamples = 0;
+  let inFlightSamples = 0;
+  let dropped = 0;
+  let droppedUnlogged = 0;
+  let running: Promise<void> | null = null;
+  let queued: Promise<void> | null = null;
+  let closing: Promise<void> | null = null;
+
+  /** Map order is insertion order, so the first counter is the oldest. */
+  function dropOldest(counters: Counters): number {
+    const oldest = counters.entries().next();
+    if (oldest.done) return 0;
+    const [key, counter] = oldest.value;
+    counters.delete(key);
+    dropped += counter.count;
+    droppedUnlogged += counter.count;
+    return counter.count;
+  }
+
+  function record(sample: UsageSample): void {
+    const bucketMs = Math.floor(now().getTime() / MINUTE_MS) * MINUTE_MS;
+    const key = `${sample.organizationId}|${bucketMs}|${sample.tokenId ?? ''}|${sample.clientId ?? ''}|${sample.code}`;
+    const counter = pending.get(key);
+    if (counter) {
+      counter.count += 1;
+    } else {
+      if (pending.size >= maxPending) pendingSamples -= dropOldest(pending);
+      pending.set(key, { bucketStart: new Date(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 });
+    }
+    pendingSamples += 1;
+  }
+
+  function logDropped(): void {
+    if (droppedUnlogged === 0) return;
+    log.warn({ droppedSamples: droppedUnlogged, droppedTotal: dropped }, 'usage buffer full: the oldest usage counts were dropped');
+    droppedUnlogged = 0;
+  }
+
+  async function write(): Promise<void> {
+    const batch = pending;
+    if (batch.size === 0) return logDropped();
+    // Counting goes on in a fresh map while the batch is written.
+    pending = new Map();
+    inFlightSamples = pendingSamples;
+    pendingSamples = 0;
+    try {
+      await store.addUsage([...batch.values()]);
+    } catch (error) {
+      // The write is one transaction, so none of the batch was stored: put it
+      // back ahead of what arrived meanwhile, and keep within the bound.
+      for (const [key, counter] of pending) {
+        const kept = batch.get(key);
+        if (kept) kept.count += counter.count;
+        else batch.set(key, counter);
+      }
+      pendingSamples += inFlightSamples;
+      while (batch.size > maxPending) pendingSamples -= dropOldest(batch);
+      pending = batch;
+      throw error;
+    } finally {
+      inFlightSamples = 0;
+      logDropped();
+    }
+  }
+
+  function start(): Promise<void> {
+    running = write().finally(() => {
+      running = null;
+    });
+    return running;
+  }
+
+  function flush(): Promise<void> {
+    if (queued) return queued;
+    if (!running) return start();
+    // One write at a time; every caller waiting meanwhile shares the next one.
+    queued = running
+      .catch(() => {})
+      .then(() => {
+        queued = null;
+        return start();
+      });
+    return queued;
+  }
+
+  const timer = setInterval(() => {
+    flush().catch((error: unknown) => log.warn({ err: error, pendingSamples: pendingCount() }, 'usage flush failed; the counts are kept for the next one'));
+  }, options.flushIntervalMs ?? DEFAULT_USAGE_FLUSH_INTERVAL_MS);
+  // Counting must not keep the process alive.
+  timer.unref();
+
+  function pendingCount(): number {
+    return pendingSamples + inFlightSamples;
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      clearInterval(timer);
+      try {
+        await flush();
+      } catch (error) {
+        log.error({ err: error, lostSamples: pendingCount() }, 'usage counts could not be written at shutdown');
+      }
+    })();
+    return closing;
+  }
+
+  return { record, flush, close, pendingCount, droppedCount: () => dropped };
+}
