@@ -21,6 +21,36 @@ export interface DialectCapabilities {
   migrationTableSchema(db: QueryExecutorProvider): Promise<string | undefined>;
   /** True when the error is a unique or primary key violation. */
   isUniqueViolation(error: unknown): boolean;
+  /**
+   * True when the error says the database cannot be used right now (unreachable,
+   * restarting, out of connections, disk full, locked, read-only), rather than
+   * that the query itself is wrong: such a request answers 503 with Retry-After,
+   * not 500, and succeeds again once the database is back.
+   */
+  isUnavailable(error: unknown): boolean;
+}
+
+// Network failures reaching any database server, as Node and pg report them.
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+// pg's own errors for a pool or connection that failed carry no code, only these messages.
+const PG_CONNECTION_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Cannot use a pool after calling end)/;
+// SQLite primary result codes (the low byte of an extended code) that describe the
+// file or its locks, not the statement: BUSY 5, LOCKED 6, NOMEM 7, READONLY 8,
+// IOERR 10, FULL 13, CANTOPEN 14, PROTOCOL 15.
+const SQLITE_UNAVAILABLE_CODES = new Set([5, 6, 7, 8, 10, 13, 14, 15]);
+
+/** The error and its causes, outermost first (drivers and Kysely wrap errors). */
+function* causes(error: unknown): Generator<Record<string, unknown>> {
+  const seen = new Set<unknown>();
+  for (let current = error; typeof current === 'object' && current !== null && !seen.has(current); current = (current as { cause?: unknown }).cause) {
+    seen.add(current);
+    yield current as Record<string, unknown>;
+    if (current instanceof AggregateError) for (const inner of current.errors) yield* causes(inner);
+  }
+}
+
+function isNetworkFailure(error: Record<string, unknown>): boolean {
+  return typeof error.code === 'string' && NETWORK_ERROR_CODES.has(error.code);
 }
 
 function invalidTimestamp(value: unknown): never {
@@ -44,6 +74,14 @@ const sqliteCapabilities: DialectCapabilities = {
     const code = (error as { errcode?: unknown } | null)?.errcode;
     return code === 1555 || code === 2067;
   },
+  isUnavailable(error) {
+    for (const each of causes(error)) {
+      if (typeof each.errcode === 'number' && SQLITE_UNAVAILABLE_CODES.has(each.errcode & 0xff)) return true;
+      // A file that cannot be opened or written at the OS level (EACCES, ENOSPC, EROFS...).
+      if (typeof each.code === 'string' && /^(ENOSPC|EROFS|EACCES|EPERM|EIO|EMFILE|ENFILE)$/.test(each.code)) return true;
+    }
+    return false;
+  },
 };
 
 const postgresCapabilities: DialectCapabilities = {
@@ -59,6 +97,18 @@ const postgresCapabilities: DialectCapabilities = {
   },
   isUniqueViolation(error) {
     return (error as { code?: unknown } | null)?.code === '23505';
+  },
+  isUnavailable(error) {
+    for (const each of causes(error)) {
+      if (isNetworkFailure(each)) return true;
+      if (typeof each.message === 'string' && PG_CONNECTION_MESSAGES.test(each.message)) return true;
+      const code = each.code;
+      // SQLSTATE classes: 08 connection exception, 53 insufficient resources (too many
+      // connections, disk full), 57P01-57P05 shut down, restarting or idle session killed;
+      // 40001/40P01 are not here: serialization failures are the caller's to retry.
+      if (typeof code === 'string' && /^(08...|53...|57P0[1-5])$/.test(code)) return true;
+    }
+    return false;
   },
 };
 
