@@ -72,8 +72,8 @@ export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database
 
 export async function buildApp(options: AppOptions): Promise<{ app: App; context: AppContext }> {
   const { config } = options;
-  const log = createLogger({ level: config.logLevel, prefixes: config.prefixes, stream: options.logStream });
-  const ownRedis = options.redis === undefined && config.redisUrl ? openRedisClient({ url: config.redisUrl, log }) : null;
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, prefixes: config.prefixes, stream: options.logStream });
+  const ownRedis = options.redis === undefined && config.redisUrl ? openRedisClient({ url: config.redisUrl, keyPrefix: config.redisPrefix, log }) : null;
   const redis = options.redis ?? ownRedis;
   const deps = createServiceDeps({
     ...options,

@@ -28,6 +28,13 @@ export interface DialectCapabilities {
    * not 500, and succeeds again once the database is back.
    */
   isUnavailable(error: unknown): boolean;
+  /**
+   * Runs start-up work (migrations, the first owner) while no other Keyward
+   * process on the same database does, so replicas started together do not
+   * race. On PostgreSQL a transaction-scoped advisory lock, one per schema;
+   * SQLite's write transactions already run one at a time.
+   */
+  withStartupLock<DB, T>(db: Kysely<DB>, work: () => Promise<T>): Promise<T>;
 }
 
 // Network failures reaching any database server, as Node and pg report them.
@@ -69,6 +76,9 @@ const sqliteCapabilities: DialectCapabilities = {
   async migrationTableSchema() {
     return undefined;
   },
+  withStartupLock(_db, work) {
+    return work();
+  },
   isUniqueViolation(error) {
     // SQLITE_CONSTRAINT_PRIMARYKEY (1555) and SQLITE_CONSTRAINT_UNIQUE (2067).
     const code = (error as { errcode?: unknown } | null)?.errcode;
@@ -94,6 +104,14 @@ const postgresCapabilities: DialectCapabilities = {
   async migrationTableSchema(db) {
     const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
     return rows[0]?.schema;
+  },
+  withStartupLock(db, work) {
+    // The lock lives as long as this transaction; the work itself runs on other
+    // pooled connections. Ending the transaction (or losing its connection) releases it.
+    return db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext(current_schema() || ':keyward-startup'))`.execute(trx);
+      return work();
+    });
   },
   isUniqueViolation(error) {
     return (error as { code?: unknown } | null)?.code === '23505';
