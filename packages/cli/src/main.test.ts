@@ -1,15 +1,16 @@
 // The keyward command as users run it: a child process on this Node, in a
 // temp working directory with a temp data dir and a clean environment.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseKeyring } from '@keyward/core';
+import { newKeyringEntry, parseKeyring } from '@keyward/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const MAIN = path.join(import.meta.dirname, 'main.ts');
-const CHILD_TIMEOUT_MS = 20_000;
+// Generous: three processes starting at once on a shared two-core machine take a while.
+const CHILD_TIMEOUT_MS = 60_000;
 
 interface Finished {
   code: number | null;
@@ -255,10 +256,38 @@ describe('keyward', () => {
         const port = (blocker.address() as { port: number }).port;
         const result = await run(['serve'], { PORT: String(port), HOST: '127.0.0.1' });
         expect(result.code).toBe(1);
-        expectOneLineError(result, /port is already in use/);
+        expectOneLineError(result, new RegExp(`^keyward: PORT: 127\\.0\\.0\\.1:${port} is already in use by another process; stop it, or choose another PORT \\(or HOST\\)\n$`));
+        // No setup link pointing at the other process.
+        expect(result.stdout).not.toContain('/setup#');
       } finally {
         await new Promise<void>((resolve) => blocker.close(() => resolve()));
       }
     });
+
+    it('exits 1 with one line naming KEYWARD_DATA_DIR when it cannot be created', async () => {
+      writeFileSync(path.join(workDir, 'a-file'), 'x');
+      const result = await run(['serve'], { PORT: '0', KEYWARD_DATA_DIR: path.join(workDir, 'a-file', 'data') });
+      expect(result.code).toBe(1);
+      expectOneLineError(result, /^keyward: KEYWARD_DATA_DIR: cannot keep the database in .*a-file\/data/);
+    });
+
+    it('three processes started together on one empty data dir with KEYWARD_ADMIN_EMAIL all serve, with one owner', async () => {
+      const env = { HOST: '127.0.0.1', KEYWARD_ADMIN_EMAIL: 'admin@example.com', KEYWARD_ADMIN_PASSWORD: 'correct horse battery staple', KEYWARD_SECRETS: newKeyringEntry('v1') };
+      const ports = [await freePort(), await freePort(), await freePort()];
+      const servers = ports.map((port) => start(['serve'], { ...env, PORT: String(port) }));
+      await Promise.all(servers.map((server, index) => waitForOutput(server, `listening on http://127.0.0.1:${ports[index]}`)));
+      for (const port of ports) expect((await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(10_000) })).status).toBe(200);
+      const login = await fetch(`http://127.0.0.1:${ports[2]}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: env.KEYWARD_ADMIN_EMAIL, password: env.KEYWARD_ADMIN_PASSWORD }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(login.status).toBe(200);
+      const created = servers.map((server) => server.output()).filter((output) => output.includes('"msg":"created the first owner from KEYWARD_ADMIN_EMAIL"'));
+      expect(created).toHaveLength(1);
+      for (const server of servers) server.child.kill('SIGTERM');
+      for (const server of servers) expect((await server.finished).code).toBe(0);
+    }, 90_000);
   });
 });

@@ -140,7 +140,6 @@ function isUsageError(error: unknown): boolean {
 function oneLine(error: unknown): string {
   if (error instanceof ConfigError || error instanceof UsageError || error instanceof KeyringError || error instanceof KeywardError) return error.message;
   const code = (error as { code?: string }).code;
-  if (code === 'EADDRINUSE') return `the port is already in use (${(error as Error).message})`;
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return (error as Error).message.split('\n')[0] ?? 'bad option';
   return (error as Error)?.message?.split('\n')[0] ?? String(error);
 }

@@ -5,7 +5,7 @@ import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider 
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply } from 'fastify';
 import { Settings } from 'typebox/system';
 import type { Writable } from 'node:stream';
-import { ConflictError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
+import { ConflictError, ServiceUnavailableError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
 import type { KeywardConfig } from './config/config.ts';
 import { createMemoryEventBus } from './events/memory-event-bus.ts';
 import { createRedisEventBus } from './events/redis-event-bus.ts';
@@ -66,7 +66,7 @@ registerAjvFormats();
 Settings.Set({ maxErrors: 100 });
 
 /** The lifecycle services' dependencies, shared by the HTTP app and the CLI. */
-export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database' | 'keyring' | 'now' | 'bus' | 'passwords'>): ServiceDeps {
+export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database' | 'keyring' | 'now' | 'bus' | 'passwords'> & Pick<ServiceDeps, 'reportError'>): ServiceDeps {
   return {
     store: new KyselyStore(options.database.db),
     bus: options.bus ?? createMemoryEventBus(),
@@ -75,15 +75,20 @@ export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database
     prefixes: options.config.prefixes,
     passwords: options.passwords ?? argon2Hasher,
     now: options.now ?? (() => new Date()),
+    reportError: options.reportError,
   };
 }
 
 export async function buildApp(options: AppOptions): Promise<{ app: App; context: AppContext }> {
   const { config } = options;
-  const log = createLogger({ level: config.logLevel, prefixes: config.prefixes, stream: options.logStream });
-  const ownRedis = options.redis === undefined && config.redisUrl ? openRedisClient({ url: config.redisUrl, log }) : null;
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, prefixes: config.prefixes, stream: options.logStream });
+  const ownRedis = options.redis === undefined && config.redisUrl ? openRedisClient({ url: config.redisUrl, keyPrefix: config.redisPrefix, log }) : null;
   const redis = options.redis ?? ownRedis;
-  const deps = createServiceDeps({ ...options, bus: options.bus ?? (redis ? createRedisEventBus(redis) : undefined) });
+  const deps = createServiceDeps({
+    ...options,
+    bus: options.bus ?? (redis ? createRedisEventBus(redis) : undefined),
+    reportError: (error, what) => log.warn({ err: error }, what),
+  });
   const metrics = createMetrics();
   const usage = createUsageRecorder({ store: new UsageStore(options.database.db, options.database.capabilities), now: deps.now, log });
   const verifier = new Verifier({
@@ -153,11 +158,18 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   });
 
   app.setErrorHandler((caught: FastifyError, request, reply) => {
+    const { capabilities } = options.database;
     // A unique index caught what a concurrent request's check could not see yet.
-    const error = options.database.capabilities.isUniqueViolation(caught) ? new ConflictError('That already exists: a concurrent request created it first.') : caught;
+    // A database that is away (or a disk that is full) is a 503 the client may retry, not our bug.
+    const error = capabilities.isUniqueViolation(caught)
+      ? new ConflictError('That already exists: a concurrent request created it first.')
+      : capabilities.isUnavailable(caught)
+        ? new ServiceUnavailableError('The database is unavailable; try again shortly.')
+        : caught;
     const body = toProblem(error);
     metrics.countProblem(body.code);
-    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (body.status === 503) request.log.warn({ err: caught }, 'request failed: the database is unavailable');
+    else if (body.status >= 500) request.log.error({ err: caught }, 'request failed');
     const challenge = wwwAuthenticate(error, request.headers.authorization !== undefined);
     if (challenge) reply.header('www-authenticate', challenge);
     const retry = retryAfter(error);

@@ -16,6 +16,14 @@ export interface ServiceDeps {
   prefixes: TokenPrefixes;
   passwords: PasswordHasher;
   now: () => Date;
+  /**
+   * Told about a failure that must not fail the request it happened in (a
+   * last-used write on a full disk, say); the server logs it.
+   *
+   * @example
+   * reportError: (error, what) => log.warn({ err: error }, what)
+   */
+  reportError?: (error: unknown, what: string) => void;
 }
 
 export interface AuditInput {

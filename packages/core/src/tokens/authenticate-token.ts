@@ -85,7 +85,8 @@ export async function authenticateToken(deps: ServiceDeps, plaintext: string, re
     await deps.store.rehashToken(token.id, rehashed.digest, rehashed.version);
   }
   if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() >= TOUCH_INTERVAL_MS) {
-    await deps.store.touchToken(token.id, now, request.ip);
+    // Bookkeeping only: a failed write (disk full, database locked) must not refuse a valid token.
+    await deps.store.touchToken(token.id, now, request.ip).catch((error: unknown) => deps.reportError?.(error, 'could not record when the token was last used'));
   }
   return actorForToken(deps, token, owner, request);
 }

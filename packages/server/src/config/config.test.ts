@@ -311,3 +311,29 @@ describe('resolveKeyring', () => {
     expect(error.message).not.toContain('tooshort');
   });
 });
+
+describe('issue 8 settings', () => {
+  it('defaults LOG_FORMAT to automatic, KEYWARD_REDIS_PREFIX to keyward: and KEYWARD_ALLOW_STRANDED_TOKENS to false', () => {
+    expect(loadConfig({}, cwd)).toMatchObject({ logFormat: null, redisPrefix: 'keyward:', allowStrandedTokens: false });
+  });
+
+  it('reads LOG_FORMAT, KEYWARD_REDIS_PREFIX and KEYWARD_ALLOW_STRANDED_TOKENS', () => {
+    const config = loadConfig({ LOG_FORMAT: 'pretty', KEYWARD_REDIS_PREFIX: 'keyward-staging:', KEYWARD_ALLOW_STRANDED_TOKENS: 'true' }, cwd);
+    expect(config).toMatchObject({ logFormat: 'pretty', redisPrefix: 'keyward-staging:', allowStrandedTokens: true });
+  });
+
+  it.each([
+    ['LOG_FORMAT', 'yaml'],
+    ['KEYWARD_REDIS_PREFIX', 'has spaces:'],
+    ['KEYWARD_ALLOW_STRANDED_TOKENS', 'yes please'],
+  ])('refuses a bad %s, naming it', (setting, value) => {
+    expect(configErrorOf(() => loadConfig({ [setting]: value }, cwd)).setting).toBe(setting);
+  });
+
+  it('names KEYWARD_DATA_DIR in one line when the generated secret cannot be kept there', () => {
+    writeFileSync(path.join(cwd, 'a-file'), 'x');
+    const error = configErrorOf(() => resolveKeyring(loadConfig({ KEYWARD_DATA_DIR: 'a-file/data' }, cwd)));
+    expect(error.setting).toBe('KEYWARD_DATA_DIR');
+    expect(error.message).toMatch(/^KEYWARD_DATA_DIR: cannot keep the generated secret in .*a-file\/data \(.*\); make it a writable directory, or set KEYWARD_SECRETS$/);
+  });
+});

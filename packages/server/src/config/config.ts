@@ -42,6 +42,12 @@ export interface KeywardConfig {
   adminPassword: string | null;
   publicUrl: string;
   logLevel: string;
+  /** `pretty` for people reading a terminal, `json` for collectors; null = pretty when stdout is a TTY. */
+  logFormat: LogFormat | null;
+  /** Prefix of every Redis key and of the event channel, so deployments sharing a Redis stay apart. */
+  redisPrefix: string;
+  /** Start even when every live token is hashed under a secret the keyring lacks (they all answer 401). */
+  allowStrandedTokens: boolean;
   trustedProxies: string[];
   catalog: ScopeCatalog;
   prefixes: TokenPrefixes;
@@ -60,6 +66,10 @@ export interface VerificationConfig {
   failuresPerIp: { limit: number; windowSeconds: number };
 }
 
+export type LogFormat = 'json' | 'pretty';
+const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
+export const DEFAULT_REDIS_PREFIX = 'keyward:';
+
 export const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,253}\.[^\s@]{1,63}$/;
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -73,6 +83,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = text(env, name)?.toLowerCase();
+  if (raw === undefined || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') return true;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
 function text(env: NodeJS.ProcessEnv, name: string): string | null {
@@ -151,6 +168,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const logLevel = text(env, 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const logFormat = text(env, 'LOG_FORMAT')?.toLowerCase() ?? null;
+  if (logFormat !== null && !LOG_FORMATS.includes(logFormat as LogFormat)) throw new ConfigError('LOG_FORMAT', `must be one of ${LOG_FORMATS.join(', ')} (unset = pretty on a terminal, json otherwise)`);
+  const redisPrefix = text(env, 'KEYWARD_REDIS_PREFIX') ?? DEFAULT_REDIS_PREFIX;
+  if (!/^[!-~]{1,64}$/.test(redisPrefix)) throw new ConfigError('KEYWARD_REDIS_PREFIX', 'must be 1-64 printable characters without spaces, such as "keyward-staging:"');
 
   const host = text(env, 'HOST') ?? '127.0.0.1';
   // All-digit names like 999.1.1.1 are failed IP addresses, not host names.
@@ -181,6 +202,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     adminPassword,
     publicUrl,
     logLevel,
+    logFormat: logFormat as LogFormat | null,
+    redisPrefix,
+    allowStrandedTokens: flag(env, 'KEYWARD_ALLOW_STRANDED_TOKENS'),
     trustedProxies,
     catalog,
     prefixes,

@@ -1,5 +1,5 @@
 // The one place errors become RFC 9457 problem details.
-import { ForbiddenError, InsufficientScopeError, KeywardError, RateLimitedError, UnauthenticatedError, ValidationError, type FieldError, type ProblemCode } from '@keyward/core';
+import { ForbiddenError, InsufficientScopeError, KeywardError, RateLimitedError, ServiceUnavailableError, UnauthenticatedError, ValidationError, type FieldError, type ProblemCode } from '@keyward/core';
 
 export interface Problem {
   type: string;
@@ -129,6 +129,10 @@ export function wwwAuthenticate(error: unknown, usedBearer: boolean): string | n
   return null;
 }
 
+/** Seconds a client should wait before retrying while a dependency is away: long enough to let it recover. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
 export function retryAfter(error: unknown): number | null {
+  if (error instanceof ServiceUnavailableError) return UNAVAILABLE_RETRY_AFTER_SECONDS;
   return error instanceof RateLimitedError ? error.retryAfterSeconds : null;
 }

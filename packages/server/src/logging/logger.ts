@@ -1,9 +1,12 @@
 // Logs never carry secrets: credential headers are redacted by path, and any
 // string shaped like a Keyward token is replaced on its way out, wherever in
 // the line it appears (a URL, an error message, a field someone added later).
+// The pretty format is rendered from the same redacted line, and scrubbed after.
 import type { Writable } from 'node:stream';
 import { tokenPatternSource, type TokenPrefixes } from '@keyward/core';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import type { LogFormat } from '../config/config.ts';
+import { formatPretty } from './pretty-format.ts';
 
 export const REDACTED = '[REDACTED]';
 
@@ -16,12 +19,23 @@ function scrubPattern(prefixes: TokenPrefixes): RegExp {
   return new RegExp(tokenPatternSource(prefixes).replaceAll('\\b', ''), 'g');
 }
 
-export function scrubbingDestination(prefixes: TokenPrefixes, target: Writable | NodeJS.WriteStream): DestinationStream {
+type Target = Writable | NodeJS.WriteStream;
+
+export function scrubbingDestination(prefixes: TokenPrefixes, target: Target, format: LogFormat = 'json'): DestinationStream {
   const pattern = scrubPattern(prefixes);
-  return { write: (line: string) => void target.write(line.replace(pattern, REDACTED)) };
+  const colors = format === 'pretty' && (target as NodeJS.WriteStream).isTTY === true;
+  const render = format === 'pretty' ? (line: string) => formatPretty(line, { colors }) : (line: string) => line;
+  return { write: (line: string) => void target.write(render(line).replace(pattern, REDACTED)) };
 }
 
-export function createLogger(options: { level: string; prefixes: TokenPrefixes; stream?: Writable | undefined }): Logger {
+/**
+ * @example
+ * const log = createLogger({ level: 'info', format: null, prefixes: DEFAULT_TOKEN_PREFIXES });
+ * // format null: pretty on a terminal, JSON lines when piped to a collector
+ */
+export function createLogger(options: { level: string; format?: LogFormat | null; prefixes: TokenPrefixes; stream?: Target | undefined }): Logger {
+  const target = options.stream ?? process.stdout;
+  const format = options.format ?? ((target as NodeJS.WriteStream).isTTY === true ? 'pretty' : 'json');
   return pino(
     {
       level: options.level,
@@ -30,6 +44,6 @@ export function createLogger(options: { level: string; prefixes: TokenPrefixes; 
         censor: REDACTED,
       },
     },
-    scrubbingDestination(options.prefixes, options.stream ?? process.stdout),
+    scrubbingDestination(options.prefixes, target, format),
   );
 }

@@ -34,6 +34,7 @@ export interface Database {
 
 /** PostgreSQL's type id for int8 (bigint, and what count(*) returns). */
 const INT8_OID = 20;
+const CONNECT_TIMEOUT_MS = 5000;
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 export function isPostgresUrl(url: string): boolean {
@@ -54,6 +55,11 @@ function postgresDialect(options: OpenDatabaseOptions & { databaseUrl: string })
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
     options: options.searchPath ? `-c search_path=${options.searchPath}` : undefined,
+    // Without a limit, a request waits forever for a server that does not answer;
+    // with one it fails, and answers 503 with Retry-After.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // Notices a peer that vanished (a failed-over server, a cut network) on idle connections.
+    keepAlive: true,
     // Per pool rather than pg.types.setTypeParser, so nothing global changes.
     types: {
       getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)),
@@ -61,6 +67,11 @@ function postgresDialect(options: OpenDatabaseOptions & { databaseUrl: string })
   });
   // Without a listener an idle client's error would crash the process.
   pool.on('error', (error) => options.onPoolError?.(error));
+  // The pool listens only to idle clients. A checked-out client whose connection
+  // breaks between queries (or whose late write fails after the query already
+  // failed) emits 'error' with nobody listening, which would end the process;
+  // the query in flight, if any, gets its own error and answers 503.
+  pool.on('connect', (client) => client.on('error', (error) => options.onPoolError?.(error)));
   return new PostgresDialect({ pool });
 }
 

@@ -5,6 +5,19 @@ import { ServiceUnavailableError } from '@keyward/core';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { API_VERSION } from '../openapi.ts';
 
+// A readiness probe must answer in time even when the database hangs rather than refuses.
+const DATABASE_CHECK_TIMEOUT_MS = 2000;
+
+async function isDatabaseAnswering(ctx: AppContext): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DATABASE_CHECK_TIMEOUT_MS)));
+  try {
+    return await Promise.race([sql`select 1`.execute(ctx.database.db).then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function systemRoutes(app: App, ctx: AppContext, serverVersion: string, metrics: Metrics): Promise<void> {
   const open = { config: { auth: 'none' as const } };
 
@@ -20,7 +33,7 @@ export async function systemRoutes(app: App, ctx: AppContext, serverVersion: str
   // serves from its own limits and events, so it stays in rotation: 200, degraded.
   app.get('/readyz', { ...open, schema: { tags: ['System'], summary: 'Readiness: the database answers; degraded when Redis does not' } }, async () => {
     const [isDatabaseUp, isCacheUp] = await Promise.all([
-      sql`select 1`.execute(ctx.database.db).then(() => true, () => false),
+      isDatabaseAnswering(ctx),
       ctx.redis ? ctx.redis.ping() : null,
     ]);
     if (!isDatabaseUp) throw new ServiceUnavailableError('The database is not reachable.');
