@@ -61,6 +61,8 @@ export interface ApiClient {
   description: string | null;
   createdAt: Date;
   deletedAt: Date | null;
+  /** Shared by all the client's service tokens, on top of each token's own limit. */
+  rateLimit: RateLimitSetting | null;
 }
 
 export interface RateLimitSetting {

@@ -3,7 +3,7 @@ import { newId } from '../ids.ts';
 import { decodeCursor, DEFAULT_PAGE_LIMIT, toPage } from '../pagination.ts';
 import type { Store } from '../ports/store.ts';
 import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
-import type { Actor, ApiClient, Page } from '../types.ts';
+import type { Actor, ApiClient, Page, RateLimitSetting } from '../types.ts';
 
 async function findLiveClient(store: Store, actor: Actor, clientId: string): Promise<ApiClient> {
   const client = await store.findClient(actor.organizationId, clientId);
@@ -26,8 +26,20 @@ export async function getClient(deps: ServiceDeps, actor: Actor, clientId: strin
   return findLiveClient(deps.store, actor, clientId);
 }
 
-export async function createClient(deps: ServiceDeps, actor: Actor, input: { name: string; description?: string | null | undefined }): Promise<ApiClient> {
-  const client: ApiClient = { id: newId('cli'), organizationId: actor.organizationId, name: input.name, description: input.description ?? null, createdAt: deps.now(), deletedAt: null };
+export async function createClient(
+  deps: ServiceDeps,
+  actor: Actor,
+  input: { name: string; description?: string | null | undefined; rateLimit?: RateLimitSetting | null | undefined },
+): Promise<ApiClient> {
+  const client: ApiClient = {
+    id: newId('cli'),
+    organizationId: actor.organizationId,
+    name: input.name,
+    description: input.description ?? null,
+    createdAt: deps.now(),
+    deletedAt: null,
+    rateLimit: input.rateLimit ?? null,
+  };
   await deps.store.transaction(async (store) => {
     await store.lockOrganization(actor.organizationId);
     await ensureClientNameIsFree(store, actor, input.name);
@@ -37,8 +49,13 @@ export async function createClient(deps: ServiceDeps, actor: Actor, input: { nam
   return client;
 }
 
-export async function updateClient(deps: ServiceDeps, actor: Actor, clientId: string, changes: { name?: string | undefined; description?: string | null | undefined }): Promise<ApiClient> {
-  return deps.store.transaction(async (store) => {
+export async function updateClient(
+  deps: ServiceDeps,
+  actor: Actor,
+  clientId: string,
+  changes: { name?: string | undefined; description?: string | null | undefined; rateLimit?: RateLimitSetting | null | undefined },
+): Promise<ApiClient> {
+  const updated = await deps.store.transaction(async (store) => {
     await store.lockOrganization(actor.organizationId);
     await findLiveClient(store, actor, clientId);
     if (changes.name !== undefined) await ensureClientNameIsFree(store, actor, changes.name, clientId);
@@ -48,6 +65,9 @@ export async function updateClient(deps: ServiceDeps, actor: Actor, clientId: st
     );
     return findLiveClient(store, actor, clientId);
   });
+  // The client's limit is compiled into its tokens' cache entries.
+  if (changes.rateLimit !== undefined) await publishSafely(deps, { type: 'client.changed', organizationId: actor.organizationId, clientId });
+  return updated;
 }
 
 /** Deleting a client revokes all its tokens; the client row stays for the audit trail. */

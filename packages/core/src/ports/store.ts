@@ -8,6 +8,7 @@ import type {
   Member,
   Membership,
   Organization,
+  RateLimitSetting,
   Resource,
   Session,
   TokenPolicy,
@@ -106,7 +107,7 @@ export interface Store {
   findClient(organizationId: string, id: string): Promise<ApiClient | null>;
   findClientByName(organizationId: string, name: string): Promise<ApiClient | null>;
   listClients(organizationId: string, page: PageRequest): Promise<ApiClient[]>;
-  updateClient(organizationId: string, id: string, changes: { name?: string; description?: string | null }): Promise<void>;
+  updateClient(organizationId: string, id: string, changes: { name?: string; description?: string | null; rateLimit?: RateLimitSetting | null }): Promise<void>;
   markClientDeleted(organizationId: string, id: string, at: Date): Promise<void>;
 
   insertToken(token: NewToken): Promise<void>;

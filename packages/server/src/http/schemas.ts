@@ -135,8 +135,9 @@ export const CreateResourceBody = Type.Object(
 
 const ClientName = Type.String({ pattern: '^[A-Za-z0-9 ._-]{1,64}$' });
 const Description = Type.Union([Type.String({ maxLength: 500 }), Type.Null()]);
-export const CreateClientBody = Type.Object({ name: ClientName, description: Type.Optional(Description) }, strict);
-export const PatchClientBody = Type.Object({ name: Type.Optional(ClientName), description: Type.Optional(Description) }, { ...strict, minProperties: 1 });
+const ClientRateLimit = Type.Optional(RateLimit);
+export const CreateClientBody = Type.Object({ name: ClientName, description: Type.Optional(Description), rateLimit: ClientRateLimit }, strict);
+export const PatchClientBody = Type.Object({ name: Type.Optional(ClientName), description: Type.Optional(Description), rateLimit: ClientRateLimit }, { ...strict, minProperties: 1 });
 
 export const Slug = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' });
 export const CreateOrganizationBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), slug: Slug }, strict);
@@ -239,7 +240,14 @@ export const AddedMemberResponse = Type.Object({
 export const ResourceResponse = Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), createdAt: Timestamp });
 export const ResourceList = listOf(ResourceResponse);
 
-export const ClientResponse = Type.Object({ id: Type.String(), name: Type.String(), description: Nullable(Type.String()), organizationId: Type.String(), createdAt: Timestamp });
+export const ClientResponse = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  description: Nullable(Type.String()),
+  organizationId: Type.String(),
+  rateLimit: Type.Union([Type.Object({ limit: Type.Integer(), windowSeconds: Type.Integer() }), Type.Null()], { description: "Shared by all the client's service tokens." }),
+  createdAt: Timestamp,
+});
 export const ClientList = listOf(ClientResponse);
 
 export const AuditEventResponse = Type.Object({

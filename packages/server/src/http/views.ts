@@ -44,7 +44,7 @@ export function resourceView(resource: Resource) {
 }
 
 export function clientView(client: ApiClient) {
-  return { id: client.id, name: client.name, description: client.description, organizationId: client.organizationId, createdAt: client.createdAt.toISOString() };
+  return { id: client.id, name: client.name, description: client.description, organizationId: client.organizationId, rateLimit: client.rateLimit, createdAt: client.createdAt.toISOString() };
 }
 
 export function organizationView(org: Organization) {

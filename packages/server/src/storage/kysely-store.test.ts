@@ -100,7 +100,7 @@ describeEachDialect('KyselyStore', (open) => {
       await store.insertResource({ id, organizationId: ORG, type: 'service', name, createdAt: at(minute) });
     }
     await store.insertResource({ id: 'res_other', organizationId: OTHER_ORG, type: 'service', name: 'api', createdAt: T0 });
-    await store.insertClient({ id: CLIENT, organizationId: ORG, name: 'ci', description: 'builds', createdAt: T0, deletedAt: null });
+    await store.insertClient({ id: CLIENT, organizationId: ORG, name: 'ci', description: 'builds', createdAt: T0, deletedAt: null, rateLimit: null });
   }
 
   beforeEach(async () => {
@@ -298,7 +298,7 @@ describeEachDialect('KyselyStore', (open) => {
 
   describe('API clients', () => {
     it('finds, updates and soft-deletes a client', async () => {
-      expect(await store.findClient(ORG, CLIENT)).toEqual({ id: CLIENT, organizationId: ORG, name: 'ci', description: 'builds', createdAt: T0, deletedAt: null });
+      expect(await store.findClient(ORG, CLIENT)).toEqual({ id: CLIENT, organizationId: ORG, name: 'ci', description: 'builds', createdAt: T0, deletedAt: null, rateLimit: null });
       expect(await store.findClient(OTHER_ORG, CLIENT)).toBeNull();
       await store.updateClient(ORG, CLIENT, { name: 'deploy', description: null });
       expect(await store.findClientByName(ORG, 'deploy')).toMatchObject({ id: CLIENT, description: null });
@@ -311,8 +311,8 @@ describeEachDialect('KyselyStore', (open) => {
     });
 
     it("frees a deleted client's name and leaves it out of the list", async () => {
-      await store.insertClient({ id: 'cli_2', organizationId: ORG, name: 'nightly', description: null, createdAt: at(1), deletedAt: null });
-      await store.insertClient({ id: 'cli_3', organizationId: ORG, name: 'release', description: null, createdAt: at(2), deletedAt: null });
+      await store.insertClient({ id: 'cli_2', organizationId: ORG, name: 'nightly', description: null, createdAt: at(1), deletedAt: null, rateLimit: null });
+      await store.insertClient({ id: 'cli_3', organizationId: ORG, name: 'release', description: null, createdAt: at(2), deletedAt: null, rateLimit: null });
       await store.markClientDeleted(ORG, 'cli_2', at(3));
       expect(await store.findClientByName(ORG, 'nightly')).toBeNull();
       expect((await store.listClients(ORG, { limit: 10 })).map((c) => c.id)).toEqual(['cli_3', CLIENT]);

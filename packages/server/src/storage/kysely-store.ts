@@ -10,6 +10,7 @@ import type {
   Organization,
   PageAfter,
   PageRequest,
+  RateLimitSetting,
   Resource,
   ResourceRef,
   Role,
@@ -387,8 +388,12 @@ export class KyselyStore implements Store {
     return rows.map((row) => clientFromRow(row, this.read));
   }
 
-  async updateClient(organizationId: string, id: string, changes: { name?: string; description?: string | null }): Promise<void> {
-    const row = { ...(changes.name !== undefined ? { name: changes.name } : {}), ...(changes.description !== undefined ? { description: changes.description } : {}) };
+  async updateClient(organizationId: string, id: string, changes: { name?: string; description?: string | null; rateLimit?: RateLimitSetting | null }): Promise<void> {
+    const row = {
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
+      ...(changes.description !== undefined ? { description: changes.description } : {}),
+      ...(changes.rateLimit !== undefined ? { rateLimit: changes.rateLimit === null ? null : JSON.stringify(changes.rateLimit) } : {}),
+    };
     if (Object.keys(row).length === 0) return;
     await this.db.updateTable('apiClients').set(row).where('organizationId', '=', organizationId).where('id', '=', id).execute();
   }

@@ -1,7 +1,8 @@
 // resources and api_clients rows ↔ records.
 import type { Insertable, Selectable } from 'kysely';
 import type { ApiClient, Resource } from '@keyward/core';
-import { readOptionalTimestamp, type TimestampReader } from './row-values.ts';
+import type { RateLimitSetting } from '@keyward/core';
+import { fromOptionalJson, readOptionalTimestamp, toJson, type TimestampReader } from './row-values.ts';
 import type { ApiClientsTable, ResourcesTable } from './schema.ts';
 
 export function resourceFromRow(row: Selectable<ResourcesTable>, read: TimestampReader): Resource {
@@ -20,6 +21,7 @@ export function clientFromRow(row: Selectable<ApiClientsTable>, read: TimestampR
     description: row.description,
     createdAt: read(row.createdAt),
     deletedAt: readOptionalTimestamp(read, row.deletedAt),
+    rateLimit: fromOptionalJson<RateLimitSetting>(row.rateLimit),
   };
 }
 
@@ -31,5 +33,6 @@ export function clientToRow(client: ApiClient): Insertable<ApiClientsTable> {
     description: client.description,
     createdAt: client.createdAt,
     deletedAt: client.deletedAt,
+    rateLimit: client.rateLimit === null ? null : toJson(client.rateLimit),
   };
 }

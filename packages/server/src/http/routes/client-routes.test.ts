@@ -39,6 +39,7 @@ describeEachDialect('API client routes', (open) => {
         name: 'acme-eu',
         description: 'EU customer instance',
         organizationId: t.organizationId,
+        rateLimit: null,
         createdAt: t.clock.now().toISOString(),
       });
       const audit = await auditActions(t, { targetId: client.id });
@@ -59,9 +60,9 @@ describeEachDialect('API client routes', (open) => {
     });
 
     it('rejects unknown fields, a malformed name and an overlong description field by field', async () => {
-      const unknown = await request(owner, 'POST', '/api/v1/clients', { name: 'acme-eu', rateLimit: 10 });
+      const unknown = await request(owner, 'POST', '/api/v1/clients', { name: 'acme-eu', quota: 10 });
       expect(unknown.statusCode).toBe(400);
-      expect(json(unknown)).toMatchObject({ code: 'validation_failed', errors: [{ field: 'rateLimit', message: 'is not a known field' }] });
+      expect(json(unknown)).toMatchObject({ code: 'validation_failed', errors: [{ field: 'quota', message: 'is not a known field' }] });
 
       const name = await request(owner, 'POST', '/api/v1/clients', { name: 'acme/eu' });
       expect(name.statusCode).toBe(400);

@@ -213,6 +213,29 @@ describeEachDialect('token verification', (open) => {
       expect(json(limited)).toEqual({ valid: false, code: 'RATE_LIMITED', rateLimit: { limit: 2, remaining: 0, resetAt: expect.any(String) } });
     });
 
+    it("answers RATE_LIMITED once an API client's tokens together spend the client's limit", async () => {
+      const client = json(await t.app.inject({ method: 'POST', url: '/api/v1/clients', headers: bearer(owner), payload: { name: 'metered', rateLimit: { limit: 3, windowSeconds: 60 } } }));
+      expect(client.rateLimit).toEqual({ limit: 3, windowSeconds: 60 });
+      const issue = async (name: string) =>
+        json(await t.app.inject({ method: 'POST', url: `/api/v1/clients/${client.id}/tokens`, headers: bearer(owner), payload: { name, scopes: ['scans:read'] } })).token as string;
+      const first = await issue('one');
+      const second = await issue('two');
+      expect(await code({ token: first })).toBe('VALID');
+      expect(await code({ token: second })).toBe('VALID');
+      expect(await code({ token: first })).toBe('VALID');
+      expect(json(await verify({ token: second }))).toMatchObject({ valid: false, code: 'RATE_LIMITED', rateLimit: { limit: 3, remaining: 0 } });
+    });
+
+    it("applies a changed client limit at the very next verification", async () => {
+      const client = json(await t.app.inject({ method: 'POST', url: '/api/v1/clients', headers: bearer(owner), payload: { name: 'later' } }));
+      const token = json(await t.app.inject({ method: 'POST', url: `/api/v1/clients/${client.id}/tokens`, headers: bearer(owner), payload: { name: 'svc', scopes: ['scans:read'] } })).token as string;
+      expect(await code({ token })).toBe('VALID');
+      const patched = await t.app.inject({ method: 'PATCH', url: `/api/v1/clients/${client.id}`, headers: bearer(owner), payload: { rateLimit: { limit: 1, windowSeconds: 60 } } });
+      expect(patched.statusCode, patched.body).toBe(200);
+      expect(await code({ token })).toBe('VALID');
+      expect(await code({ token })).toBe('RATE_LIMITED');
+    });
+
     it("spends a quota exactly under concurrency: N verifications against N/2 credits give exactly N/2 VALID", async () => {
       const token = await passwordToken(t, { scopes: ['scans:read'], remaining: 10 });
       const answers = await Promise.all(Array.from({ length: 20 }, () => verify({ token: token.token })));
