@@ -73,7 +73,9 @@ export function auditEvent(deps: ServiceDeps, actor: Actor | null, input: AuditI
 export async function publishSafely(deps: ServiceDeps, event: KeywardEvent): Promise<void> {
   try {
     await deps.bus.publish(event);
-  } catch {
-    // Caches fall back to their TTL; the change itself is already stored.
+  } catch (error) {
+    // This process's caches already heard it (buses deliver locally first);
+    // other replicas fall back to their TTL. Never silent: the operator is told.
+    deps.reportError?.(error, `could not publish ${event.type} to other replicas; their caches hold it until the TTL`);
   }
 }
