@@ -25,9 +25,9 @@ function parseInstant(field: string, value: string | undefined): Date | undefine
   return new Date(ms);
 }
 
-/** `to` defaults to now and `from` to a day before `to`. */
+/** `to` defaults to the end of the current minute (so what was just counted shows) and `from` to a day before `to`. */
 export function resolveUsageRange(query: { granularity: UsageGranularity; from?: string | undefined; to?: string | undefined }, now: Date): UsageRange {
-  const to = parseInstant('to', query.to) ?? now;
+  const to = parseInstant('to', query.to) ?? new Date(Math.floor(now.getTime() / BUCKET_MS.minute) * BUCKET_MS.minute + BUCKET_MS.minute);
   const from = parseInstant('from', query.from) ?? new Date(to.getTime() - DEFAULT_USAGE_RANGE_MS);
   if (from.getTime() >= to.getTime()) throw ValidationError.field('from', 'must be before to');
   const bucketMs = BUCKET_MS[query.granularity];

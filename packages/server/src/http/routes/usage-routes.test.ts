@@ -64,11 +64,12 @@ describeEachDialect('GET /api/v1/usage', (open) => {
 
   it("answers the organization's last 24 hours in hour buckets by default", async () => {
     await seed();
-    const now = t.clock.now();
+    // The default range ends with the current minute, so what was just counted shows.
+    const endOfMinute = Math.floor(t.clock.now().getTime() / 60_000) * 60_000 + 60_000;
     expect(await usageOk('')).toEqual({
       granularity: 'hour',
-      from: new Date(Math.floor((now.getTime() - 24 * HOUR_MS) / HOUR_MS) * HOUR_MS).toISOString(),
-      to: now.toISOString(),
+      from: new Date(Math.floor((endOfMinute - 24 * HOUR_MS) / HOUR_MS) * HOUR_MS).toISOString(),
+      to: new Date(endOfMinute).toISOString(),
       buckets: [
         { start: '2026-01-05T10:00:00.000Z', total: 18, counts: { VALID: 10, INSUFFICIENT_SCOPE: 1, NOT_FOUND: 7 } },
         { start: '2026-01-05T11:00:00.000Z', total: 4, counts: { RATE_LIMITED: 4 } },

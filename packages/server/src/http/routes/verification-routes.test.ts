@@ -315,6 +315,32 @@ describeEachDialect('token verification', (open) => {
     });
   });
 
+  describe('usage and metrics', () => {
+    it('counts every verification by token and outcome code, seen in GET /usage after a flush', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      for (let i = 0; i < 3; i++) await verify({ token: token.token });
+      await verify({ token: token.token, scopes: ['scans:write'] });
+      await verify({ token: generateToken('kw_pat') });
+      await t.context.usage.flush();
+      const perToken = json(await t.app.inject({ method: 'GET', url: `/api/v1/usage?granularity=day&tokenId=${token.id}`, headers: bearer(owner) }));
+      expect(perToken.buckets).toEqual([expect.objectContaining({ total: 4, counts: { VALID: 3, INSUFFICIENT_SCOPE: 1 } })]);
+      const organization = json(await t.app.inject({ method: 'GET', url: '/api/v1/usage?granularity=day', headers: bearer(owner) }));
+      expect(organization.buckets).toEqual([expect.objectContaining({ total: 5, counts: { VALID: 3, INSUFFICIENT_SCOPE: 1, NOT_FOUND: 1 } })]);
+    });
+
+    it('reports verifications by entry point and code, and cache lookups, in /metrics', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      await verify({ token: token.token });
+      await verify({ token: token.token });
+      await verify({ token: 'garbage' });
+      const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/keyward_verifications_total\{[^}]*entry_point="verify"[^}]*code="VALID"[^}]*\} 2/);
+      expect(metrics).toMatch(/keyward_verifications_total\{[^}]*entry_point="verify"[^}]*code="MALFORMED"[^}]*\} 1/);
+      expect(metrics).toMatch(/keyward_token_cache_lookups_total\{[^}]*result="hit"/);
+      expect(metrics).toMatch(/keyward_verify_duration_seconds_bucket/);
+    });
+  });
+
   describe('management routes', () => {
     it('answer 429 with Retry-After and RateLimit headers for a token over its rate limit', async () => {
       const token = await passwordToken(t, { scopes: ['tokens:read'], rateLimit: { limit: 1, windowSeconds: 60 } });
