@@ -16,9 +16,22 @@ function scrubPattern(prefixes: TokenPrefixes): RegExp {
   return new RegExp(tokenPatternSource(prefixes).replaceAll('\\b', ''), 'g');
 }
 
-export function scrubbingDestination(prefixes: TokenPrefixes, target: Writable | NodeJS.WriteStream): DestinationStream {
+/**
+ * Replaces anything shaped like one of this deployment's tokens, for logs and
+ * for error answers that echo what the caller sent.
+ *
+ * @example
+ * const scrub = createSecretScrubber({ personal: 'kw_pat', client: 'kw_svc' });
+ * scrub(`No such scope ${pasted}.`); // 'No such scope [REDACTED].'
+ */
+export function createSecretScrubber(prefixes: TokenPrefixes): (text: string) => string {
   const pattern = scrubPattern(prefixes);
-  return { write: (line: string) => void target.write(line.replace(pattern, REDACTED)) };
+  return (text) => text.replace(pattern, REDACTED);
+}
+
+export function scrubbingDestination(prefixes: TokenPrefixes, target: Writable | NodeJS.WriteStream): DestinationStream {
+  const scrub = createSecretScrubber(prefixes);
+  return { write: (line: string) => void target.write(scrub(line)) };
 }
 
 export function createLogger(options: { level: string; prefixes: TokenPrefixes; stream?: Writable | undefined }): Logger {
