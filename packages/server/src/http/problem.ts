@@ -135,8 +135,9 @@ export function toProblem(error: unknown): Problem {
 /**
  * An RFC 7235 quoted-string: `"` and backslash are backslash-escaped, control
  * characters (CR and LF included) dropped, so a message or scope name can
- * neither end the parameter early nor split the header; anything beyond ASCII
- * becomes `?`, since Node refuses such header values outright (a 500).
+ * neither end the parameter early nor split the header. Anything beyond ASCII
+ * becomes `?`: RFC 6750 allows only ASCII there, and Node refuses a header
+ * with characters beyond Latin-1 outright (a 500).
  */
 export function quotedString(value: string): string {
   // eslint-disable-next-line no-control-regex
