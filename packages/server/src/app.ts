@@ -12,7 +12,7 @@ import { createRedisEventBus } from './events/redis-event-bus.ts';
 import type { App, AppContext } from './http/app-types.ts';
 import { createAuthHook } from './http/authenticate.ts';
 import { registerOpenApi } from './http/openapi.ts';
-import { PROBLEM_CONTENT_TYPE, problem, retryAfter, toProblem, wwwAuthenticate } from './http/problem.ts';
+import { PROBLEM_CONTENT_TYPE, problem, retryAfter, scrubProblem, toProblem, wwwAuthenticate, type Problem } from './http/problem.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { catalogRoutes } from './http/routes/catalog-routes.ts';
 import { clientRoutes } from './http/routes/client-routes.ts';
@@ -23,8 +23,8 @@ import { resourceRoutes } from './http/routes/resource-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
 import { usageRoutes } from './http/routes/usage-routes.ts';
-import { createMethodIndex, findNulCharacter, requestIdFor, securityHeaders } from './http/security.ts';
-import { createLogger } from './logging/logger.ts';
+import { answerClientError, createMethodIndex, findNulCharacter, requestIdFor, securityHeaders } from './http/security.ts';
+import { createLogger, createSecretScrubber } from './logging/logger.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import { argon2Hasher } from './passwords/argon2-hasher.ts';
 import { createLimiters } from './rate-limit/limiters.ts';
@@ -116,6 +116,9 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     setup: { token: options.setupToken ?? null },
     usage,
   };
+  const scrub = createSecretScrubber(config.prefixes);
+  // Every problem answer leaves through here, so none repeats a token the caller pasted.
+  const sendProblem = (reply: FastifyReply, body: Problem) => reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(scrubProblem(body, scrub));
 
   const app: App = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -126,8 +129,10 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     frameworkErrors: (error, request, reply: FastifyReply) => {
       securityHeaders(request, reply);
       const body = error.code === 'FST_ERR_BAD_URL' ? problem('validation_failed', 'The URL is malformed.', { errors: [{ field: 'url', message: 'is not validly percent-encoded' }] }) : toProblem(error);
-      void reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+      void sendProblem(reply, body);
     },
+    // Headers or a URL too large for Node's parser never reach a route: answered on the socket.
+    clientErrorHandler: answerClientError,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   })
@@ -175,7 +180,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     const retry = retryAfter(error);
     if (retry !== null) reply.header('retry-after', String(retry));
     if (error instanceof TokenRateLimitedError) setRateLimitHeaders(reply, error.state, deps.now());
-    return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send({ ...body, instance: request.url.split('?')[0] });
+    return sendProblem(reply, { ...body, instance: request.url.split('?')[0] });
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -184,10 +189,10 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     if (allowed.length > 0) {
       metrics.countProblem('method_not_allowed');
       reply.header('allow', allowed.join(', '));
-      return reply.code(405).type(PROBLEM_CONTENT_TYPE).send(problem('method_not_allowed', `${request.method} is not allowed here; use ${allowed.join(', ')}.`, { instance: path }));
+      return sendProblem(reply, problem('method_not_allowed', `${request.method} is not allowed here; use ${allowed.join(', ')}.`, { instance: path }));
     }
     metrics.countProblem('not_found');
-    return reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem('not_found', `Nothing at ${path}.`, { instance: path }));
+    return sendProblem(reply, problem('not_found', `Nothing at ${path}.`, { instance: path }));
   });
 
   await registerOpenApi(app, { serverVersion: SERVER_VERSION, publicUrl: config.publicUrl });

@@ -43,6 +43,20 @@ const TITLE: Record<ProblemCode, string> = {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
+/**
+ * The problem as it leaves the server: every field that can echo caller input
+ * (a path, a scope name, an IP, a field name) has anything token-shaped
+ * replaced, so an answer never repeats a secret someone pasted in the wrong place.
+ */
+export function scrubProblem(body: Problem, scrub: (text: string) => string): Problem {
+  return {
+    ...body,
+    detail: scrub(body.detail),
+    ...(body.errors ? { errors: body.errors.map((entry) => ({ field: scrub(entry.field), message: scrub(entry.message) })) } : {}),
+    ...(body.instance !== undefined ? { instance: scrub(body.instance) } : {}),
+  };
+}
+
 export function problem(code: ProblemCode, detail: string, extra: Partial<Problem> = {}): Problem {
   return { type: `urn:keyward:problem:${code}`, title: TITLE[code], status: STATUS[code], detail, code, ...extra };
 }
@@ -118,12 +132,25 @@ export function toProblem(error: unknown): Problem {
   return problem('internal', 'Unexpected error.');
 }
 
+/**
+ * An RFC 7235 quoted-string: `"` and backslash are backslash-escaped, control
+ * characters (CR and LF included) dropped, so a message or scope name can
+ * neither end the parameter early nor split the header. Anything beyond ASCII
+ * becomes `?`: RFC 6750 allows only ASCII there, and Node refuses a header
+ * with characters beyond Latin-1 outright (a 500).
+ */
+export function quotedString(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  const printable = value.replace(/[\u0000-\u001f\u007f]/g, '').replace(/[^\u0020-\u007e]/gu, '?');
+  return `"${printable.replace(/["\\]/g, '\\$&')}"`;
+}
+
 /** RFC 6750 challenge for bearer-protected routes. */
 export function wwwAuthenticate(error: unknown, usedBearer: boolean): string | null {
   if (error instanceof UnauthenticatedError) {
-    return error.reason === 'invalid' ? `Bearer realm="keyward", error="invalid_token", error_description="${error.message}"` : 'Bearer realm="keyward"';
+    return error.reason === 'invalid' ? `Bearer realm="keyward", error="invalid_token", error_description=${quotedString(error.message)}` : 'Bearer realm="keyward"';
   }
-  if (error instanceof InsufficientScopeError) return `Bearer realm="keyward", error="insufficient_scope", scope="${error.scope}"`;
+  if (error instanceof InsufficientScopeError) return `Bearer realm="keyward", error="insufficient_scope", scope=${quotedString(error.scope)}`;
   // A refusal to grant more than the token holds is, for its bearer, a token without enough privilege.
   if (error instanceof ForbiddenError && usedBearer) return 'Bearer realm="keyward", error="insufficient_scope"';
   return null;

@@ -1,14 +1,21 @@
 // Security headers on every response, request ids, and the 404/405 edge.
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ConnectionError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PROBLEM_CONTENT_TYPE, problem, type Problem } from './problem.ts';
 
 const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
 
+const STATIC_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'strict-origin-when-cross-origin',
+  'x-frame-options': 'SAMEORIGIN',
+};
+
 export function securityHeaders(request: FastifyRequest, reply: FastifyReply): void {
-  reply.header('x-content-type-options', 'nosniff');
-  reply.header('referrer-policy', 'strict-origin-when-cross-origin');
+  reply.headers(STATIC_HEADERS);
   if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', CSP);
-  reply.header('x-frame-options', 'SAMEORIGIN');
   reply.header('x-request-id', request.id);
   // HSTS means something only over TLS (directly or via a trusted proxy).
   if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
@@ -18,6 +25,44 @@ export function securityHeaders(request: FastifyRequest, reply: FastifyReply): v
 export function requestIdFor(request: { headers: Record<string, string | string[] | undefined> }): string {
   const incoming = request.headers['x-request-id'];
   return typeof incoming === 'string' && /^[A-Za-z0-9._-]{8,64}$/.test(incoming) ? incoming : randomUUID();
+}
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request. There is no
+ * code for 431 or 408 in the catalog, so they keep their status and answer the
+ * nearest family: oversized headers or URL are `payload_too_large` (too big,
+ * send less), a request that never finished arriving is `validation_failed`.
+ */
+function clientErrorProblem(error: ConnectionError): Problem {
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return problem('payload_too_large', 'The URL and headers are over the size limit; send a shorter URL or fewer headers.', { status: 431, title: 'Request header fields too large' });
+  }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return problem('validation_failed', 'The request did not arrive in time.', { status: 408, title: 'Request timeout', errors: [] });
+  return problem('validation_failed', 'The request is not valid HTTP.', { errors: [] });
+}
+
+/**
+ * Fastify's clientErrorHandler: the same problem+json and security headers as
+ * every other answer, written on the socket, which is then closed.
+ */
+export function answerClientError(error: ConnectionError, socket: Socket): void {
+  // A reset connection has no one left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const answer = clientErrorProblem(error);
+    const body = JSON.stringify(answer);
+    const headers: Record<string, string | number> = {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+      ...STATIC_HEADERS,
+      'content-security-policy': CSP,
+      'x-request-id': randomUUID(),
+    };
+    const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}`).join('\r\n');
+    socket.write(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}\r\n${head}\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
 }
 
 /**

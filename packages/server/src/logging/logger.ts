@@ -21,11 +21,24 @@ function scrubPattern(prefixes: TokenPrefixes): RegExp {
 
 type Target = Writable | NodeJS.WriteStream;
 
-export function scrubbingDestination(prefixes: TokenPrefixes, target: Target, format: LogFormat = 'json'): DestinationStream {
+/**
+ * Replaces anything shaped like one of this deployment's tokens, for logs and
+ * for error answers that echo what the caller sent.
+ *
+ * @example
+ * const scrub = createSecretScrubber({ personal: 'kw_pat', client: 'kw_svc' });
+ * scrub(`No such scope ${pasted}.`); // 'No such scope [REDACTED].'
+ */
+export function createSecretScrubber(prefixes: TokenPrefixes): (text: string) => string {
   const pattern = scrubPattern(prefixes);
+  return (text) => text.replace(pattern, REDACTED);
+}
+
+export function scrubbingDestination(prefixes: TokenPrefixes, target: Target, format: LogFormat = 'json'): DestinationStream {
+  const scrub = createSecretScrubber(prefixes);
   const colors = format === 'pretty' && (target as NodeJS.WriteStream).isTTY === true;
   const render = format === 'pretty' ? (line: string) => formatPretty(line, { colors }) : (line: string) => line;
-  return { write: (line: string) => void target.write(render(line).replace(pattern, REDACTED)) };
+  return { write: (line: string) => void target.write(scrub(render(line))) };
 }
 
 /**

@@ -116,6 +116,21 @@ export function expectProblem(response: LightMyRequestResponse, status: number, 
   return body;
 }
 
+/** Asserts a 401 for a request without credentials, with a Bearer challenge. */
+export function expectUnauthenticated(response: LightMyRequestResponse): void {
+  expectProblem(response, 401, 'unauthenticated');
+  expect(response.headers['www-authenticate']).toMatch(/^Bearer realm="keyward"/);
+}
+
+/** Asserts a 403 for a bearer token short of the route's scope, with its RFC 6750 insufficient_scope challenge. */
+export function expectInsufficientScope(response: LightMyRequestResponse): void {
+  expect(response.statusCode, response.body).toBe(403);
+  const code = json(response).code as string;
+  expect(['insufficient_scope', 'forbidden']).toContain(code);
+  expectProblem(response, 403, code);
+  expect(response.headers['www-authenticate']).toMatch(/^Bearer .*error="insufficient_scope"/);
+}
+
 /** Asserts a 401 for a refused bearer token, with its RFC 6750 invalid_token challenge. */
 export function expectInvalidToken(response: LightMyRequestResponse): void {
   expectProblem(response, 401, 'unauthenticated');

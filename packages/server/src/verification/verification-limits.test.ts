@@ -51,7 +51,7 @@ describe('VerificationLimits in memory', () => {
 
 describe.skipIf(!REDIS_URL)('VerificationLimits on Redis', () => {
   async function replica(prefix: string): Promise<VerificationLimits> {
-    const redis = openRedisClient({ url: REDIS_URL!, keyPrefix: prefix });
+    const redis = openRedisClient({ url: REDIS_URL!, keyPrefix: prefix, log: { info: () => {}, warn: () => {} } });
     opened.push(redis);
     if (redis.connection.status !== 'ready') await new Promise((resolve) => redis.connection.once('ready', resolve));
     return new VerificationLimits({ redis: redis.connection, keyPrefix: '', failuresPerIp: FAILURES, now });
