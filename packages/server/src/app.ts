@@ -5,13 +5,14 @@ import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider 
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply } from 'fastify';
 import { Settings } from 'typebox/system';
 import type { Writable } from 'node:stream';
-import { ConflictError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
+import { ConflictError, RateLimitedError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
 import type { KeywardConfig } from './config/config.ts';
 import { createMemoryEventBus } from './events/memory-event-bus.ts';
 import { createRedisEventBus } from './events/redis-event-bus.ts';
 import type { App, AppContext } from './http/app-types.ts';
 import { createAuthHook } from './http/authenticate.ts';
 import { registerOpenApi } from './http/openapi.ts';
+import { setRateLimitHeaders } from './http/rate-limit-headers.ts';
 import { PROBLEM_CONTENT_TYPE, problem, retryAfter, toProblem, wwwAuthenticate } from './http/problem.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { catalogRoutes } from './http/routes/catalog-routes.ts';
@@ -124,6 +125,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     if (challenge) reply.header('www-authenticate', challenge);
     const retry = retryAfter(error);
     if (retry !== null) reply.header('retry-after', String(retry));
+    if (error instanceof RateLimitedError && error.window) setRateLimitHeaders(reply, error.window);
     return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send({ ...body, instance: request.url.split('?')[0] });
   });
 

@@ -30,8 +30,9 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
       response: { 200: LoginResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
-      await limiters.loginPerIp.consume(clientKeyOf(request.ip));
-      const started = await withAccountLimit(limiters, request.body.email, () => login(deps, request.body.email, request.body.password, requestFacts(request)));
+      const clientKey = clientKeyOf(request.ip);
+      await limiters.loginPerIp.consume(clientKey);
+      const started = await withAccountLimit(limiters, request.body.email, clientKey, () => login(deps, request.body.email, request.body.password, requestFacts(request)));
       setSessionCookie(ctx, request, reply, started.sessionSecret, started.session.expiresAt);
       reply.header('cache-control', 'no-store');
       return {
