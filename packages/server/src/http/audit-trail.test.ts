@@ -344,7 +344,7 @@ describeEachDialect('audit trail', (open) => {
       const expectOne = await watch();
       const response = await send('POST', '/api/v1/auth/accept-invite', { payload: { inviteToken, password: 'bobs very own password' } });
       expect(response.statusCode).toBe(204);
-      const bobId = (await t.context.deps.store.findUserByEmail('bob@example.com'))?.user.id;
+      const bobId = (await t.context.deps.store.findUserByEmail('bob@example.com'))?.user.id ?? 'no such user';
       const event = await expectOne(response, { action: 'member.added', actor: { type: 'user', id: bobId }, authMethod: 'password', organizationId: t.organizationId, target: { type: 'user', id: bobId } });
       expect(event.details).toMatchObject({ role: 'viewer', invitationId: bob.invitationId });
       expect(JSON.stringify(event)).not.toContain(inviteToken);
