@@ -56,23 +56,23 @@ describeEachDialect('migrations', (open, dialect) => {
   it('brings a database to the latest schema, and running again changes nothing', async () => {
     const database = await openOne();
     expect(database.dialect).toBe(dialect);
-    expect(await appliedMigrations(database)).toEqual(['0001_initial_schema']);
+    expect(await appliedMigrations(database)).toEqual(['0001_initial_schema', '0005_membership_invitations']);
     await migrateToLatest(database);
-    expect(await appliedMigrations(database)).toEqual(['0001_initial_schema']);
+    expect(await appliedMigrations(database)).toEqual(['0001_initial_schema', '0005_membership_invitations']);
     // Only this database's own tables: other test schemas may exist beside it on PostgreSQL.
     const tables = (
       dialect === 'postgres'
         ? (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_name not like 'kysely_%'`.execute(database.db)).rows.map((row) => row.name)
         : (await database.db.introspection.getTables()).map((table) => table.name)
     ).sort();
-    expect(tables).toEqual(['api_clients', 'audit_events', 'membership_resources', 'memberships', 'organizations', 'resources', 'sessions', 'token_resources', 'tokens', 'users']);
+    expect(tables).toEqual(['api_clients', 'audit_events', 'membership_invitations', 'membership_resources', 'memberships', 'organizations', 'resources', 'sessions', 'token_resources', 'tokens', 'users']);
   });
 
   it('migrates side by side with another database on the same server', async () => {
     const first = await openOne();
     const second = await openOne();
-    expect(await appliedMigrations(first)).toEqual(['0001_initial_schema']);
-    expect(await appliedMigrations(second)).toEqual(['0001_initial_schema']);
+    expect(await appliedMigrations(first)).toEqual(['0001_initial_schema', '0005_membership_invitations']);
+    expect(await appliedMigrations(second)).toEqual(['0001_initial_schema', '0005_membership_invitations']);
   });
 
   it('reads counts and 64-bit integers as numbers', async () => {
