@@ -75,12 +75,25 @@ export class ConflictError extends KeywardError {
   readonly code = 'conflict';
 }
 
+/** One rate-limit window as the IETF RateLimit header fields describe it. */
+export interface RateLimitWindow {
+  /** The window's allowance. */
+  limit: number;
+  /** What is left of it (0 when refused). */
+  remaining: number;
+  /** Seconds until the window resets. */
+  resetSeconds: number;
+}
+
 export class RateLimitedError extends KeywardError {
   readonly code = 'rate_limited';
   readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number, message = 'Too many attempts; try again later.') {
+  /** The window that refused, for RateLimit-* headers; null when there is none to tell. */
+  readonly window: RateLimitWindow | null;
+  constructor(retryAfterSeconds: number, message = 'Too many attempts; try again later.', window: RateLimitWindow | null = null) {
     super(message);
     this.retryAfterSeconds = retryAfterSeconds;
+    this.window = window;
   }
 }
 

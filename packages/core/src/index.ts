@@ -50,7 +50,7 @@ export { effectivePermission, type EffectivePermission, type OwnerAccess, type T
 export { isIpAllowed, isValidCidr, normalizeCidr, parseCidr } from './net/cidr.ts';
 export { decodeCursor, encodeCursor, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './pagination.ts';
 export type { EventBus, KeywardEvent } from './ports/event-bus.ts';
-export type { AuditFilter, NewToken, PageAfter, PageRequest, PasswordHasher, Store, TokenChanges, TokenFilter } from './ports/store.ts';
+export type { AuditFilter, MemberPageRequest, NewToken, PageAfter, PageRequest, PasswordHasher, Store, TokenChanges, TokenFilter } from './ports/store.ts';
 export { auditEvent, publishSafely, SYSTEM_REQUEST, type RequestFacts, type ServiceDeps } from './services/context.ts';
 export { canManageToken, canViewToken, hasScope, requireScope, requireUser } from './services/access.ts';
 export { TOKEN_NAME_PATTERN, MAX_METADATA_BYTES, type TokenSettingsInput } from './tokens/token-settings.ts';
@@ -72,7 +72,7 @@ export {
   normalizeEmail,
   type StartedSession,
 } from './auth/password-auth.ts';
-export { addMember, acceptInvite, getMember, listMembers, removeMember, updateMember, type AddMemberInput } from './members/members.ts';
+export { addMember, acceptInvite, getMember, INVITATION_TTL_MS, listMembers, removeMember, updateMember, type AddMemberInput, type InviteAcceptance, type InvitedMember } from './members/members.ts';
 export { createResource, deleteResource, listResources } from './resources/resources.ts';
 export { createClient, deleteClient, getClient, listClients, updateClient } from './clients/clients.ts';
 export { bootstrapOwner, createOrganization, getCurrentOrganization, updateCurrentOrganization, type BootstrapInput } from './organizations/organizations.ts';

@@ -40,6 +40,26 @@ export interface Member extends Membership {
   hasPassword: boolean;
 }
 
+/**
+ * An invitation to join an organization, for an email. Nobody is a member
+ * until the person accepts it, and it looks the same whether or not the email
+ * has an account, so inviting cannot tell who has one.
+ */
+export interface Invitation {
+  id: string;
+  organizationId: string;
+  /** Normalized (trimmed, lower case). */
+  email: string;
+  role: Role;
+  /** The resources the member will have; `all` unless limited. */
+  resourceIds: string[] | 'all';
+  expiresAt: Date;
+  createdAt: Date;
+}
+
+/** One entry of the member list: a member, or a pending invitation. */
+export type MemberListItem = { kind: 'member'; member: Member } | { kind: 'invitation'; invitation: Invitation };
+
 export interface Resource {
   id: string;
   organizationId: string;

@@ -5,13 +5,14 @@ import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider 
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply } from 'fastify';
 import { Settings } from 'typebox/system';
 import type { Writable } from 'node:stream';
-import { ConflictError, ServiceUnavailableError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
+import { ConflictError, RateLimitedError, ServiceUnavailableError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
 import type { KeywardConfig } from './config/config.ts';
 import { createMemoryEventBus } from './events/memory-event-bus.ts';
 import { createRedisEventBus } from './events/redis-event-bus.ts';
 import type { App, AppContext } from './http/app-types.ts';
 import { createAuthHook } from './http/authenticate.ts';
 import { registerOpenApi } from './http/openapi.ts';
+import { setRateLimitHeaders } from './http/rate-limit-headers.ts';
 import { PROBLEM_CONTENT_TYPE, problem, retryAfter, scrubProblem, toProblem, wwwAuthenticate, type Problem } from './http/problem.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { catalogRoutes } from './http/routes/catalog-routes.ts';
@@ -37,8 +38,6 @@ import { SERVER_VERSION } from './version.ts';
 import { VerificationStore } from './storage/verification-rows.ts';
 import { VerificationLimits } from './verification/verification-limits.ts';
 import { Verifier } from './verification/verifier.ts';
-import { TokenRateLimitedError } from './verification/bearer-actor.ts';
-import { setRateLimitHeaders } from './http/rate-limit-headers.ts';
 import { verificationRoutes } from './http/routes/verification-routes.ts';
 
 export interface AppOptions {
@@ -179,7 +178,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     if (challenge) reply.header('www-authenticate', challenge);
     const retry = retryAfter(error);
     if (retry !== null) reply.header('retry-after', String(retry));
-    if (error instanceof TokenRateLimitedError) setRateLimitHeaders(reply, error.state, deps.now());
+    if (error instanceof RateLimitedError && error.window) setRateLimitHeaders(reply, error.window);
     return sendProblem(reply, { ...body, instance: request.url.split('?')[0] });
   });
 

@@ -3,12 +3,30 @@ import { UnauthenticatedError } from '../errors.ts';
 import { digestsEqual } from '../tokens/keyring.ts';
 import { grantableScopes } from '../scopes/scope-catalog.ts';
 import { auditEvent, type RequestFacts, type ServiceDeps } from '../services/context.ts';
+import type { PasswordHasher } from '../ports/store.ts';
 import type { Actor, Membership, Organization, Session, User } from '../types.ts';
 
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 const BAD_CREDENTIALS = 'The email or password is wrong.';
 
-let dummyHash: Promise<string> | undefined;
+// One dummy hash per hasher (a test's fake hasher must not hand its hash to the real one).
+const dummyHashes = new WeakMap<PasswordHasher, Promise<string>>();
+
+/**
+ * The hash an unknown email is verified against. A failed hash is forgotten,
+ * so one bad moment does not turn every later unknown-email sign-in into a 500.
+ */
+function dummyHashFor(passwords: PasswordHasher): Promise<string> {
+  let hash = dummyHashes.get(passwords);
+  if (!hash) {
+    hash = passwords.hash(randomBytes(16).toString('hex'));
+    dummyHashes.set(passwords, hash);
+    hash.catch(() => {
+      if (dummyHashes.get(passwords) === hash) dummyHashes.delete(passwords);
+    });
+  }
+  return hash;
+}
 
 /**
  * Checks an email and password. An unknown email still costs one argon2
@@ -17,8 +35,7 @@ let dummyHash: Promise<string> | undefined;
 export async function checkPassword(deps: ServiceDeps, email: string, password: string): Promise<User | null> {
   const found = await deps.store.findUserByEmail(normalizeEmail(email));
   if (!found || !found.passwordHash) {
-    dummyHash ??= deps.passwords.hash(randomBytes(16).toString('hex'));
-    await deps.passwords.verify(await dummyHash, password);
+    await deps.passwords.verify(await dummyHashFor(deps.passwords), password);
     return null;
   }
   return (await deps.passwords.verify(found.passwordHash, password)) ? found.user : null;

@@ -5,6 +5,7 @@ import type { TokenKind } from '../tokens/token-format.ts';
 import type {
   ApiClient,
   AuditEvent,
+  Invitation,
   Member,
   Membership,
   Organization,
@@ -26,6 +27,12 @@ export interface PageAfter {
 export interface PageRequest {
   after?: PageAfter | undefined;
   /** How many rows to return at most. */
+  limit: number;
+}
+
+/** A page of the member list: a null `after.id` takes every row at `after.at` as not yet listed. */
+export interface MemberPageRequest {
+  after?: { at: Date; id: string | null } | undefined;
   limit: number;
 }
 
@@ -89,11 +96,24 @@ export interface Store {
   /** Memberships of a user, oldest first (the first is the default organization). */
   listMembershipsOfUser(userId: string): Promise<Array<Membership & { organization: Organization }>>;
   findMembership(organizationId: string, userId: string): Promise<Membership | null>;
-  listMembers(organizationId: string, page: PageRequest): Promise<Member[]>;
+  /** `after.id` null: everything created at `after.at` or before (the member list merges two kinds of rows). */
+  listMembers(organizationId: string, page: MemberPageRequest): Promise<Member[]>;
+  /** Whether the person with this (normalized) email is a member of the organization. */
+  isMemberByEmail(organizationId: string, email: string): Promise<boolean>;
   countOwners(organizationId: string): Promise<number>;
   insertMembership(membership: Membership): Promise<void>;
   updateMembership(organizationId: string, userId: string, changes: { role?: Role; resourceIds?: string[] | 'all' }): Promise<void>;
   deleteMembership(organizationId: string, userId: string): Promise<void>;
+
+  // Membership invitations (only the digest of an invitation's secret is kept)
+  /** Stores an invitation, replacing any earlier one for the same organization and email. */
+  replaceInvitation(invitation: Invitation, inviteDigest: string): Promise<void>;
+  findInvitation(organizationId: string, id: string): Promise<Invitation | null>;
+  /** Newest first; `after` as for listMembers. */
+  listInvitations(organizationId: string, page: MemberPageRequest): Promise<Invitation[]>;
+  deleteInvitation(organizationId: string, id: string): Promise<void>;
+  /** Deletes and answers the unexpired invitation with this digest, in one statement. */
+  consumeInvitation(inviteDigest: string, now: Date): Promise<Invitation | null>;
 
   insertResource(resource: Resource): Promise<void>;
   findResource(organizationId: string, id: string): Promise<Resource | null>;

@@ -3,7 +3,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../storage/test-databases.ts';
-import { bearer, createTestApp, json, OWNER_EMAIL, PASSWORD, passwordToken, type TestApp } from '../testing/test-app.ts';
+import { addMember, bearer, createTestApp, json, OWNER_EMAIL, PASSWORD, passwordToken, type TestApp } from '../testing/test-app.ts';
 
 const USER_AGENT = 'keyward-audit-test/1.0';
 const MANAGEMENT_SCOPES = ['tokens:read', 'tokens:write', 'tokens:manage', 'clients:manage', 'members:manage', 'audit:read', 'scans:read'];
@@ -209,16 +209,23 @@ describeEachDialect('audit trail', (open) => {
   });
 
   describe('members, resources, clients and organizations', () => {
-    it('records member.added', async () => {
+    it('records member.invited', async () => {
       const expectOne = await watch();
       const response = await send('POST', '/api/v1/members', { token: owner.token, payload: { email: 'bob@example.com', role: 'viewer' } });
       const body = await created(response);
-      const event = await expectOne(response, { action: 'member.added', actor: { type: 'token', id: owner.id }, authMethod: 'personal_token', organizationId: t.organizationId, target: { type: 'user', id: body.userId } });
+      const event = await expectOne(response, {
+        action: 'member.invited',
+        actor: { type: 'token', id: owner.id },
+        authMethod: 'personal_token',
+        organizationId: t.organizationId,
+        target: { type: 'invitation', id: body.invitationId },
+      });
+      expect(event.details).toMatchObject({ email: 'bob@example.com', role: 'viewer' });
       expect(JSON.stringify(event)).not.toContain(String(body.inviteUrl).split('#')[1]);
     });
 
     it('records member.updated', async () => {
-      const bob = await created(await send('POST', '/api/v1/members', { token: owner.token, payload: { email: 'bob@example.com', role: 'viewer' } }));
+      const bob = { userId: await addMember(t, owner.token, 'bob@example.com', 'viewer') };
       const expectOne = await watch();
       const response = await send('PATCH', `/api/v1/members/${bob.userId}`, { token: owner.token, payload: { role: 'admin' } });
       await created(response);
@@ -227,7 +234,7 @@ describeEachDialect('audit trail', (open) => {
     });
 
     it('records member.removed with the tokens it revoked', async () => {
-      const bob = await created(await send('POST', '/api/v1/members', { token: owner.token, payload: { email: 'bob@example.com', role: 'member', password: PASSWORD } }));
+      const bob = { userId: await addMember(t, owner.token, 'bob@example.com', 'member') };
       const bobs = await passwordToken(t, { scopes: ['tokens:read'] }, 'bob@example.com');
       const expectOne = await watch();
       const response = await send('DELETE', `/api/v1/members/${bob.userId}`, { token: owner.token });
@@ -331,13 +338,15 @@ describeEachDialect('audit trail', (open) => {
       await expectOne(response, { action: 'auth.logout', actor: { type: 'user', id: t.ownerId }, authMethod: 'session', organizationId: t.organizationId, target: { type: 'user', id: t.ownerId } });
     });
 
-    it('records user.invite_accepted', async () => {
+    it('records member.added by the person who accepts an invitation', async () => {
       const bob = await created(await send('POST', '/api/v1/members', { token: owner.token, payload: { email: 'bob@example.com', role: 'viewer' } }));
       const inviteToken = String(bob.inviteUrl).split('#')[1];
       const expectOne = await watch();
       const response = await send('POST', '/api/v1/auth/accept-invite', { payload: { inviteToken, password: 'bobs very own password' } });
       expect(response.statusCode).toBe(204);
-      const event = await expectOne(response, { action: 'user.invite_accepted', actor: { type: 'user', id: bob.userId }, authMethod: 'system', organizationId: t.organizationId, target: { type: 'user', id: bob.userId } });
+      const bobId = (await t.context.deps.store.findUserByEmail('bob@example.com'))?.user.id ?? 'no such user';
+      const event = await expectOne(response, { action: 'member.added', actor: { type: 'user', id: bobId }, authMethod: 'password', organizationId: t.organizationId, target: { type: 'user', id: bobId } });
+      expect(event.details).toMatchObject({ role: 'viewer', invitationId: bob.invitationId });
       expect(JSON.stringify(event)).not.toContain(inviteToken);
     });
   });

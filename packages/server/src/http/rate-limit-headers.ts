@@ -1,10 +1,17 @@
-// RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset (IETF httpapi
-// ratelimit-headers draft) on every answer that reports a rate limit.
-import type { RateLimitState } from '@keyward/core';
+// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), in
+// their separate-field form, for any answer that spent or was refused a window.
+import type { RateLimitWindow } from '@keyward/core';
 import type { FastifyReply } from 'fastify';
 
-export function setRateLimitHeaders(reply: FastifyReply, state: RateLimitState, now: Date): void {
-  reply.header('ratelimit-limit', String(state.limit));
-  reply.header('ratelimit-remaining', String(Math.max(0, state.remaining)));
-  reply.header('ratelimit-reset', String(Math.max(0, Math.ceil((state.resetAt.getTime() - now.getTime()) / 1000))));
+/**
+ * Tells the client its window: `RateLimit-Limit` the allowance,
+ * `RateLimit-Remaining` what is left (0 when refused), `RateLimit-Reset` the
+ * seconds until the window resets. Retry-After stays the error handler's job.
+ *
+ * @example setRateLimitHeaders(reply, { limit: 5, remaining: 0, resetSeconds: 840 });
+ */
+export function setRateLimitHeaders(reply: FastifyReply, window: RateLimitWindow): void {
+  reply.header('ratelimit-limit', String(Math.max(0, Math.floor(window.limit))));
+  reply.header('ratelimit-remaining', String(Math.max(0, Math.floor(window.remaining))));
+  reply.header('ratelimit-reset', String(Math.max(0, Math.ceil(window.resetSeconds))));
 }

@@ -112,7 +112,13 @@ export const AuditQuery = Type.Object(
 );
 
 export const LoginBody = Type.Object({ email: Email, password: Password }, strict);
-export const AcceptInviteBody = Type.Object({ inviteToken: Type.String({ minLength: 20, maxLength: 100 }), password: NewPassword }, strict);
+export const AcceptInviteBody = Type.Object(
+  {
+    inviteToken: Type.String({ minLength: 20, maxLength: 100 }),
+    password: Type.Optional(Type.String({ minLength: 12, maxLength: 1024, description: 'For a new person: the password to sign in with (at least 12 characters). Someone with an account accepts signed in, without it.' })),
+  },
+  strict,
+);
 export const SetupBody = Type.Object(
   {
     setupToken: Type.String({ minLength: 20, maxLength: 100 }),
@@ -125,7 +131,7 @@ export const SetupBody = Type.Object(
 );
 
 const ResourceIds = Type.Union([Type.Array(Id, { maxItems: 1000 }), Type.Null()], { description: 'Limit to these resources; null = all.' });
-export const AddMemberBody = Type.Object({ email: Email, role: RoleSchema, resources: Type.Optional(Type.Array(Id, { maxItems: 1000 })), password: Type.Optional(NewPassword) }, strict);
+export const AddMemberBody = Type.Object({ email: Email, role: RoleSchema, resources: Type.Optional(Type.Array(Id, { maxItems: 1000 })) }, strict);
 export const PatchMemberBody = Type.Object({ role: Type.Optional(RoleSchema), resources: Type.Optional(ResourceIds) }, { ...strict, minProperties: 1 });
 
 export const CreateResourceBody = Type.Object(
@@ -222,19 +228,24 @@ export const OrganizationResponse = Type.Object(organizationFields);
 const OrganizationWithRole = Type.Object({ ...organizationFields, role: RoleSchema });
 
 const memberFields = {
-  userId: Type.String(),
+  userId: Nullable(Type.String({ description: 'null while the person has not accepted the invitation.' })),
+  invitationId: Nullable(Type.String({ description: 'The pending invitation (`inv_…`), while status is invited.' })),
   email: Type.String(),
   role: RoleSchema,
   resources: Nullable(Type.Array(Type.String())),
-  hasPassword: Type.Boolean(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('invited')], {
+    description: 'invited: a pending invitation, the same whether or not the email has an account; the person is not a member until they accept.',
+  }),
+  hasPassword: Nullable(Type.Boolean({ description: 'null while invited.' })),
   createdAt: Timestamp,
+  expiresAt: Nullable(Timestamp),
 };
 export const MemberResponse = Type.Object(memberFields);
 export const MemberList = listOf(MemberResponse);
 export const AddedMemberResponse = Type.Object({
   ...memberFields,
-  inviteUrl: Nullable(Type.String({ description: 'A one-time link to set a password, when the person has none.' })),
-  inviteToken: Nullable(Type.String()),
+  inviteUrl: Type.String({ description: 'The one-time link the person accepts the invitation with.' }),
+  inviteToken: Type.String({ description: 'The secret in inviteUrl.' }),
 });
 
 export const ResourceResponse = Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), createdAt: Timestamp });

@@ -1,5 +1,5 @@
 // Records to the API's JSON shapes (SPEC §11). Nothing secret is mapped.
-import { tokenStatus, type ApiClient, type AuditEvent, type Member, type Organization, type Resource, type TokenRecord } from '@keyward/core';
+import { tokenStatus, type ApiClient, type AuditEvent, type Invitation, type Member, type MemberListItem, type Organization, type Resource, type TokenRecord } from '@keyward/core';
 
 const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
 
@@ -31,12 +31,34 @@ export function tokenView(token: TokenRecord, now: Date) {
 export function memberView(member: Member) {
   return {
     userId: member.userId,
+    invitationId: null,
     email: member.email,
     role: member.role,
     resources: member.resourceIds === 'all' ? null : member.resourceIds,
+    status: 'active' as const,
     hasPassword: member.hasPassword,
     createdAt: member.createdAt.toISOString(),
+    expiresAt: null,
   };
+}
+
+/** A pending invitation, shaped like a member: the same for an email with an account and one without. */
+export function invitationView(invitation: Invitation) {
+  return {
+    userId: null,
+    invitationId: invitation.id,
+    email: invitation.email,
+    role: invitation.role,
+    resources: invitation.resourceIds === 'all' ? null : invitation.resourceIds,
+    status: 'invited' as const,
+    hasPassword: null,
+    createdAt: invitation.createdAt.toISOString(),
+    expiresAt: invitation.expiresAt.toISOString(),
+  };
+}
+
+export function memberListItemView(item: MemberListItem) {
+  return item.kind === 'member' ? memberView(item.member) : invitationView(item.invitation);
 }
 
 export function resourceView(resource: Resource) {

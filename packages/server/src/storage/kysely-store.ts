@@ -4,7 +4,9 @@ import type {
   ApiClient,
   AuditEvent,
   AuditFilter,
+  Invitation,
   Member,
+  MemberPageRequest,
   Membership,
   NewToken,
   Organization,
@@ -25,6 +27,7 @@ import type {
 } from '@keyward/core';
 import { auditEventFromRow, auditEventToRow } from './audit-rows.ts';
 import { capabilitiesOf, type DialectCapabilities } from './dialect-capabilities.ts';
+import { invitationFromRow, invitationToRow } from './invitation-rows.ts';
 import { memberFromRow, membershipFromRow, membershipToRow } from './membership-rows.ts';
 import { organizationFromRow, organizationToRow, tokenPolicyToRow } from './organization-rows.ts';
 import { clientFromRow, clientToRow, resourceFromRow, resourceToRow } from './resource-rows.ts';
@@ -46,6 +49,12 @@ function chunks<T>(items: readonly T[], size = IN_LIST_CHUNK): T[][] {
 function isAfter(after: PageAfter, createdAtColumn: string, idColumn: string): Expression<SqlBool> {
   const createdAt = sql.ref(createdAtColumn);
   return sql<SqlBool>`(${createdAt} < ${after.at} or (${createdAt} = ${after.at} and ${sql.ref(idColumn)} < ${after.id}))`;
+}
+
+/** As isAfter; a null id also takes every row at `at` itself (the member list merges two kinds of rows). */
+function isAfterInMemberList(after: { at: Date; id: string | null }, createdAtColumn: string, idColumn: string): Expression<SqlBool> {
+  if (after.id === null) return sql<SqlBool>`${sql.ref(createdAtColumn)} <= ${after.at}`;
+  return isAfter({ at: after.at, id: after.id }, createdAtColumn, idColumn);
 }
 
 type TokensExpressions = ExpressionBuilder<Schema, 'tokens'>;
@@ -223,14 +232,14 @@ export class KyselyStore implements Store {
     return membershipFromRow(row, limits.get(userId), this.read);
   }
 
-  async listMembers(organizationId: string, page: PageRequest): Promise<Member[]> {
+  async listMembers(organizationId: string, page: MemberPageRequest): Promise<Member[]> {
     const rows = await this.db
       .selectFrom('memberships')
       .innerJoin('users', 'users.id', 'memberships.userId')
       .selectAll('memberships')
       .select((eb) => ['users.email', eb('users.passwordHash', 'is not', null).as('hasPassword')])
       .where('memberships.organizationId', '=', organizationId)
-      .$if(page.after !== undefined, (qb) => qb.where(isAfter(page.after as PageAfter, 'memberships.createdAt', 'memberships.userId')))
+      .$if(page.after !== undefined, (qb) => qb.where(isAfterInMemberList(page.after as NonNullable<MemberPageRequest['after']>, 'memberships.createdAt', 'memberships.userId')))
       .orderBy('memberships.createdAt', 'desc')
       .orderBy('memberships.userId', 'desc')
       .limit(page.limit)
@@ -240,6 +249,54 @@ export class KyselyStore implements Store {
       rows.filter((row) => Number(row.allResources) === 0).map((row) => row.userId),
     );
     return rows.map((row) => memberFromRow(row, limits.get(row.userId), this.read));
+  }
+
+  async isMemberByEmail(organizationId: string, email: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('memberships')
+      .innerJoin('users', 'users.id', 'memberships.userId')
+      .select('memberships.userId')
+      .where('memberships.organizationId', '=', organizationId)
+      .where('users.email', '=', email)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  // ── membership invitations ─────────────────────────────────────────────
+
+  async replaceInvitation(invitation: Invitation, inviteDigest: string): Promise<void> {
+    await this.atomically(async ({ db }) => {
+      await db.deleteFrom('membershipInvitations').where('organizationId', '=', invitation.organizationId).where('email', '=', invitation.email).execute();
+      await db.insertInto('membershipInvitations').values(invitationToRow(invitation, inviteDigest)).execute();
+    });
+  }
+
+  async findInvitation(organizationId: string, id: string): Promise<Invitation | null> {
+    const row = await this.db.selectFrom('membershipInvitations').selectAll().where('organizationId', '=', organizationId).where('id', '=', id).executeTakeFirst();
+    return row ? invitationFromRow(row, this.read) : null;
+  }
+
+  async listInvitations(organizationId: string, page: MemberPageRequest): Promise<Invitation[]> {
+    const rows = await this.db
+      .selectFrom('membershipInvitations')
+      .selectAll()
+      .where('organizationId', '=', organizationId)
+      .$if(page.after !== undefined, (qb) => qb.where(isAfterInMemberList(page.after as NonNullable<MemberPageRequest['after']>, 'createdAt', 'id')))
+      .orderBy('createdAt', 'desc')
+      .orderBy('id', 'desc')
+      .limit(page.limit)
+      .execute();
+    return rows.map((row) => invitationFromRow(row, this.read));
+  }
+
+  async deleteInvitation(organizationId: string, id: string): Promise<void> {
+    await this.db.deleteFrom('membershipInvitations').where('organizationId', '=', organizationId).where('id', '=', id).execute();
+  }
+
+  async consumeInvitation(inviteDigest: string, now: Date): Promise<Invitation | null> {
+    // One statement: two concurrent accepts cannot both consume the invitation.
+    const row = await this.db.deleteFrom('membershipInvitations').where('inviteDigest', '=', inviteDigest).where('expiresAt', '>', now).returningAll().executeTakeFirst();
+    return row ? invitationFromRow(row, this.read) : null;
   }
 
   async countOwners(organizationId: string): Promise<number> {

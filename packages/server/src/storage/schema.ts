@@ -37,6 +37,18 @@ export interface MembershipsTable {
   createdAt: Timestamp;
 }
 
+export interface MembershipInvitationsTable {
+  id: string;
+  organizationId: string;
+  email: string;
+  role: string;
+  /** JSON array of resource ids; null = all. */
+  resourceIds: string | null;
+  inviteDigest: string;
+  expiresAt: Timestamp;
+  createdAt: Timestamp;
+}
+
 export interface ResourcesTable {
   id: string;
   organizationId: string;
@@ -136,6 +148,7 @@ export interface Schema {
   users: UsersTable;
   organizations: OrganizationsTable;
   memberships: MembershipsTable;
+  membershipInvitations: MembershipInvitationsTable;
   resources: ResourcesTable;
   membershipResources: MembershipResourcesTable;
   apiClients: ApiClientsTable;

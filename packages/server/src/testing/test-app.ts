@@ -1,7 +1,7 @@
 // A real Keyward app on a real database for route tests: real argon2, real
 // rate limiter, a clock the test can move, and captured logs.
 import { Writable } from 'node:stream';
-import { bootstrapOwner, parseKeyring, newKeyringEntry, type Keyring } from '@keyward/core';
+import { acceptInvite, bootstrapOwner, parseKeyring, newKeyringEntry, type Keyring } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { buildApp } from '../app.ts';
@@ -94,11 +94,16 @@ export async function ownerToken(t: TestApp, extra: Record<string, unknown> = {}
   return (await passwordToken(t, { scopes, ...extra })).token;
 }
 
-/** Adds a member with a password, through the API as the owner. */
+/**
+ * Adds a member with PASSWORD: invites them through the API as the owner,
+ * then accepts as a new person would (in the domain, so the per-IP limit of
+ * the accept route is left to the tests about it).
+ */
 export async function addMember(t: TestApp, ownerBearer: string, email: string, role: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const response = await t.app.inject({ method: 'POST', url: '/api/v1/members', headers: bearer(ownerBearer), payload: { email, role, password: PASSWORD, ...extra } });
-  if (response.statusCode !== 201) throw new Error(`adding member failed: ${response.statusCode} ${response.body}`);
-  return json(response).userId as string;
+  const response = await t.app.inject({ method: 'POST', url: '/api/v1/members', headers: bearer(ownerBearer), payload: { email, role, ...extra } });
+  if (response.statusCode !== 201) throw new Error(`inviting a member failed: ${response.statusCode} ${response.body}`);
+  const accepted = await acceptInvite(t.context.deps, json(response).inviteToken as string, { password: PASSWORD });
+  return accepted.userId;
 }
 
 export async function auditActions(t: TestApp, filter: { targetId?: string; action?: string } = {}) {

@@ -3,13 +3,9 @@
 import { RateLimitedError, UnauthenticatedError, actorForToken, type Actor, type CompiledToken, type RateLimitState, type RequestFacts, type ServiceDeps, type VerifyCode } from '@keyward/core';
 import type { Verifier } from './verifier.ts';
 
-/** A 429 that knows the limit it hit, for the RateLimit-* headers. */
-export class TokenRateLimitedError extends RateLimitedError {
-  readonly state: RateLimitState;
-  constructor(retryAfterSeconds: number, state: RateLimitState, message = 'This token is over its rate limit; try again later.') {
-    super(retryAfterSeconds, message);
-    this.state = state;
-  }
+/** A 429 that carries the window it hit, for the RateLimit-* headers. */
+export function tokenRateLimited(retryAfterSeconds: number, state: RateLimitState, message = 'This token is over its rate limit; try again later.'): RateLimitedError {
+  return new RateLimitedError(retryAfterSeconds, message, { limit: state.limit, remaining: state.remaining, resetSeconds: retryAfterSeconds });
 }
 
 /** Why a token does not authenticate; the message is safe to show its holder. */
@@ -42,7 +38,7 @@ export async function authenticateBearer(verifier: Verifier, deps: ServiceDeps, 
   if (result.code === 'RATE_LIMITED') {
     const state = result.rateLimit;
     const retry = outcome.retryAfterSeconds ?? 1;
-    if (state) throw new TokenRateLimitedError(retry, state);
+    if (state) throw tokenRateLimited(retry, state);
     throw new RateLimitedError(retry, 'Too many failed attempts from this address; try again later.');
   }
   throw new UnauthenticatedError(REFUSALS[result.code] ?? 'The token is not valid.', 'invalid');

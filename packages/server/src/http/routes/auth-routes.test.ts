@@ -36,6 +36,16 @@ async function signIn(t: TestApp): Promise<SignedIn> {
 }
 
 
+/** A 429 tells when to come back twice: Retry-After, and the RateLimit-* fields of the window that refused. */
+function expectRateLimitHeaders(response: LightMyRequestResponse, limit: number, windowSeconds = 900): void {
+  const retryAfter = Number(response.headers['retry-after']);
+  expect(retryAfter).toBeGreaterThan(0);
+  expect(retryAfter).toBeLessThanOrEqual(windowSeconds);
+  expect(response.headers['ratelimit-limit']).toBe(String(limit));
+  expect(response.headers['ratelimit-remaining']).toBe('0');
+  expect(response.headers['ratelimit-reset']).toBe(String(retryAfter));
+}
+
 /** Failed sign-ins of unknown emails belong to no organization, so auditActions cannot see them. */
 async function failedLoginsWithoutOrganization(t: TestApp) {
   return t.database.db.selectFrom('auditEvents').selectAll().where('action', '=', 'auth.login_failed').where('organizationId', 'is', null).execute();
@@ -118,7 +128,7 @@ describeEachDialect('console session routes', (open) => {
       expect(body.errors).toContainEqual({ field: 'remember', message: 'is not a known field' });
     });
 
-    it('refuses the 11th attempt on one account after 10 failures with 429 and Retry-After, even with the right password', async () => {
+    it('refuses the 11th attempt on one account from an address after its 10 failures with 429, even with the right password', async () => {
       for (let attempt = 1; attempt <= 10; attempt++) {
         // Spelling the email differently does not open a fresh allowance.
         const email = attempt % 2 === 0 ? OWNER_EMAIL.toUpperCase() : OWNER_EMAIL;
@@ -127,9 +137,7 @@ describeEachDialect('console session routes', (open) => {
       const verify = vi.spyOn(t.context.deps.passwords, 'verify');
       const limited = await login(t, OWNER_EMAIL, PASSWORD);
       expectProblem(limited, 429, 'rate_limited');
-      const retryAfter = Number(limited.headers['retry-after']);
-      expect(retryAfter).toBeGreaterThan(0);
-      expect(retryAfter).toBeLessThanOrEqual(900);
+      expectRateLimitHeaders(limited, 10);
       expect(limited.cookies).toHaveLength(0);
       // Refused before the password is even checked.
       expect(verify).not.toHaveBeenCalled();
@@ -138,13 +146,22 @@ describeEachDialect('console session routes', (open) => {
       expect(await auditActions(t, { action: 'auth.login' })).toHaveLength(0);
     });
 
+    it("does not lock the owner out: ten wrong passwords from other addresses leave the owner's own address alone", async () => {
+      for (let attempt = 1; attempt <= 10; attempt++) {
+        expectProblem(await login(t, OWNER_EMAIL, `wrong password ${attempt}`, attempt <= 5 ? '198.51.100.7' : '2001:db8::7'), 401, 'unauthenticated');
+      }
+      expectProblem(await login(t, OWNER_EMAIL, 'wrong password 11', '198.51.100.7'), 401, 'unauthenticated');
+      expect((await login(t, OWNER_EMAIL, PASSWORD, '203.0.113.5')).statusCode).toBe(200);
+      expect((await login(t, OWNER_EMAIL, PASSWORD)).statusCode).toBe(200);
+    });
+
     it('refuses the 21st attempt from one IP within 15 minutes with 429, whichever accounts it tries', async () => {
       for (let attempt = 1; attempt <= 20; attempt++) {
         expectProblem(await login(t, `guess${attempt}@example.com`, PASSWORD, '198.51.100.20'), 401, 'unauthenticated');
       }
       const limited = await login(t, OWNER_EMAIL, PASSWORD, '198.51.100.20');
       expectProblem(limited, 429, 'rate_limited');
-      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expectRateLimitHeaders(limited, 20);
       // Another address signs in normally.
       expect((await login(t, OWNER_EMAIL, PASSWORD, '198.51.100.21')).statusCode).toBe(200);
     });
@@ -310,9 +327,7 @@ describeEachDialect('POST /api/v1/tokens with email and password', (open) => {
     for (let attempt = 1; attempt <= 5; attempt++) expect((await headless()).statusCode).toBe(201);
     const limited = await headless();
     expectProblem(limited, 429, 'rate_limited');
-    const retryAfter = Number(limited.headers['retry-after']);
-    expect(retryAfter).toBeGreaterThan(0);
-    expect(retryAfter).toBeLessThanOrEqual(900);
+    expectRateLimitHeaders(limited, 5);
     expect(await auditActions(t, { action: 'token.created' })).toHaveLength(5);
   });
 
@@ -338,14 +353,19 @@ describeEachDialect('POST /api/v1/tokens with email and password', (open) => {
     expect(await auditActions(t, { action: 'token.created' })).toHaveLength(0);
   });
 
-  it('shares the per-account limit with console sign-in, so changing address does not reopen the guessing', async () => {
-    // Two failures from each of five addresses: within every per-IP limit, but ten on one account.
-    for (let attempt = 0; attempt < 10; attempt++) {
-      expectProblem(await headless(`wrong ${attempt}`, `192.0.2.${20 + (attempt % 5)}`), 401, 'unauthenticated');
+  it("shares an address's failures on an account with console sign-in, and leaves the owner's other addresses alone", async () => {
+    // Ten failures from one address on the console: its password-flow allowance is untouched, its guessing is not.
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      const failed = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '192.0.2.20', payload: { email: OWNER_EMAIL, password: `wrong ${attempt}` } });
+      expectProblem(failed, 401, 'unauthenticated');
     }
     const verify = vi.spyOn(t.context.deps.passwords, 'verify');
-    expectProblem(await headless(PASSWORD, '198.51.100.1'), 429, 'rate_limited');
+    const limited = await headless(PASSWORD, '192.0.2.20');
+    expectProblem(limited, 429, 'rate_limited');
+    expectRateLimitHeaders(limited, 10);
     expect(verify).not.toHaveBeenCalled();
+    // The owner, from an address that has not failed, gets the token.
+    expect((await headless(PASSWORD, '198.51.100.1')).statusCode).toBe(201);
   });
 
   it('limits an IPv6 client by its /64, not per address', async () => {

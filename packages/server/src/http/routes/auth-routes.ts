@@ -1,7 +1,7 @@
-import { ConflictError, NotFoundError, acceptInvite, bootstrapOwner, csrfTokenFor, digestsEqual, login, logout } from '@keyward/core';
+import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError, ValidationError, acceptInvite, bootstrapOwner, csrfTokenFor, digestsEqual, findLiveSession, isCsrfTokenValid, login, logout } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App, AppContext } from '../app-types.ts';
-import { SESSION_COOKIE, actorOf, requestFacts } from '../authenticate.ts';
+import { CSRF_HEADER, SESSION_COOKIE, actorOf, requestFacts } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
 import { AcceptInviteBody, LoginBody, LoginResponse, NoContent, SessionResponse, SetupBody, SetupResponse } from '../schemas.ts';
 import { organizationView } from '../views.ts';
@@ -17,6 +17,21 @@ function setSessionCookie(ctx: AppContext, request: FastifyRequest, reply: Fasti
   reply.setCookie(SESSION_COOKIE, value, { httpOnly: true, sameSite: 'strict', secure: isSecure(ctx, request), path: '/', expires });
 }
 
+/**
+ * The person signed in to the console, if any, for routes open to everyone.
+ * A session counts only with its CSRF token, so another site cannot accept
+ * an invitation in the name of whoever is signed in.
+ */
+async function signedInUserOf(ctx: AppContext, request: FastifyRequest): Promise<string | null> {
+  const cookie = request.cookies?.[SESSION_COOKIE];
+  if (!cookie) return null;
+  const session = await findLiveSession(ctx.deps, cookie);
+  if (!session) throw new UnauthenticatedError('The session has ended; sign in again.');
+  const header = request.headers[CSRF_HEADER];
+  if (!isCsrfTokenValid(session, typeof header === 'string' ? header : undefined)) throw new ForbiddenError('This request needs the X-CSRF-Token header of your session.');
+  return session.userId;
+}
+
 export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
   const { deps, limiters } = ctx;
 
@@ -30,8 +45,9 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
       response: { 200: LoginResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
-      await limiters.loginPerIp.consume(clientKeyOf(request.ip));
-      const started = await withAccountLimit(limiters, request.body.email, () => login(deps, request.body.email, request.body.password, requestFacts(request)));
+      const clientKey = clientKeyOf(request.ip);
+      await limiters.loginPerIp.consume(clientKey);
+      const started = await withAccountLimit(limiters, request.body.email, clientKey, () => login(deps, request.body.email, request.body.password, requestFacts(request)));
       setSessionCookie(ctx, request, reply, started.sessionSecret, started.session.expiresAt);
       reply.header('cache-control', 'no-store');
       return {
@@ -76,10 +92,22 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.post('/api/v1/auth/accept-invite', {
     config: { auth: 'none' },
-    schema: { tags: TAGS, summary: 'Set your password with the one-time token from an invite link', body: AcceptInviteBody, response: { 204: NoContent, ...problemResponses } },
+    schema: {
+      tags: TAGS,
+      summary: 'Accept an invitation with the one-time token from its link',
+      description:
+        'A new person sends a password and gets an account. Someone who already has an account accepts signed in (session cookie and X-CSRF-Token), without a password; ' +
+        'their password is never changed. Either way they become a member of the inviting organization.',
+      body: AcceptInviteBody,
+      response: { 204: NoContent, ...problemResponses },
+    },
     handler: async (request, reply) => {
       await limiters.loginPerIp.consume(clientKeyOf(request.ip));
-      await acceptInvite(deps, request.body.inviteToken, request.body.password, requestFacts(request));
+      const { inviteToken, password } = request.body;
+      const signedInUserId = await signedInUserOf(ctx, request);
+      if (signedInUserId !== null && password !== undefined) throw ValidationError.field('password', 'is not needed while signed in: the invitation is accepted for your account');
+      if (signedInUserId === null && password === undefined) throw ValidationError.field('password', 'is required: choose one, or sign in first if you already have an account');
+      await acceptInvite(deps, inviteToken, signedInUserId !== null ? { signedInUserId } : { password: password as string }, requestFacts(request));
       return reply.code(204).send(null);
     },
   });

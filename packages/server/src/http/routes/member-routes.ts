@@ -3,7 +3,7 @@ import type { App, AppContext } from '../app-types.ts';
 import { actorOf } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
 import { AddMemberBody, AddedMemberResponse, MemberList, MemberResponse, NoContent, PageQuery, PatchMemberBody, UserIdParams } from '../schemas.ts';
-import { memberView } from '../views.ts';
+import { invitationView, memberListItemView, memberView } from '../views.ts';
 
 const TAGS = ['Members'];
 const MANAGE = { scopes: ['members:manage'] };
@@ -13,10 +13,17 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/members', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'List members', ...secured(), querystring: PageQuery, response: { 200: MemberList, ...problemResponses } },
+    schema: {
+      tags: TAGS,
+      summary: 'List members and pending invitations',
+      description: 'Newest first. A pending invitation is listed with status "invited" and userId null until the person accepts.',
+      ...secured(),
+      querystring: PageQuery,
+      response: { 200: MemberList, ...problemResponses },
+    },
     handler: async (request) => {
       const page = await listMembers(deps, actorOf(request), request.query);
-      return { items: page.items.map(memberView), nextCursor: page.nextCursor };
+      return { items: page.items.map(memberListItemView), nextCursor: page.nextCursor };
     },
   });
 
@@ -24,24 +31,25 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
     config: MANAGE,
     schema: {
       tags: TAGS,
-      summary: 'Add a member',
-      description: 'Creates the person when new. Without a password the answer carries a one-time inviteUrl to set one.',
+      summary: 'Invite a member',
+      description:
+        'Answers a one-time inviteUrl (valid 7 days) the same way whether or not the email has an account: the person becomes a member only when they accept it, ' +
+        'a new person by choosing a password, someone with an account while signed in. Inviting the same email again replaces the earlier link. There is no password field: nobody sets a password for someone else.',
       ...secured(),
       body: AddMemberBody,
       response: { 201: AddedMemberResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
-      const added = await addMember(deps, actorOf(request), request.body);
+      const invited = await addMember(deps, actorOf(request), request.body);
       reply.code(201).header('cache-control', 'no-store');
-      const inviteUrl = added.inviteToken ? `${ctx.config.publicUrl}/invite#${added.inviteToken}` : null;
-      return { ...memberView(added.member), inviteUrl, inviteToken: added.inviteToken };
+      return { ...invitationView(invited.invitation), inviteUrl: `${ctx.config.publicUrl}/invite#${invited.inviteToken}`, inviteToken: invited.inviteToken };
     },
   });
 
   app.get('/api/v1/members/:userId', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Get a member', ...secured(), params: UserIdParams, response: { 200: MemberResponse, ...problemResponses } },
-    handler: async (request) => memberView(await getMember(deps, actorOf(request), request.params.userId)),
+    schema: { tags: TAGS, summary: 'Get a member (by user id) or a pending invitation (by inv_ id)', ...secured(), params: UserIdParams, response: { 200: MemberResponse, ...problemResponses } },
+    handler: async (request) => memberListItemView(await getMember(deps, actorOf(request), request.params.userId)),
   });
 
   app.patch('/api/v1/members/:userId', {
@@ -60,7 +68,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.delete('/api/v1/members/:userId', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Remove a member and revoke their tokens here', ...secured(), params: UserIdParams, response: { 204: NoContent, ...problemResponses } },
+    schema: { tags: TAGS, summary: 'Remove a member and revoke their tokens here, or withdraw a pending invitation (inv_ id)', ...secured(), params: UserIdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await removeMember(deps, actorOf(request), request.params.userId);
       return reply.code(204).send(null);

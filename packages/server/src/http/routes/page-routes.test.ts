@@ -34,5 +34,14 @@ describeEachDialect('first-run pages', (open) => {
       const invite = await t.app.inject({ method: 'GET', url: '/invite' });
       expect(invite.body).toContain('data-endpoint="/api/v1/auth/accept-invite"');
     });
+
+    it('offers an invited person who already has an account a way to accept signed in, without setting a password', async () => {
+      const invite = await t.app.inject({ method: 'GET', url: '/invite' });
+      expect(invite.body).toContain('data-kind="invite-signed-in"');
+      expect(invite.body).toContain('autocomplete="current-password"');
+      const script = await t.app.inject({ method: 'GET', url: '/assets/pages.js' });
+      expect(script.body).toContain("'/api/v1/auth/login'");
+      expect(script.body).toContain("'x-csrf-token': csrfToken");
+    });
   });
 });

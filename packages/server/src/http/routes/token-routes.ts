@@ -50,8 +50,8 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
         }
         // Counted before the password is checked, so guessing costs attempts whether or not it succeeds.
         await ctx.limiters.passwordFlow.consume(clientKeyOf(request.ip));
-        // The same per-account limit as console sign-in: another address must not reopen the guessing.
-        actor = await withAccountLimit(ctx.limiters, email, () => authenticatePassword(deps, email, password, organization, requestFacts(request)));
+        // The same per-account limits as console sign-in: one count per address on the account, and a budget over all addresses.
+        actor = await withAccountLimit(ctx.limiters, email, clientKeyOf(request.ip), () => authenticatePassword(deps, email, password, organization, requestFacts(request)));
       } else if (email !== undefined || password !== undefined || organization !== undefined) {
         throw new ForbiddenError('email, password and organization are only for the headless flow, not with a session or token.');
       }

@@ -24,7 +24,7 @@ import type { App, AppContext } from '../app-types.ts';
 import { actorOf, requestFacts } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
 import { setRateLimitHeaders } from '../rate-limit-headers.ts';
-import { TokenRateLimitedError } from '../../verification/bearer-actor.ts';
+import { tokenRateLimited } from '../../verification/bearer-actor.ts';
 import type { VerifyOutcome } from '../../verification/verifier.ts';
 
 const TAGS = ['Verification'];
@@ -147,7 +147,7 @@ function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: string[];
     case 'USAGE_EXCEEDED':
       throw new ForbiddenError("The token's usage quota is spent.");
     case 'RATE_LIMITED':
-      if (result.rateLimit) throw new TokenRateLimitedError(outcome.retryAfterSeconds ?? 1, result.rateLimit);
+      if (result.rateLimit) throw tokenRateLimited(outcome.retryAfterSeconds ?? 1, result.rateLimit);
       throw new RateLimitedError(outcome.retryAfterSeconds ?? 60, 'Too many failed attempts from this address; try again later.');
     case 'MALFORMED':
       throw new UnauthenticatedError('The token is malformed.', 'invalid');
@@ -268,7 +268,8 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
       const now = deps.now();
       const verified = outcome.result.token;
       if (!outcome.result.valid || !verified) return refuseForwardAuth(outcome, { scopes, require });
-      if (outcome.result.rateLimit) setRateLimitHeaders(reply, outcome.result.rateLimit, now);
+      const state = outcome.result.rateLimit;
+      if (state) setRateLimitHeaders(reply, { limit: state.limit, remaining: state.remaining, resetSeconds: Math.ceil((state.resetAt.getTime() - now.getTime()) / 1000) });
       reply.header('cache-control', 'no-store');
       reply.header('x-keyward-token-id', verified.id);
       reply.header('x-keyward-owner', `${verified.owner.type}:${verified.owner.id}`);

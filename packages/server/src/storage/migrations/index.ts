@@ -5,6 +5,7 @@ import type { DialectCapabilities } from '../dialect-capabilities.ts';
 import { initialSchema } from './0001-initial-schema.ts';
 import { usageCounts } from './0003-usage-counts.ts';
 import { quotasAndClientLimits } from './0004-quotas-and-client-limits.ts';
+import { membershipInvitations } from './0005-membership-invitations.ts';
 
 /** Names sort in the order the migrations run; never rename or reorder a released one. */
 export function allMigrations(capabilities: DialectCapabilities): Record<string, Migration> {
@@ -12,5 +13,6 @@ export function allMigrations(capabilities: DialectCapabilities): Record<string,
     '0001_initial_schema': initialSchema(capabilities),
     '0003_usage_counts': usageCounts(capabilities),
     '0004_quotas_and_client_limits': quotasAndClientLimits(capabilities),
+    '0005_membership_invitations': membershipInvitations(capabilities),
   };
 }
