@@ -1,6 +1,6 @@
 // Prometheus metrics with prom-client, one registry per app so several apps in
 // one process (tests, embedding) never share or clash.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProblemCode } from '@keyward/core';
 
 export interface Metrics {
@@ -8,6 +8,8 @@ export interface Metrics {
   /** Records one answered request; `route` is the route pattern, never the raw URL (ids would explode the labels). */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   countProblem(code: ProblemCode): void;
+  /** The number of open `GET /api/v1/events` streams in this process. */
+  setOpenEventStreams(count: number): void;
 }
 
 export function createMetrics(): Metrics {
@@ -27,6 +29,11 @@ export function createMetrics(): Metrics {
     labelNames: ['code'] as const,
     registers: [registry],
   });
+  const eventStreams = new Gauge({
+    name: 'keyward_event_streams_open',
+    help: 'Open invalidation event streams (GET /api/v1/events) in this process.',
+    registers: [registry],
+  });
   return {
     registry,
     observeRequest(method, route, statusCode, seconds) {
@@ -34,6 +41,9 @@ export function createMetrics(): Metrics {
     },
     countProblem(code) {
       problems.inc({ code });
+    },
+    setOpenEventStreams(count) {
+      eventStreams.set(count);
     },
   };
 }
