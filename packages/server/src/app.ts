@@ -17,6 +17,7 @@ import { PROBLEM_CONTENT_TYPE, problem, retryAfter, scrubProblem, toProblem, www
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { catalogRoutes } from './http/routes/catalog-routes.ts';
 import { clientRoutes } from './http/routes/client-routes.ts';
+import { eventRoutes } from './http/routes/event-routes.ts';
 import { memberRoutes } from './http/routes/member-routes.ts';
 import { organizationRoutes } from './http/routes/organization-routes.ts';
 import { pageRoutes } from './http/routes/page-routes.ts';
@@ -205,6 +206,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await organizationRoutes(app, context);
   await catalogRoutes(app, context);
   await usageRoutes(app, context);
+  await eventRoutes(app, context, metrics);
   await pageRoutes(app);
   return { app, context };
 }

@@ -1,6 +1,6 @@
 // Prometheus metrics with prom-client, one registry per app so several apps in
 // one process (tests, embedding) never share or clash.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProblemCode } from '@keyward/core';
 import type { VerificationObserver } from '../verification/verifier.ts';
 
@@ -11,6 +11,8 @@ export interface Metrics {
   countProblem(code: ProblemCode): void;
   /** Verifications by entry point and code, their latency, cache results and buffer flushes. */
   verification: VerificationObserver;
+  /** The number of open `GET /api/v1/events` streams in this process. */
+  setOpenEventStreams(count: number): void;
 }
 
 export function createMetrics(): Metrics {
@@ -68,6 +70,11 @@ export function createMetrics(): Metrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     registers: [registry],
   });
+  const eventStreams = new Gauge({
+    name: 'keyward_event_streams_open',
+    help: 'Open invalidation event streams (GET /api/v1/events) in this process.',
+    registers: [registry],
+  });
   return {
     registry,
     verification: {
@@ -89,6 +96,9 @@ export function createMetrics(): Metrics {
     },
     countProblem(code) {
       problems.inc({ code });
+    },
+    setOpenEventStreams(count) {
+      eventStreams.set(count);
     },
   };
 }
