@@ -1,7 +1,8 @@
 import { generateToken } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
 import type { KyselyPlugin as Plugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { VerificationStore } from '../../storage/verification-rows.ts';
 import { describeEachDialect } from '../../storage/test-databases.ts';
 import type { Database } from '../../storage/index.ts';
 import { addMember, bearer, createTestApp, expectProblem, json, ownerToken, passwordToken, PASSWORD, type TestApp } from '../../testing/test-app.ts';
@@ -292,25 +293,29 @@ describeEachDialect('token verification', (open) => {
 
     it('does not put a token revoked during an in-flight lookup back into the cache', async () => {
       const token = await passwordToken(t, { scopes: ['scans:read'] });
-      const store = (t.context.verifier as unknown as { options: { store: { findTokenForVerification: (d: readonly string[]) => Promise<unknown> } } }).options.store;
-      const original = store.findTokenForVerification.bind(store);
+      // The verify caller's own token is cached first, so the only lookup held below is the target's.
+      expect(await code({ token: generateToken('kw_pat') })).toBe('NOT_FOUND');
+      const original = VerificationStore.prototype.findTokenForVerification;
       let release: () => void = () => {};
       const gate = new Promise<void>((resolve) => (release = resolve));
       let readDone: () => void = () => {};
       const read = new Promise<void>((resolve) => (readDone = resolve));
-      store.findTokenForVerification = async (digests) => {
-        const found = await original(digests);
+      const lookup = vi.spyOn(VerificationStore.prototype, 'findTokenForVerification').mockImplementation(async function (this: VerificationStore, digests) {
+        const found = await original.call(this, digests);
         readDone();
         await gate;
         return found;
-      };
+      });
       const inFlight = verify({ token: token.token });
       await read;
       // The read has the token as live; now it is revoked before the read returns.
       expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${token.id}`, headers: bearer(owner) })).statusCode).toBe(204);
+      // A verification that starts now must not join the stale lookup still in flight.
+      const startedAfter = verify({ token: token.token });
       release();
       await inFlight;
-      store.findTokenForVerification = original;
+      expect(json(await startedAfter).code).toBe('REVOKED');
+      lookup.mockRestore();
       expect(await code({ token: token.token })).toBe('REVOKED');
     });
   });
