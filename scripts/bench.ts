@@ -1,53 +1,37 @@
 // npm run bench: figures, not assertions. Times the pieces of the management
-// path on this machine: token format checks, HMAC hashing, argon2id, bearer
-// authentication against the database, and whole requests through Fastify.
-// Set KEYWARD_BENCH_DATABASE_URL=postgres://… to run the storage figures on PostgreSQL too.
-import { mkdtemp, rm } from 'node:fs/promises';
+// path on this machine (token format checks, HMAC hashing, argon2id, bearer
+// authentication against the database, whole requests through Fastify), then
+// the verification path of issue 9 (scripts/bench-verification.ts). Prints a
+// JSON report and a table, and writes the report to bench-report.json.
+//
+// Settings (environment):
+//   KEYWARD_BENCH_QUICK=1             fewer rounds and rows, short HTTP runs: for development
+//   KEYWARD_BENCH_SECONDS=10          length of each measured HTTP run
+//   KEYWARD_BENCH_TOKENS=1000000      stored tokens for the large-table latency figure
+//   KEYWARD_BENCH_ONLY=verification   or `management`: run one part only
+//   KEYWARD_BENCH_REPORT=path.json    where the JSON report goes (default ./bench-report.json)
+//   KEYWARD_BENCH_DATABASE_URL=postgres://…   the management storage figures on PostgreSQL too
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import Fastify from 'fastify';
 import { sql } from 'kysely';
 import { DEFAULT_TOKEN_PREFIXES, authenticateToken, bootstrapOwner, generateToken, hashToken, newKeyringEntry, parseKeyring, parseToken } from '@keyward/core';
 import { argon2Hasher, buildApp, loadConfig, migrateToLatest, openDatabase, type Database } from '@keyward/server';
+import { Figures, asyncOpsPerSecond, median, opsPerSecond, percentile } from './bench-figures.ts';
+import { benchVerification } from './bench-verification.ts';
 
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-}
+const figures = new Figures();
+const record = (name: string, value: number, unit: string) => figures.record(name, value, unit);
 
-const figures: Figure[] = [];
-const record = (name: string, value: number, unit: string) => figures.push({ name, value: Math.round(value * 100) / 100, unit });
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
-}
-
-/** Operations per second, as the median of several timed rounds. */
-function opsPerSecond(rounds: number, perRound: number, fn: () => void): number {
-  const rates: number[] = [];
-  for (let round = 0; round < rounds; round += 1) {
-    const start = performance.now();
-    for (let i = 0; i < perRound; i += 1) fn();
-    rates.push(perRound / ((performance.now() - start) / 1000));
-  }
-  return median(rates);
-}
-
-async function asyncOpsPerSecond(rounds: number, perRound: number, fn: () => Promise<unknown>): Promise<number> {
-  const rates: number[] = [];
-  for (let round = 0; round < rounds; round += 1) {
-    const start = performance.now();
-    for (let i = 0; i < perRound; i += 1) await fn();
-    rates.push(perRound / ((performance.now() - start) / 1000));
-  }
-  return median(rates);
+function positiveInteger(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < 1) throw new Error(`${name} must be a whole number above 0, got "${raw}"`);
+  return value;
 }
 
 async function benchStorage(label: string, database: Database): Promise<void> {
@@ -99,7 +83,7 @@ async function benchStorage(label: string, database: Database): Promise<void> {
   await app.close();
 }
 
-async function main(): Promise<void> {
+async function benchManagement(): Promise<void> {
   const keyring = parseKeyring(newKeyringEntry('v1'));
   const token = generateToken(DEFAULT_TOKEN_PREFIXES.personal);
   const garbage = `${token.slice(0, -1)}${token.endsWith('a') ? 'b' : 'a'}`;
@@ -138,11 +122,35 @@ async function main(): Promise<void> {
       await postgres.close();
     }
   }
+}
 
-  const width = Math.max(...figures.map((figure) => figure.name.length));
-  console.log(JSON.stringify({ node: process.version, at: new Date().toISOString(), figures }, null, 2));
+async function main(): Promise<void> {
+  const quick = process.env.KEYWARD_BENCH_QUICK === '1';
+  const only = process.env.KEYWARD_BENCH_ONLY;
+  if (only !== undefined && only !== 'management' && only !== 'verification') throw new Error('KEYWARD_BENCH_ONLY must be management or verification');
+  const settings = {
+    quick,
+    httpSeconds: positiveInteger('KEYWARD_BENCH_SECONDS', quick ? 3 : 10),
+    storedTokens: positiveInteger('KEYWARD_BENCH_TOKENS', quick ? 100_000 : 1_000_000),
+  };
+  const started = performance.now();
+  if (only !== 'verification') await benchManagement();
+  if (only !== 'management') await benchVerification(figures, { ...settings, log: (line) => console.error(line) });
+
+  const report = {
+    node: process.version,
+    fastify: Fastify().version,
+    at: new Date().toISOString(),
+    seconds: Math.round((performance.now() - started) / 1000),
+    settings,
+    figures: figures.all,
+  };
+  const reportFile = path.resolve(process.env.KEYWARD_BENCH_REPORT ?? 'bench-report.json');
+  await writeFile(reportFile, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(JSON.stringify(report, null, 2));
   console.log('');
-  for (const figure of figures) console.log(`${figure.name.padEnd(width)}  ${String(figure.value).padStart(12)} ${figure.unit}`);
+  console.log(figures.table());
+  console.log(`\nReport written to ${reportFile}`);
 }
 
 await main();

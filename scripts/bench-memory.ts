@@ -1,0 +1,66 @@
+// Run by bench-verification.ts in a fresh process (node --expose-gc): a
+// Keyward app on an existing SQLite data dir verifies every token listed in a
+// file once, filling its cache, and prints its memory before and after as one
+// JSON line. A fresh process, so the benchmark's own arrays and the garbage of
+// inserting a million rows are not counted as the cache's.
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { parseKeyring } from '@keyward/core';
+import { buildApp, loadConfig, openDatabase } from '@keyward/server';
+
+export interface MemoryReport {
+  cachedTokens: number;
+  before: Usage;
+  after: Usage;
+  gc: boolean;
+  codes: Record<string, number>;
+}
+
+function collect(): boolean {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return false;
+  gc();
+  gc();
+  return true;
+}
+
+export interface Usage {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+}
+
+function usage(): Usage {
+  const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+  return { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal, externalBytes: external };
+}
+
+const dataDir = process.env.KEYWARD_BENCH_MEMORY_DATA_DIR;
+const tokensFile = process.env.KEYWARD_BENCH_MEMORY_TOKENS;
+const secrets = process.env.KEYWARD_BENCH_MEMORY_SECRETS;
+if (!dataDir || !tokensFile || !secrets) throw new Error('bench-memory.ts is run by npm run bench, which sets its environment');
+
+const tokens = (await readFile(tokensFile, 'utf8')).split('\n').filter(Boolean);
+const database = await openDatabase({ dataDir });
+const config = loadConfig({ LOG_LEVEL: 'silent', KEYWARD_CACHE_MAX_TOKENS: String(Math.max(100_000, tokens.length)) }, tmpdir());
+const { app, context } = await buildApp({ config, database, keyring: parseKeyring(secrets) });
+await app.ready();
+// Warm the code path on a few tokens first, so compiled code is in both measurements.
+for (const token of tokens.slice(0, 100)) await context.verifier.verify(token, {}, { entryPoint: 'verify', spendQuota: false });
+context.verifier.reset();
+const gc = collect();
+const before = usage();
+const codes: Record<string, number> = {};
+for (const token of tokens) {
+  const { result } = await context.verifier.verify(token, {}, { entryPoint: 'verify', spendQuota: false });
+  codes[result.code] = (codes[result.code] ?? 0) + 1;
+}
+// The buffers are flushed first: what is measured is the cache, not pending writes.
+await context.verifier.flush();
+await context.usage.flush();
+collect();
+const report: MemoryReport = { cachedTokens: context.verifier.cache.size, before, after: usage(), gc, codes };
+await app.close();
+await database.close();
+console.log(JSON.stringify(report));

@@ -1,0 +1,436 @@
+// The verification figures of issue 9 (SPEC §4): the in-process verifier on
+// cache hits and misses, POST /api/v1/verify and GET /api/v1/authz under
+// autocannon against a bare Fastify ceiling, database writes per 10,000
+// verifications, miss latency with a million stored tokens, and the memory of
+// 100,000 cached tokens. Everything runs on SQLite in temporary data dirs and
+// on 127.0.0.1 only, and stops by itself.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import Fastify from 'fastify';
+import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import { DEFAULT_TOKEN_PREFIXES, bootstrapOwner, generateToken, hashToken, newId, newKeyringEntry, parseKeyring, tokenHint, type Keyring, type NewToken } from '@keyward/core';
+import { buildApp, loadConfig, migrateToLatest, openDatabase, type Database } from '@keyward/server';
+// Internal, not part of the server's public surface: the bench writes rows the way the store does.
+import { tokenToRow } from '../packages/server/src/storage/token-rows.ts';
+import type { App, AppContext } from '../packages/server/src/http/app-types.ts';
+import type { VerifyContext, VerifyInput } from '../packages/server/src/verification/verifier.ts';
+import { asyncRates, median, percentile, type Figures } from './bench-figures.ts';
+import type { LoadPlan, LoadResult } from './bench-load.ts';
+import type { MemoryReport } from './bench-memory.ts';
+
+export interface VerificationBenchOptions {
+  /** KEYWARD_BENCH_QUICK=1: fewer rounds and rows, shorter runs, for development. */
+  quick: boolean;
+  /** Length of each measured HTTP run (KEYWARD_BENCH_SECONDS). */
+  httpSeconds: number;
+  /** Stored tokens for the large-table latency figure (KEYWARD_BENCH_TOKENS). */
+  storedTokens: number;
+  log: (line: string) => void;
+}
+
+const HTTP_TOKENS = 10_000;
+/** Well-formed unknown tokens mixed into the HTTP runs: 5 % of the valid ones. */
+const UNKNOWN_TOKENS = 500;
+const CONNECTIONS = 32;
+const MEMORY_TOKENS = 100_000;
+/** 500 rows of 28 columns: 14,000 parameters, under SQLite's 32,766 per statement. */
+const ROWS_PER_INSERT = 500;
+/** Commits every 50,000 rows, so the WAL is checkpointed along the way rather than growing to the whole table. */
+const ROWS_PER_TRANSACTION = 50_000;
+const SCOPES = ['scans:read', 'clearances:read'];
+const QUESTION_SCOPES = ['scans:read'];
+const MB = 1_000_000;
+const run = promisify(execFile);
+
+/** Counts the statements that change data, by kind, on the database the app is given. */
+class WriteCounter implements KyselyPlugin {
+  counts = { insert: 0, update: 0, delete: 0 };
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    if (args.node.kind === 'InsertQueryNode') this.counts.insert++;
+    else if (args.node.kind === 'UpdateQueryNode') this.counts.update++;
+    else if (args.node.kind === 'DeleteQueryNode') this.counts.delete++;
+    return args.node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+  get total(): number {
+    return this.counts.insert + this.counts.update + this.counts.delete;
+  }
+  reset(): void {
+    this.counts = { insert: 0, update: 0, delete: 0 };
+  }
+}
+
+interface Instance {
+  dataDir: string;
+  /** Unwrapped: the bench's own inserts are not counted as the app's writes. */
+  database: Database;
+  app: App;
+  context: AppContext;
+  organizationId: string;
+  userId: string;
+  counter: WriteCounter;
+}
+
+const PASSWORD = 'benchmark password 123';
+
+async function openInstance(keyring: Keyring, label: string): Promise<Instance> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), `keyward-bench-${label}-`));
+  const database = await openDatabase({ dataDir });
+  await migrateToLatest(database);
+  const counter = new WriteCounter();
+  const config = loadConfig(
+    {
+      LOG_LEVEL: 'silent',
+      KEYWARD_PASSWORD_FLOW_MAX: '1000000',
+      // All the load comes from 127.0.0.1, and 5 % of it is unknown tokens: the
+      // per-address failure limit (100 a minute) would otherwise refuse the run after a second.
+      KEYWARD_VERIFY_FAILURES_PER_IP: '1000000',
+    },
+    tmpdir(),
+  );
+  const { app, context } = await buildApp({ config, database: { ...database, db: database.db.withPlugin(counter) }, keyring });
+  await app.ready();
+  const { user, organization } = await bootstrapOwner(context.deps, { email: 'bench@example.com', password: PASSWORD, organizationName: 'Bench', organizationSlug: 'bench' });
+  return { dataDir, database, app, context, organizationId: organization.id, userId: user.id, counter };
+}
+
+async function closeInstance(instance: Instance): Promise<void> {
+  await instance.app.close();
+  await instance.database.close();
+  await rm(instance.dataDir, { recursive: true, force: true });
+}
+
+/**
+ * Inserts `count` personal tokens of the instance's owner straight into the
+ * table, in multi-row statements; `keep` sees each plaintext as it is made.
+ */
+async function insertTokens(instance: Instance, keyring: Keyring, count: number, keep: (index: number, plaintext: string) => void): Promise<number> {
+  const started = performance.now();
+  const now = new Date();
+  const expiresAt = new Date(now.getTime() + 90 * 86_400_000);
+  for (let first = 0; first < count; first += ROWS_PER_TRANSACTION) {
+    const last = Math.min(count, first + ROWS_PER_TRANSACTION);
+    await instance.database.db.transaction().execute(async (trx) => {
+      for (let start = first; start < last; start += ROWS_PER_INSERT) {
+        const rows = [];
+        for (let index = start; index < Math.min(last, start + ROWS_PER_INSERT); index += 1) {
+          const plaintext = generateToken(DEFAULT_TOKEN_PREFIXES.personal);
+          keep(index, plaintext);
+          const { digest, version } = hashToken(keyring, plaintext);
+          const id = newId('tok');
+          const token: NewToken = {
+            id,
+            organizationId: instance.organizationId,
+            kind: 'personal',
+            owner: { type: 'user', id: instance.userId },
+            name: `bench-${index}`,
+            hint: tokenHint(plaintext),
+            digest,
+            secretVersion: version,
+            scopes: SCOPES,
+            permission: 'owner',
+            resourceIds: [],
+            resourcesLimited: false,
+            expiresAt,
+            disabledAt: null,
+            revokedAt: null,
+            revokedReason: null,
+            allowedIps: [],
+            rateLimit: null,
+            metadata: {},
+            remaining: null,
+            refill: null,
+            lineageId: id,
+            rotatedFrom: null,
+            rotatedAt: null,
+            graceUntil: null,
+            createdAt: now,
+          };
+          rows.push(tokenToRow(token));
+        }
+        await trx.insertInto('tokens').values(rows).execute();
+      }
+    });
+  }
+  return (performance.now() - started) / 1000;
+}
+
+/** A client token with keyward:verify, made the way an administrator would, for POST /api/v1/verify. */
+async function issueVerifyToken(instance: Instance): Promise<string> {
+  const { app } = instance;
+  const admin = await app.inject({
+    method: 'POST',
+    url: '/api/v1/tokens',
+    payload: { name: 'bench-admin', email: 'bench@example.com', password: PASSWORD, scopes: ['clients:manage', 'keyward:verify'] },
+  });
+  const adminToken = (admin.json() as { token: string }).token;
+  const headers = { authorization: `Bearer ${adminToken}` };
+  const client = await app.inject({ method: 'POST', url: '/api/v1/clients', headers, payload: { name: 'bench-gateway' } });
+  const clientId = (client.json() as { id: string }).id;
+  const issued = await app.inject({ method: 'POST', url: `/api/v1/clients/${clientId}/tokens`, headers, payload: { name: 'verifier', scopes: ['keyward:verify'] } });
+  if (issued.statusCode !== 201) throw new Error(`could not issue the verify token: ${issued.statusCode} ${issued.body}`);
+  return (issued.json() as { token: string }).token;
+}
+
+function load(plan: LoadPlan): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./bench-load.ts', import.meta.url), { workerData: plan });
+    worker.once('message', (result: LoadResult) => resolve(result));
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`the load worker exited with ${code}`));
+    });
+  });
+}
+
+interface Measured extends LoadResult {
+  /**
+   * CPU time of this (the server's) thread per answered request. The servers
+   * run here and autocannon in a worker, so this is the server's cost alone,
+   * and it moves far less than req/s when other processes take the cores.
+   */
+  serverCpuMicrosPerRequest: number;
+}
+
+/** A short discarded run first (code compiled, connections open), then the measured one. */
+async function measure(plan: LoadPlan, warmSeconds: number): Promise<Measured> {
+  await load({ ...plan, durationSeconds: warmSeconds });
+  const cpuBefore = process.threadCpuUsage();
+  const result = await load(plan);
+  const cpu = process.threadCpuUsage(cpuBefore);
+  return { ...result, serverCpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests) };
+}
+
+function urlOf(app: { server: { address(): unknown } }): string {
+  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+}
+
+/** Unknown tokens spread evenly through the valid ones. */
+function mix(valid: readonly string[], unknown: readonly string[]): string[] {
+  const mixed: string[] = [];
+  const every = Math.floor(valid.length / unknown.length);
+  let next = 0;
+  valid.forEach((token, index) => {
+    mixed.push(token);
+    if ((index + 1) % every === 0 && next < unknown.length) mixed.push(unknown[next++] as string);
+  });
+  return mixed;
+}
+
+function loadDetails(result: Measured): Record<string, unknown> {
+  return {
+    requests: result.requests,
+    seconds: result.durationSeconds,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    statusCodes: result.statusCodes,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    serverCpuMicrosPerRequest: result.serverCpuMicrosPerRequest,
+  };
+}
+
+export async function benchVerification(figures: Figures, options: VerificationBenchOptions): Promise<void> {
+  const { quick, log } = options;
+  const secrets = newKeyringEntry('v1');
+  const keyring = parseKeyring(secrets);
+  const verifyContext: VerifyContext = { entryPoint: 'verify', spendQuota: true };
+
+  log('verification: 10,000 tokens on SQLite');
+  let small: Instance | null = await openInstance(keyring, 'small');
+  let large: Instance | null = null;
+  try {
+    const valid: string[] = [];
+    const insertSeconds = await insertTokens(small, keyring, HTTP_TOKENS, (_index, plaintext) => valid.push(plaintext));
+    const unknown = Array.from({ length: UNKNOWN_TOKENS }, () => generateToken(DEFAULT_TOKEN_PREFIXES.personal));
+    const { verifier, usage } = small.context;
+    const input: VerifyInput = { scopes: QUESTION_SCOPES, organizationId: small.organizationId };
+
+    // 1. In-process: one pass fills the cache; then every call is a hit.
+    const codes: Record<string, number> = {};
+    for (const token of valid) {
+      const { result } = await verifier.verify(token, input, verifyContext);
+      codes[result.code] = (codes[result.code] ?? 0) + 1;
+    }
+    if (codes.VALID !== HTTP_TOKENS) throw new Error(`the bench tokens do not verify: ${JSON.stringify(codes)}`);
+    const hitRounds = quick ? 3 : 7;
+    const hitPerRound = quick ? 20_000 : 100_000;
+    const hits = await asyncRates(hitRounds, hitPerRound, (i) => verifier.verify(valid[i % valid.length] as string, input, verifyContext));
+    figures.record('verifier.verify, cache hit (in-process, median of rounds)', median(hits), 'ops/s', {
+      target: { op: '>=', value: 400_000 },
+      details: { rounds: hitRounds, perRound: hitPerRound, rates: hits.map(Math.round), tokens: valid.length },
+    });
+
+    // Each round starts from an empty cache and asks for distinct tokens: every call reads the database.
+    const missRounds = quick ? 3 : 7;
+    const missPerRound = quick ? 1_000 : 2_000;
+    const misses = await asyncRates(
+      missRounds,
+      missPerRound,
+      (i) => verifier.verify(valid[i % valid.length] as string, input, verifyContext),
+      () => verifier.reset(),
+    );
+    figures.record('verifier.verify, cache miss on SQLite (in-process, median of rounds)', median(misses), 'ops/s', {
+      target: { op: '>=', value: 20_000 },
+      details: { rounds: missRounds, perRound: missPerRound, rates: misses.map(Math.round), storedTokens: HTTP_TOKENS, note: 'verifier.reset() before each round; each round verifies distinct tokens sequentially' },
+    });
+
+    // 3. Writes: 10,000 verifications over 1,000 tokens (10 uses each), inside one last-use interval, buffers flushed.
+    await verifier.flush();
+    await usage.flush();
+    small.counter.reset();
+    const writeTokens = 1_000;
+    const writesStarted = performance.now();
+    for (let i = 0; i < 10_000; i += 1) await verifier.verify(valid[i % writeTokens] as string, input, verifyContext);
+    await verifier.flush();
+    await usage.flush();
+    const writeSeconds = (performance.now() - writesStarted) / 1000;
+    const writes = small.counter.total;
+    const writeCounts = { ...small.counter.counts };
+    // Each token's last use is written at most once per interval (60 s), so a run shorter than that is one interval.
+    const minutes = Math.max(1, Math.ceil(writeSeconds / 60));
+    figures.record('database writes per 10,000 verifications (1,000 tokens, buffers flushed)', writes, 'statements', {
+      details: { ...writeCounts, seconds: writeSeconds, note: 'updates = last-use writes (one per token); inserts = batched usage-counter upserts' },
+    });
+    figures.record('database writes per token per minute', writes / writeTokens / minutes, 'writes', {
+      target: { op: '<=', value: 1 },
+      details: { writes, tokens: writeTokens, minutes },
+    });
+
+    // 2. HTTP through autocannon, against Keyward and a bare Fastify ceiling.
+    log('verification: HTTP (autocannon)');
+    const callerToken = await issueVerifyToken(small);
+    const tokens = mix(valid, unknown);
+    // Warm: one pass fills the cache (and the negative cache for the unknown tokens).
+    for (const token of tokens) await verifier.verify(token, input, verifyContext);
+    await small.app.listen({ host: '127.0.0.1', port: 0 });
+    const keywardUrl = urlOf(small.app);
+    const sample = await small.app.inject({ method: 'POST', url: '/api/v1/verify', headers: { authorization: `Bearer ${callerToken}` }, payload: { token: valid[0], scopes: QUESTION_SCOPES } });
+    const answer: unknown = sample.json();
+
+    const bare = Fastify({ logger: false });
+    // Parses the same JSON body and answers a real answer's bytes, with none of Keyward's hooks or work.
+    bare.post('/api/v1/verify', async (request) => (request.body ? answer : null));
+    await bare.listen({ host: '127.0.0.1', port: 0 });
+    const bareUrl = urlOf(bare);
+
+    const seconds = options.httpSeconds;
+    const warmSeconds = quick ? 1 : 2;
+    const jsonHeaders = { 'content-type': 'application/json', authorization: `Bearer ${callerToken}` };
+    const bodies = tokens.map((token) => JSON.stringify({ token, scopes: QUESTION_SCOPES }));
+    const base = { connections: CONNECTIONS, durationSeconds: seconds } as const;
+    let ceiling: Measured;
+    let verifyLoad: Measured;
+    let authzLoad: Measured;
+    try {
+      ceiling = await measure({ ...base, url: bareUrl, method: 'POST', path: '/api/v1/verify', headers: jsonHeaders, variants: bodies, vary: 'body' }, warmSeconds);
+      verifyLoad = await measure({ ...base, url: keywardUrl, method: 'POST', path: '/api/v1/verify', headers: jsonHeaders, variants: bodies, vary: 'body' }, warmSeconds);
+      authzLoad = await measure(
+        { ...base, url: keywardUrl, method: 'GET', path: `/api/v1/authz?scopes=${QUESTION_SCOPES.join(',')}`, headers: {}, variants: tokens.map((token) => `Bearer ${token}`), vary: 'authorization' },
+        warmSeconds,
+      );
+    } finally {
+      await bare.close();
+    }
+    const httpSetting = { connections: CONNECTIONS, seconds, tokens: valid.length, unknownTokens: unknown.length };
+    figures.record('bare Fastify POST (JSON body, constant answer): the ceiling', ceiling.requestsPerSecond, 'req/s', { details: { ...httpSetting, ...loadDetails(ceiling) } });
+    figures.record('bare Fastify POST p50', ceiling.p50Ms, 'ms');
+    figures.record('bare Fastify POST p99', ceiling.p99Ms, 'ms');
+    figures.record('POST /api/v1/verify over HTTP', verifyLoad.requestsPerSecond, 'req/s', { details: { ...httpSetting, ...loadDetails(verifyLoad) } });
+    figures.record('POST /api/v1/verify p50', verifyLoad.p50Ms, 'ms');
+    figures.record('POST /api/v1/verify p99', verifyLoad.p99Ms, 'ms', { target: { op: '<=', value: 10 } });
+    figures.record('POST /api/v1/verify / bare Fastify', verifyLoad.requestsPerSecond / ceiling.requestsPerSecond, 'ratio', { target: { op: '>=', value: 0.8 } });
+    figures.record('GET /api/v1/authz over HTTP', authzLoad.requestsPerSecond, 'req/s', { details: { ...httpSetting, ...loadDetails(authzLoad) } });
+    figures.record('GET /api/v1/authz p50', authzLoad.p50Ms, 'ms');
+    figures.record('GET /api/v1/authz p99', authzLoad.p99Ms, 'ms', { target: { op: '<=', value: 10 } });
+    figures.record('GET /api/v1/authz / bare Fastify', authzLoad.requestsPerSecond / ceiling.requestsPerSecond, 'ratio', { target: { op: '>=', value: 0.8 } });
+    // The same comparison in server CPU per request: what the ratios would be if the server had its cores to itself.
+    figures.record('server CPU per request: bare Fastify', ceiling.serverCpuMicrosPerRequest, 'µs');
+    figures.record('server CPU per request: POST /api/v1/verify', verifyLoad.serverCpuMicrosPerRequest, 'µs');
+    figures.record('server CPU per request: GET /api/v1/authz', authzLoad.serverCpuMicrosPerRequest, 'µs');
+    figures.record('bare / verify, in server CPU per request', ceiling.serverCpuMicrosPerRequest / verifyLoad.serverCpuMicrosPerRequest, 'ratio');
+    figures.record('bare / authz, in server CPU per request', ceiling.serverCpuMicrosPerRequest / authzLoad.serverCpuMicrosPerRequest, 'ratio');
+
+    // 4. Miss latency with many stored tokens against 10,000, in alternating rounds so both see the same noise.
+    log(`verification: inserting ${options.storedTokens.toLocaleString('en-US')} tokens`);
+    large = await openInstance(keyring, 'large');
+    const latencyRounds = quick ? 3 : 5;
+    const latencyPerRound = quick ? 500 : 1_000;
+    const sampleSize = latencyRounds * latencyPerRound;
+    const stride = Math.max(1, Math.floor(options.storedTokens / sampleSize));
+    const largeSample: string[] = [];
+    const memoryTokens: string[] = [];
+    const largeInsertSeconds = await insertTokens(large, keyring, options.storedTokens, (index, plaintext) => {
+      if (index % stride === 0 && largeSample.length < sampleSize) largeSample.push(plaintext);
+      if (index < MEMORY_TOKENS) memoryTokens.push(plaintext);
+    });
+    log(`verification: inserted in ${largeInsertSeconds.toFixed(1)} s; miss latency`);
+    const smallSample = valid.slice(0, Math.min(sampleSize, valid.length));
+    const latencies: { small: number[]; large: number[] } = { small: [], large: [] };
+    const largeInput: VerifyInput = { scopes: QUESTION_SCOPES, organizationId: large.organizationId };
+    // Untimed warm-up of the large instance's code path.
+    for (const token of largeSample.slice(0, 200)) await large.context.verifier.verify(token, largeInput, verifyContext);
+    for (let round = 0; round < latencyRounds; round += 1) {
+      for (const [which, instance, pool, question] of [
+        ['small', small, smallSample, input],
+        ['large', large, largeSample, largeInput],
+      ] as const) {
+        instance.context.verifier.reset();
+        for (let i = 0; i < latencyPerRound; i += 1) {
+          const token = pool[(round * latencyPerRound + i) % pool.length] as string;
+          const started = performance.now();
+          await instance.context.verifier.verify(token, question, verifyContext);
+          latencies[which].push(performance.now() - started);
+        }
+      }
+    }
+    const smallP99 = percentile(latencies.small, 99);
+    const largeP99 = percentile(latencies.large, 99);
+    const stored = options.storedTokens.toLocaleString('en-US');
+    figures.record(`verify p99, cache miss, ${HTTP_TOKENS.toLocaleString('en-US')} stored tokens`, smallP99, 'ms', { details: { p50Ms: percentile(latencies.small, 50), samples: latencies.small.length } });
+    figures.record(`verify p99, cache miss, ${stored} stored tokens`, largeP99, 'ms', {
+      details: { p50Ms: percentile(latencies.large, 50), samples: latencies.large.length, insertSeconds: largeInsertSeconds, rowsPerInsert: ROWS_PER_INSERT },
+    });
+    figures.record(`verify p99 ${stored} / ${HTTP_TOKENS.toLocaleString('en-US')} stored tokens`, largeP99 / smallP99, 'ratio', { target: { op: '<=', value: 1.2 } });
+    figures.record(`insert ${stored} tokens (multi-row, ${ROWS_PER_INSERT} a statement)`, largeInsertSeconds, 's', { details: { insertSecondsFor10000: insertSeconds } });
+
+    // 5. Memory, in a fresh process on the large data dir.
+    log(`verification: memory with ${Math.min(MEMORY_TOKENS, memoryTokens.length).toLocaleString('en-US')} cached tokens`);
+    await closeInstance(small);
+    small = null;
+    const largeDir = large.dataDir;
+    await large.app.close();
+    await large.database.close();
+    const tokensFile = path.join(largeDir, 'bench-memory-tokens.txt');
+    await writeFile(tokensFile, memoryTokens.join('\n'));
+    const memoryScript = new URL('./bench-memory.ts', import.meta.url).pathname;
+    const { stdout } = await run(process.execPath, ['--expose-gc', memoryScript], {
+      env: { ...process.env, KEYWARD_BENCH_MEMORY_DATA_DIR: largeDir, KEYWARD_BENCH_MEMORY_TOKENS: tokensFile, KEYWARD_BENCH_MEMORY_SECRETS: secrets },
+      maxBuffer: 1024 * 1024,
+    });
+    await rm(largeDir, { recursive: true, force: true });
+    large = null;
+    const memory = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as MemoryReport;
+    const cached = memory.cachedTokens.toLocaleString('en-US');
+    const heapPerToken = (memory.after.heapUsedBytes - memory.before.heapUsedBytes) / Math.max(1, memory.cachedTokens);
+    figures.record(`resident memory (rss) with ${cached} cached tokens`, memory.after.rssBytes / MB, 'MB', {
+      target: { op: '<=', value: 200 },
+      details: { before: memory.before, after: memory.after, gc: memory.gc, codes: memory.codes },
+    });
+    figures.record('resident memory (rss) of the same process before the cache was filled', memory.before.rssBytes / MB, 'MB');
+    figures.record(`heap used with ${cached} cached tokens`, memory.after.heapUsedBytes / MB, 'MB', { details: { heapUsedBeforeMb: memory.before.heapUsedBytes / MB } });
+    figures.record('heap per cached token', heapPerToken, 'bytes');
+  } finally {
+    // Idempotent: a failure part-way still removes the data dirs.
+    if (small) await closeInstance(small).catch(() => undefined);
+    if (large) await closeInstance(large).catch(() => undefined);
+  }
+}
