@@ -76,6 +76,22 @@ export function compileIpMatcher(cidrs: readonly string[]): ((ip: string) => boo
   };
 }
 
+// Most tokens share a handful of scope lists: one frozen list and Set per
+// distinct list keeps 100,000 cached tokens from holding 100,000 Sets.
+const MAX_INTERNED_SCOPE_LISTS = 10_000;
+const internedScopes = new Map<string, { list: string[]; set: ReadonlySet<string> }>();
+const NO_RESOURCES: ResourceRef[] = Object.freeze([]) as unknown as ResourceRef[];
+
+function internScopes(scopes: string[]): { list: string[]; set: ReadonlySet<string> } {
+  const key = scopes.join(' ');
+  let interned = internedScopes.get(key);
+  if (!interned) {
+    interned = { list: Object.freeze([...scopes]) as string[], set: new Set(scopes) };
+    if (internedScopes.size < MAX_INTERNED_SCOPE_LISTS) internedScopes.set(key, interned);
+  }
+  return interned;
+}
+
 /** Builds what every later decision needs from a stored token and its owner's current access. */
 export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: OwnerSnapshot | null): CompiledToken {
   const effective = owner
@@ -83,9 +99,12 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
     : { scopes: [], permission: token.permission, resourceIds: [] as string[] };
   // A token whose granted resources were all deleted reaches none, not all.
   const resourceIds = token.resourcesLimited && token.resources.length === 0 ? [] : effective.resourceIds;
-  const names = new Map<string, ResourceRef>([...(owner?.resources ?? []), ...token.resources].map((r) => [r.id, r]));
-  const resources: ResourceRef[] =
-    resourceIds === 'all' ? [] : resourceIds.map((id) => names.get(id) ?? { id, type: 'unknown', name: id });
+  let resources = NO_RESOURCES;
+  if (resourceIds !== 'all' && resourceIds.length > 0) {
+    const names = new Map<string, ResourceRef>([...(owner?.resources ?? []), ...token.resources].map((r) => [r.id, r]));
+    resources = resourceIds.map((id) => names.get(id) ?? { id, type: 'unknown', name: id });
+  }
+  const scopes = internScopes(effective.scopes);
   const rotatedOutAtMs = token.rotatedAt ? (token.graceUntil ?? token.rotatedAt).getTime() : null;
   return {
     record: token,
@@ -94,7 +113,7 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
     userId: token.owner.type === 'user' ? token.owner.id : null,
     expiresAtMs: token.expiresAt ? token.expiresAt.getTime() : null,
     rotatedOutAtMs,
-    scopeSet: new Set(effective.scopes),
+    scopeSet: scopes.set,
     resourceSet: resourceIds === 'all' ? null : new Set(resourceIds),
     ipMatcher: compileIpMatcher(token.allowedIps),
     rateLimit: token.rateLimit,
@@ -106,7 +125,7 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
       kind: token.kind,
       owner: token.owner,
       organizationId: token.organizationId,
-      scopes: effective.scopes,
+      scopes: scopes.list,
       permission: effective.permission,
       resources,
       expiresAt: token.expiresAt,

@@ -75,15 +75,26 @@ export function createMetrics(): Metrics {
     help: 'Open invalidation event streams (GET /api/v1/events) in this process.',
     registers: [registry],
   });
+  const verificationCounters = new Map<string, { inc(): void }>();
+  const durationHistograms = new Map<string, { observe(value: number): void }>();
+  const cacheCounters = new Map<string, { inc(): void }>();
   return {
     registry,
     verification: {
+      // Bound label children, looked up once: this runs on every verification.
       verified(entryPoint, code, seconds) {
-        verifications.inc({ entry_point: entryPoint, code });
-        verifyDuration.observe({ entry_point: entryPoint }, seconds);
+        const key = `${entryPoint}|${code}`;
+        let counter = verificationCounters.get(key);
+        if (!counter) verificationCounters.set(key, (counter = verifications.labels(entryPoint, code)));
+        counter.inc();
+        let histogram = durationHistograms.get(entryPoint);
+        if (!histogram) durationHistograms.set(entryPoint, (histogram = verifyDuration.labels(entryPoint)));
+        histogram.observe(seconds);
       },
       cache(result) {
-        cacheLookups.inc({ result });
+        let counter = cacheCounters.get(result);
+        if (!counter) cacheCounters.set(result, (counter = cacheLookups.labels(result)));
+        counter.inc();
       },
       flushed(buffer, outcome) {
         flushes.inc({ buffer, outcome: outcome.error ? 'failed' : 'ok' });

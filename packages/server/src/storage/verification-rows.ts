@@ -1,7 +1,7 @@
 // The storage side of the verification path: one round trip per cache miss
 // (the token joined with its owner's current access), the atomic quota
 // spend, and the batched writes the verifier buffers (last use, re-hashes).
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { jsonArrayFrom as postgresJsonArrayFrom } from 'kysely/helpers/postgres';
 import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
 import type { OwnerSnapshot, RateLimitSetting, Refill, ResourceRef, TokenRecord } from '@keyward/core';
@@ -42,6 +42,18 @@ function parseJsonArray(value: unknown): ResourceRef[] {
   return Array.isArray(parsed) ? (parsed as ResourceRef[]) : [];
 }
 
+type LookupRow = TokenRow & {
+  organizationDisabledAt: Date | string | null;
+  memberRole: string | null;
+  memberAllResources: number | null;
+  userEmail: string | null;
+  clientId: string | null;
+  clientDeletedAt: Date | string | null;
+  clientRateLimit: string | null;
+  grants: unknown;
+  memberResources: unknown;
+};
+
 export class VerificationStore {
   private readonly db: Kysely<Schema>;
   private readonly capabilities: DialectCapabilities;
@@ -51,11 +63,37 @@ export class VerificationStore {
     this.capabilities = capabilitiesOf(db);
   }
 
+  /** The lookup's SQL, compiled once per number of digests (one per keyring version). */
+  private readonly compiledLookups = new Map<number, { sql: string; parameters: readonly unknown[]; slots: number[] }>();
+
   /** The token with one of these digests and its owner's current access, in one query. */
   async findTokenForVerification(digests: readonly string[]): Promise<TokenForVerification | null> {
-    if (digests.length === 0) return null;
+    const unique = uniqueIds(digests);
+    if (unique.length === 0) return null;
+    // Building and compiling this join costs more than running it: do it once,
+    // with placeholder digests, and bind the real ones on every miss.
+    let compiled = this.compiledLookups.get(unique.length);
+    if (!compiled) {
+      const placeholders = unique.map((_, index) => `\u0000digest-${index}`);
+      const query = this.lookupQuery(placeholders).compile();
+      compiled = { sql: query.sql, parameters: query.parameters, slots: query.parameters.map((value) => placeholders.indexOf(value as string)) };
+      this.compiledLookups.set(unique.length, compiled);
+    }
+    const parameters = compiled.parameters.map((value, index) => {
+      const slot = compiled.slots[index]!;
+      return slot >= 0 ? unique[slot] : value;
+    });
+    const result = await this.db.executeQuery<LookupRow>(CompiledQuery.raw(compiled.sql, parameters));
+    const row = result.rows[0];
+    if (!row) return null;
+    const read = this.capabilities.readTimestamp;
+    const token = tokenFromRow(row as unknown as TokenRow, parseJsonArray(row.grants), read);
+    return { token, owner: this.ownerOf(token, row, read) };
+  }
+
+  private lookupQuery(digests: readonly string[]) {
     const jsonArrayFrom = this.capabilities.name === 'postgres' ? postgresJsonArrayFrom : sqliteJsonArrayFrom;
-    const row = await this.db
+    return this.db
       .selectFrom('tokens')
       .innerJoin('organizations', 'organizations.id', 'tokens.organizationId')
       .leftJoin('memberships', (join) =>
@@ -95,12 +133,8 @@ export class VerificationStore {
             .orderBy('resources.id'),
         ).as('memberResources'),
       ])
-      .where('tokens.digest', 'in', uniqueIds(digests))
-      .executeTakeFirst();
-    if (!row) return null;
-    const read = this.capabilities.readTimestamp;
-    const token = tokenFromRow(row as unknown as TokenRow, parseJsonArray(row.grants), read);
-    return { token, owner: this.ownerOf(token, row, read) };
+      .where('tokens.digest', 'in', digests)
+      .limit(1);
   }
 
   private ownerOf(

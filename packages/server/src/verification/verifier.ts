@@ -124,7 +124,9 @@ export class Verifier {
 
   async verify(plaintext: string, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
     const started = performance.now();
-    const outcome = await this.decide(plaintext, input, context);
+    const pending = this.decide(plaintext, input, context);
+    // A cache hit with no counters to spend decides synchronously: no await, no extra tick.
+    const outcome = pending instanceof Promise ? await pending : pending;
     const { result, compiled } = outcome;
     this.options.observer?.verified(context.entryPoint, result.code, (performance.now() - started) / 1000);
     const organizationId = compiled?.record.organizationId ?? input.organizationId;
@@ -142,34 +144,51 @@ export class Verifier {
     return outcome;
   }
 
-  private async decide(plaintext: string, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
+  private decide(plaintext: string, input: VerifyInput, context: VerifyContext): VerifyOutcome | Promise<VerifyOutcome> {
     const ipKey = input.ip ? clientKeyOf(input.ip) : null;
     if (ipKey !== null && this.options.limits.isIpBlocked(ipKey)) return { result: refusal('RATE_LIMITED'), compiled: null };
     // Checksum first: garbage and typos never reach the cache or the database.
     if (!parseToken(plaintext, this.deps.prefixes)) return this.failed(refusal('MALFORMED'), null, ipKey);
 
-    const compiled = await this.lookup(plaintext);
+    const found = this.lookup(plaintext);
+    if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey));
+    return this.decideFor(found, plaintext, input, context, ipKey);
+  }
+
+  private decideFor(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null): VerifyOutcome | Promise<VerifyOutcome> {
+    if (compiled && input.resource !== undefined && compiled.resourceSet === null && !this.hasFreshOrgResources(compiled.record.organizationId)) {
+      return this.loadOrgResources(compiled.record.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey));
+    }
+    return this.judge(compiled, plaintext, input, context, ipKey);
+  }
+
+  private judge(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null): VerifyOutcome | Promise<VerifyOutcome> {
     const nowMs = this.deps.now().getTime();
-    const question: VerificationQuestion = { ...input, resourceExists: (org, id) => this.resourceExists(org, id) };
-    if (compiled && input.resource !== undefined && compiled.resourceSet === null) await this.loadOrgResources(compiled.record.organizationId);
+    const question: VerificationQuestion = input.resource === undefined ? input : { ...input, resourceExists: this.resourceExists };
     const result = decideVerification(compiled, question, nowMs);
     if (!result.valid) {
-      if (compiled && result.code === 'REVOKED' && isReusedAfterRotation(compiled, nowMs)) await this.revokeReusedLineage(compiled, context);
+      if (compiled && result.code === 'REVOKED' && isReusedAfterRotation(compiled, nowMs)) {
+        return this.revokeReusedLineage(compiled, context).then(() => this.failed(result, compiled, ipKey));
+      }
       return this.failed(result, compiled, ipKey);
     }
     // A token found under an older keyring version is re-hashed, off the request path.
     if (compiled && compiled.record.secretVersion !== this.deps.keyring.current.version) this.rehashLater(compiled, plaintext);
+    // Nothing to count: answer without touching the limiters or the database.
+    if (!compiled!.rateLimit && !compiled!.clientRateLimit && !(compiled!.quota && context.spendQuota)) return { result, compiled };
     return this.spend(compiled!, result, input, context);
   }
 
-  private async failed(result: VerifyResult, compiled: CompiledToken | null, ipKey: string | null): Promise<VerifyOutcome> {
+  private failed(result: VerifyResult, compiled: CompiledToken | null, ipKey: string | null): VerifyOutcome | Promise<VerifyOutcome> {
     // Only guessing-shaped failures count against the address; a known token used wrongly is not guessing.
     if (ipKey !== null && (result.code === 'MALFORMED' || result.code === 'NOT_FOUND')) {
-      try {
-        await this.options.limits.recordFailure(ipKey);
-      } catch (error) {
-        this.options.log.warn({ err: error }, 'could not count a failed verification');
-      }
+      return this.options.limits.recordFailure(ipKey).then(
+        () => ({ result, compiled }),
+        (error: unknown) => {
+          this.options.log.warn({ err: error }, 'could not count a failed verification');
+          return { result, compiled };
+        },
+      );
     }
     return { result, compiled };
   }
@@ -197,7 +216,8 @@ export class Verifier {
     return { result: answer, compiled };
   }
 
-  private async lookup(plaintext: string): Promise<CompiledToken | null> {
+  /** The compiled token from the cache (synchronously), or a promise of one read from storage. */
+  private lookup(plaintext: string): CompiledToken | null | Promise<CompiledToken | null> {
     const key = hashToken(this.deps.keyring, plaintext).digest;
     const cached = this.cache.lookup(key);
     if (cached.kind === 'hit') {
@@ -244,14 +264,17 @@ export class Verifier {
     }
   }
 
-  private resourceExists(organizationId: string, resourceId: string): boolean {
+  private readonly resourceExists = (organizationId: string, resourceId: string): boolean => {
     return this.orgResources.get(organizationId)?.ids.has(resourceId) ?? false;
+  };
+
+  private hasFreshOrgResources(organizationId: string): boolean {
+    const cached = this.orgResources.get(organizationId);
+    return cached !== undefined && this.deps.now().getTime() - cached.loadedAtMs < ORG_RESOURCES_TTL_MS;
   }
 
   private async loadOrgResources(organizationId: string): Promise<void> {
-    const cached = this.orgResources.get(organizationId);
     const nowMs = this.deps.now().getTime();
-    if (cached && nowMs - cached.loadedAtMs < ORG_RESOURCES_TTL_MS) return;
     const ids = await this.storage(() => this.options.store.resourceIdsOf(organizationId));
     this.orgResources.set(organizationId, { ids: new Set(ids), loadedAtMs: nowMs });
   }
