@@ -3,10 +3,12 @@
 import type { Migration } from 'kysely';
 import type { DialectCapabilities } from '../dialect-capabilities.ts';
 import { initialSchema } from './0001-initial-schema.ts';
+import { tokenDisabledBy } from './0002-token-disabled-by.ts';
 
 /** Names sort in the order the migrations run; never rename or reorder a released one. */
 export function allMigrations(capabilities: DialectCapabilities): Record<string, Migration> {
   return {
     '0001_initial_schema': initialSchema(capabilities),
+    '0002_token_disabled_by': tokenDisabledBy(),
   };
 }
