@@ -47,12 +47,12 @@ export {
   type ScopePreset,
 } from './scopes/scope-catalog.ts';
 export { effectivePermission, type EffectivePermission, type OwnerAccess, type TokenGrant } from './permissions/effective-permission.ts';
-export { isIpAllowed, isValidCidr, normalizeCidr, parseCidr } from './net/cidr.ts';
+export { isCidrWithin, isIpAllowed, isValidCidr, normalizeCidr, parseCidr } from './net/cidr.ts';
 export { decodeCursor, encodeCursor, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './pagination.ts';
 export type { EventBus, KeywardEvent } from './ports/event-bus.ts';
 export type { AuditFilter, MemberPageRequest, NewToken, PageAfter, PageRequest, PasswordHasher, Store, TokenChanges, TokenFilter } from './ports/store.ts';
 export { auditEvent, publishSafely, SYSTEM_REQUEST, type RequestFacts, type ServiceDeps } from './services/context.ts';
-export { canManageToken, canViewToken, hasScope, requireScope, requireUser } from './services/access.ts';
+export { canManageToken, canViewToken, hasManagerScope, hasScope, requirePermission, requireScope, requireUser } from './services/access.ts';
 export { TOKEN_NAME_PATTERN, MAX_METADATA_BYTES, type TokenSettingsInput } from './tokens/token-settings.ts';
 export { createToken, type IssuedToken, type TokenTarget } from './tokens/create-token.ts';
 export { listTokens, getToken, getCurrentToken, type ListTokensQuery } from './tokens/list-tokens.ts';

@@ -100,6 +100,15 @@ export interface TokenOwner {
   id: string;
 }
 
+/** Who disabled a token, and with what permission level: re-enabling it needs at least as much. */
+export interface DisabledBy {
+  /** Who acted, as in the audit log: a person (session or password flow) or a token. */
+  type: 'user' | 'token' | 'system';
+  id: string | null;
+  /** Their effective permission level when they disabled it. */
+  permission: Role;
+}
+
 export interface TokenRecord {
   id: string;
   organizationId: string;
@@ -117,6 +126,8 @@ export interface TokenRecord {
   resourcesLimited: boolean;
   expiresAt: Date | null;
   disabledAt: Date | null;
+  /** Set while disabled (null for tokens disabled before this was recorded). */
+  disabledBy: DisabledBy | null;
   revokedAt: Date | null;
   revokedReason: string | null;
   allowedIps: string[];
@@ -152,14 +163,28 @@ export function isRotatedOut(token: TokenRecord, now: Date): boolean {
 
 export type AuthMethod = 'session' | 'personal_token' | 'client_token' | 'password' | 'system';
 
+/** The token an actor authenticated with, and the restrictions it carries. */
+export interface ActorToken {
+  id: string;
+  kind: TokenKind;
+  clientId: string | null;
+  /** Normalized CIDRs; empty = any address. */
+  allowedIps: string[];
+  expiresAt: Date | null;
+  rateLimit: RateLimitSetting | null;
+  /** Quota credits left when the request was authenticated; null = no quota. */
+  remaining: number | null;
+  refill: Refill | null;
+}
+
 /** Who is acting, in which organization, and with what effective rights. */
 export interface Actor {
   organizationId: string;
   authMethod: AuthMethod;
   /** The person behind a session, password or personal token; null for client tokens and the system. */
   user: { id: string; role: Role; resourceIds: string[] | 'all' } | null;
-  /** The token used, when the actor authenticated with one. */
-  token: { id: string; kind: TokenKind; clientId: string | null } | null;
+  /** The token used, when the actor authenticated with one, with its restrictions: what it creates may be no looser. */
+  token: ActorToken | null;
   /** Concrete scopes the actor holds now (role-capped). */
   scopes: string[];
   permission: Role;

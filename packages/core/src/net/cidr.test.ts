@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { isIpAllowed, isValidCidr, normalizeCidr, parseCidr } from './cidr.ts';
+import { isCidrWithin, isIpAllowed, isValidCidr, normalizeCidr, parseCidr } from './cidr.ts';
 
 describe('parseCidr', () => {
   it('parses IPv4 and IPv6 ranges', () => {
@@ -84,5 +84,31 @@ describe('isIpAllowed', () => {
     expect(isIpAllowed('10.0.0.1', [])).toBe(false);
     expect(isIpAllowed('not-an-ip', ['0.0.0.0/0'])).toBe(false);
     expect(isIpAllowed('10.0.0.1', ['garbage', '10.0.0.0/99'])).toBe(false);
+  });
+});
+
+describe('isCidrWithin', () => {
+  it('holds for a range or address inside a wider range, and for a range itself', () => {
+    expect(isCidrWithin('10.1.2.3/32', '10.0.0.0/8')).toBe(true);
+    expect(isCidrWithin('10.1.0.0/16', '10.0.0.0/8')).toBe(true);
+    expect(isCidrWithin('127.0.0.1', '127.0.0.1/32')).toBe(true);
+    expect(isCidrWithin('2001:db8:1::/48', '2001:db8::/32')).toBe(true);
+  });
+
+  it('fails for a wider range, another network, another family or garbage', () => {
+    expect(isCidrWithin('10.0.0.0/8', '10.1.0.0/16')).toBe(false);
+    expect(isCidrWithin('0.0.0.0/0', '127.0.0.1/32')).toBe(false);
+    expect(isCidrWithin('11.0.0.1/32', '10.0.0.0/8')).toBe(false);
+    expect(isCidrWithin('::ffff:10.0.0.1/128', '10.0.0.0/8')).toBe(false);
+    expect(isCidrWithin('garbage', '0.0.0.0/0')).toBe(false);
+  });
+
+  it('agrees with isIpAllowed for random IPv4 addresses', () => {
+    fc.assert(
+      fc.property(fc.ipV4(), fc.ipV4(), fc.integer({ min: 0, max: 32 }), (ip, network, length) => {
+        expect(isCidrWithin(`${ip}/32`, `${network}/${length}`)).toBe(isIpAllowed(ip, [`${network}/${length}`]));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

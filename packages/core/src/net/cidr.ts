@@ -89,3 +89,18 @@ export function isIpAllowed(ip: string, cidrs: readonly string[]): boolean {
   }
   return blockList.check(ip, family === 4 ? 'ipv4' : 'ipv6');
 }
+
+/**
+ * True when every address of `inner` lies in `outer` (same family, at least as long a prefix, same
+ * network). Fails closed on anything unparsable, and an IPv4-mapped IPv6 range never counts as inside
+ * an IPv4 one: a narrower allowlist must be provably narrower.
+ */
+export function isCidrWithin(inner: string, outer: string): boolean {
+  const a = parseCidr(inner);
+  const b = parseCidr(outer);
+  if (!a || !b || a.family !== b.family || a.prefixLength < b.prefixLength) return false;
+  const toBytes = a.family === 4 ? ipv4ToBytes : ipv6ToBytes;
+  const masked = maskBytes(toBytes(a.address), b.prefixLength);
+  const network = toBytes(b.address);
+  return masked.every((byte, index) => byte === network[index]);
+}

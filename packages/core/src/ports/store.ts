@@ -63,6 +63,7 @@ export interface TokenChanges {
   resourceIds?: string[];
   resourcesLimited?: boolean;
   disabledAt?: Date | null;
+  disabledBy?: TokenRecord['disabledBy'];
   allowedIps?: string[];
   rateLimit?: TokenRecord['rateLimit'];
   metadata?: Record<string, unknown>;

@@ -6,6 +6,7 @@ import { requireUser } from '../services/access.ts';
 import type { Actor, Organization, TokenOwner, TokenRecord } from '../types.ts';
 import { hashToken } from './keyring.ts';
 import { generateToken, tokenHint, type TokenKind } from './token-format.ts';
+import { capExpiry, checkNoLooserThanCaller, inheritRestrictions } from './token-restrictions.ts';
 import {
   checkMetadata,
   checkName,
@@ -16,6 +17,7 @@ import {
   defaultScopes,
   expiryFor,
   grantedResources,
+  leastPermissionFor,
   normalizeAllowedIps,
   throwIfAny,
   type TokenSettingsInput,
@@ -70,14 +72,22 @@ export async function createToken(deps: ServiceDeps, actor: Actor, input: TokenS
     const errors: FieldError[] = [];
     checkName(input.name, errors);
     const scopes = input.scopes ?? defaultScopes(deps.catalog, actor);
+    if (input.scopes === undefined && scopes.length === 0) {
+      // A token with no scopes is useless and almost certainly not what was meant.
+      errors.push({ field: 'scopes', message: `you hold none of the scopes of the default preset "${deps.catalog.defaultPreset}": name the scopes this token needs` });
+    }
     checkScopes(deps.catalog, actor, scopes, errors);
-    const expiresAt = expiryFor(org, input.expiresInDays, now, errors);
-    const allowedIps = normalizeAllowedIps(org, input.allowedIps ?? [], errors);
+    const settings = inheritRestrictions(actor, input);
+    const asked = expiryFor(org, input.expiresInDays, now, errors);
+    const expiresAt = input.expiresInDays === undefined ? capExpiry(actor, asked) : asked;
+    const allowedIps = normalizeAllowedIps(org, settings.allowedIps ?? [], errors);
     const metadata = input.metadata ?? {};
     checkMetadata(metadata, errors);
-    checkQuota(input.remaining, input.refill, errors);
+    checkQuota(settings.remaining, settings.refill, errors);
     throwIfAny(errors);
-    const permission = input.permission ?? actor.permission;
+    checkNoLooserThanCaller(actor, { allowedIps, expiresAt, rateLimit: settings.rateLimit ?? null, remaining: settings.remaining ?? null, refill: settings.refill ?? null });
+    // A service token acts for no person, so by default it gets the least level its scopes need, not the creator's.
+    const permission = input.permission ?? (target.kind === 'client' ? leastPermissionFor(deps.catalog, scopes) : actor.permission);
     checkPermission(actor, permission);
     const resourceIds = grantedResources(actor, input.resources ?? []);
     await checkResources(store, actor, resourceIds, errors);
@@ -101,13 +111,14 @@ export async function createToken(deps: ServiceDeps, actor: Actor, input: TokenS
       resourcesLimited: resourceIds.length > 0,
       expiresAt,
       disabledAt: null,
+      disabledBy: null,
       revokedAt: null,
       revokedReason: null,
       allowedIps,
-      rateLimit: input.rateLimit ?? null,
+      rateLimit: settings.rateLimit ?? null,
       metadata,
-      remaining: input.remaining ?? null,
-      refill: input.refill ?? null,
+      remaining: settings.remaining ?? null,
+      refill: settings.refill ?? null,
       lineageId: id,
       rotatedFrom: null,
       rotatedAt: null,

@@ -1,7 +1,7 @@
 import { NotFoundError } from '../errors.ts';
 import { decodeCursor, DEFAULT_PAGE_LIMIT, toPage } from '../pagination.ts';
 import type { TokenFilter } from '../ports/store.ts';
-import { canViewToken, hasScope, requireScope } from '../services/access.ts';
+import { canViewToken, hasManagerScope, requirePermission, requireScope } from '../services/access.ts';
 import type { ServiceDeps } from '../services/context.ts';
 import type { Actor, Page, TokenRecord, TokenStatus } from '../types.ts';
 import type { TokenKind } from './token-format.ts';
@@ -27,11 +27,12 @@ export async function listTokens(deps: ServiceDeps, actor: Actor, query: ListTok
     after: decodeCursor(query.cursor),
     limit: limit + 1,
   };
-  if (query.clientId !== undefined && hasScope(actor, 'clients:manage')) {
+  if (query.clientId !== undefined && hasManagerScope(actor, 'clients:manage')) {
     // Client admins see every service token of a client, as on /clients/{id}/tokens.
     filter.kind = 'client';
   } else if (query.all) {
     requireScope(actor, 'tokens:manage');
+    requirePermission(actor, 'admin');
   } else if (actor.user && actor.token?.kind !== 'client') {
     filter.ownerUserId = actor.user.id;
   } else if (actor.token?.clientId) {

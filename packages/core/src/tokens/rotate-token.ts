@@ -1,10 +1,11 @@
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { canManageToken } from '../services/access.ts';
 import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
 import { tokenStatus, type Actor } from '../types.ts';
 import { findOrganizationOf, issueSecret, type IssuedToken } from './create-token.ts';
 import { revokeLineage } from './revoke-token.ts';
+import { capExpiry, checkNoLooserThanCaller } from './token-restrictions.ts';
 import { checkCoversToken } from './token-settings.ts';
 
 export const MAX_GRACE_PERIOD_SECONDS = 86_400;
@@ -17,6 +18,10 @@ const DAY_MS = 86_400_000;
  * theft: the whole lineage is revoked.
  */
 export async function rotateToken(deps: ServiceDeps, actor: Actor, tokenId: string, gracePeriodSeconds = 0): Promise<IssuedToken> {
+  // The HTTP schema checks this too, but the domain must hold for every caller (CLI, tests, future routes).
+  if (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0 || gracePeriodSeconds > MAX_GRACE_PERIOD_SECONDS) {
+    throw ValidationError.field('gracePeriodSeconds', `must be a whole number of seconds from 0 to ${MAX_GRACE_PERIOD_SECONDS}`);
+  }
   const now = deps.now();
   const outcome = await deps.store.transaction(async (store) => {
     const old = await store.findToken(actor.organizationId, tokenId);
@@ -28,6 +33,8 @@ export async function rotateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     const status = tokenStatus(old, now);
     if (status === 'revoked' || status === 'expired') throw new ConflictError(`A ${status} token cannot be rotated.`);
     checkCoversToken(deps.catalog, actor, old, 'rotate');
+    // The caller receives the new secret: it must be no less restricted than the caller's own token.
+    checkNoLooserThanCaller(actor, { allowedIps: old.allowedIps, rateLimit: old.rateLimit, remaining: old.remaining, refill: old.refill });
 
     const secret = issueSecret(deps, old.kind);
     const id = newId('tok');
@@ -39,7 +46,8 @@ export async function rotateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     }
     const maxLifetimeMs = policy.maxLifetimeDays * DAY_MS;
     const lifetimeMs = old.expiresAt ? old.expiresAt.getTime() - old.createdAt.getTime() : policy.allowNoExpiry ? null : maxLifetimeMs;
-    const expiresAt = lifetimeMs === null ? null : new Date(now.getTime() + Math.min(lifetimeMs, maxLifetimeMs));
+    // A token rotating itself (or another) cannot renew past its own expiry: the successor is capped there.
+    const expiresAt = capExpiry(actor, lifetimeMs === null ? null : new Date(now.getTime() + Math.min(lifetimeMs, maxLifetimeMs)));
     const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000);
     const graceUntil = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
     // The read above does not lock the row: under PostgreSQL's read committed two

@@ -3,7 +3,7 @@
 import { ForbiddenError, ValidationError, type FieldError } from '../errors.ts';
 import { isValidCidr, normalizeCidr } from '../net/cidr.ts';
 import { isRoleAtLeast, type Role } from '../roles.ts';
-import { expandScopes, presetScopes, unknownScopes, type ScopeCatalog } from '../scopes/scope-catalog.ts';
+import { expandScopes, presetScopes, scopesAboveRole, unknownScopes, type ScopeCatalog } from '../scopes/scope-catalog.ts';
 import { canAccessResource } from '../services/access.ts';
 import type { Store } from '../ports/store.ts';
 import type { Actor, Organization, RateLimitSetting, Refill, TokenRecord } from '../types.ts';
@@ -44,7 +44,21 @@ export function checkScopes(catalog: ScopeCatalog, actor: Actor, scopes: readonl
   if (new Set(scopes).size !== scopes.length) errors.push({ field: 'scopes', message: 'must not repeat a scope' });
   if (errors.length > 0) return;
   const beyond = expandScopes(catalog, scopes).filter((scope) => !actor.scopes.includes(scope));
-  if (beyond.length > 0) throw new ForbiddenError(`You cannot grant ${beyond.join(', ')}: it is above your own rights.`);
+  if (beyond.length === 0) return;
+  // The person behind a token could grant these: the token is what is short, so say so.
+  if (actor.token && actor.user && scopesAboveRole(catalog, beyond, actor.user.role).length === 0) {
+    throw new ForbiddenError(`Your token does not hold ${beyond.join(', ')}; a token can only grant scopes it holds. Use a token that holds ${beyond.length === 1 ? 'it' : 'them'}, or the console.`);
+  }
+  throw new ForbiddenError(`You cannot grant ${beyond.join(', ')}: it is above your own rights.`);
+}
+
+/** The least permission level the scopes need: the highest minRole among them, at least viewer. */
+export function leastPermissionFor(catalog: ScopeCatalog, scopes: readonly string[]): Role {
+  const minRoles = new Map(catalog.scopes.map((scope) => [scope.name, scope.minRole]));
+  return expandScopes(catalog, scopes).reduce<Role>((highest, scope) => {
+    const needed = minRoles.get(scope) ?? 'viewer';
+    return isRoleAtLeast(needed, highest) ? needed : highest;
+  }, 'viewer');
 }
 
 export function defaultScopes(catalog: ScopeCatalog, actor: Actor): string[] {

@@ -2,9 +2,11 @@ import { ConflictError, ForbiddenError, NotFoundError, type FieldError } from '.
 import type { Store, TokenChanges } from '../ports/store.ts';
 import { scopesAboveRole } from '../scopes/scope-catalog.ts';
 import { canManageToken } from '../services/access.ts';
-import { auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
-import { tokenStatus, type Actor, type RateLimitSetting, type TokenRecord } from '../types.ts';
+import { auditActorOf, auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
+import { isRoleAtLeast, roleRank } from '../roles.ts';
+import { tokenStatus, type Actor, type DisabledBy, type RateLimitSetting, type TokenRecord } from '../types.ts';
 import { ensureNameIsFree, findOrganizationOf } from './create-token.ts';
+import { checkNoLooserThanCaller } from './token-restrictions.ts';
 import {
   checkMetadata,
   checkName,
@@ -40,6 +42,22 @@ async function checkWithinOwner(deps: ServiceDeps, store: Store, token: TokenRec
   const ownerResources = membership.resourceIds;
   if (changes.resourceIds && ownerResources !== 'all' && changes.resourceIds.some((id) => !ownerResources.includes(id))) {
     throw new ForbiddenError("The token's owner cannot access every resource in that list.");
+  }
+}
+
+function disablerOf(actor: Actor): DisabledBy {
+  const who = auditActorOf(actor);
+  return { type: who.type, id: who.id, permission: actor.permission };
+}
+
+/**
+ * A disable holds against anyone with less: an owner cannot switch back on,
+ * from another of their tokens, a token an admin disabled.
+ */
+function checkMayReEnable(actor: Actor, token: TokenRecord): void {
+  const by = token.disabledBy;
+  if (by && !isRoleAtLeast(actor.permission, by.permission)) {
+    throw new ForbiddenError(`This token was disabled by someone at the ${by.permission} level; re-enabling it needs at least ${by.permission} (yours is ${actor.permission}).`);
   }
 }
 
@@ -93,8 +111,14 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
       changes.resourceIds = resourceIds;
       changes.resourcesLimited = resourceIds.length > 0;
     }
-    if (patch.enabled !== undefined && patch.enabled !== (token.disabledAt === null)) {
-      changes.disabledAt = patch.enabled ? null : now;
+    if (patch.enabled === true && token.disabledAt !== null) {
+      checkMayReEnable(actor, token);
+      changes.disabledAt = null;
+      changes.disabledBy = null;
+    } else if (patch.enabled === false) {
+      if (token.disabledAt === null) changes.disabledAt = now;
+      // Disabling an already disabled token with more rights makes the disable stick at that level.
+      if (token.disabledAt === null || !token.disabledBy || roleRank(actor.permission) > roleRank(token.disabledBy.permission)) changes.disabledBy = disablerOf(actor);
     }
     if (patch.rateLimit !== undefined) changes.rateLimit = patch.rateLimit;
     await checkWithinOwner(deps, store, token, changes);
@@ -103,6 +127,8 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
     if (changes.allowedIps !== undefined || changes.rateLimit !== undefined || changes.disabledAt === null) {
       checkCoversToken(deps.catalog, actor, token, 'loosen the IP allowlist, rate limit or disabled state of');
     }
+    // A token cannot loosen its own restrictions, nor set another's looser than its own.
+    checkNoLooserThanCaller(actor, { allowedIps: changes.allowedIps, rateLimit: changes.rateLimit });
 
     const changed = Object.keys(changes);
     if (changed.length > 0) {
@@ -112,7 +138,10 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
           action: 'token.updated',
           organizationId: token.organizationId,
           target: { type: 'token', id: token.id },
-          details: { changed: [...new Set(changed.map((field) => (field === 'resourceIds' || field === 'resourcesLimited' ? 'resources' : field === 'disabledAt' ? 'enabled' : field)))] },
+          details: {
+            changed: [...new Set(changed.map((field) => (field === 'resourceIds' || field === 'resourcesLimited' ? 'resources' : field === 'disabledAt' || field === 'disabledBy' ? 'enabled' : field)))],
+            ...(changes.disabledBy ? { disabledBy: changes.disabledBy } : {}),
+          },
         }),
       );
     }

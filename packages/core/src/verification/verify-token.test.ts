@@ -23,6 +23,7 @@ function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
     resourcesLimited: false,
     expiresAt: new Date(NOW + 86_400_000),
     disabledAt: null,
+    disabledBy: null,
     revokedAt: null,
     revokedReason: null,
     allowedIps: [],

@@ -1,6 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
-import type { Actor, ServiceDeps, Session } from '@keyward/core';
+import type { Actor, Role, ServiceDeps, Session } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.ts';
 import type { Limiters } from '../rate-limit/limiters.ts';
 import type { RedisClient } from '../redis/redis-client.ts';
@@ -33,6 +33,11 @@ declare module 'fastify' {
     auth?: RouteAuth;
     /** The route passes when the caller holds any of these scopes. */
     scopes?: string[];
+    /**
+     * The lowest effective permission level the caller needs besides the scope:
+     * a token's permission can be below what its scopes suggest.
+     */
+    minRole?: Role;
   }
   interface FastifyRequest {
     actor: Actor | null;

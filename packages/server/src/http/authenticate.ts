@@ -1,5 +1,5 @@
 // Authentication for every management route: a bearer token or a console
-// session (with CSRF protection), then the route's declared scopes.
+// session (with CSRF protection), then the route's declared scopes and minimum role.
 import {
   ForbiddenError,
   NotFoundError,
@@ -7,6 +7,7 @@ import {
   actorForMember,
   findLiveSession,
   isCsrfTokenValid,
+  requirePermission,
   requireScope,
   resolveMembership,
   type Actor,
@@ -80,6 +81,7 @@ export function createAuthHook(ctx: AppContext) {
     request.actor = result.actor;
     request.session = result.session;
     if (config?.scopes && config.scopes.length > 0) requireScope(result.actor, ...config.scopes);
+    if (config?.minRole) requirePermission(result.actor, config.minRole);
   };
 }
 

@@ -42,7 +42,7 @@ const PROBLEM_DESCRIPTIONS: Record<string, string> = {
 const documentRoute: SwaggerTransform = ({ schema, url, route }) => {
   if (!schema) return { schema, url };
   const responses: Record<string, unknown> = { ...((schema.response as Record<string, unknown> | undefined) ?? {}) };
-  const config = route.config as { scopes?: string[] } | undefined;
+  const config = route.config as { scopes?: string[]; minRole?: string } | undefined;
   if (url.startsWith('/api/v1/')) {
     for (const code of ['413', '415', '500']) responses[code] ??= ProblemResponse;
   }
@@ -53,7 +53,8 @@ const documentRoute: SwaggerTransform = ({ schema, url, route }) => {
   }
   const scopes = config?.scopes;
   const needs = scopes === undefined ? '' : scopes.length === 0 ? 'Needs any valid credential (no scope).' : `Needs scope ${scopes.join(' or ')} (a console session holds every scope its role grants).`;
-  const description = [(schema as { description?: string }).description, needs].filter(Boolean).join('\n\n');
+  const level = config?.minRole ? `Needs at least the ${config.minRole} permission level (a token's effective permission, or a session's role).` : '';
+  const description = [(schema as { description?: string }).description, needs, level].filter(Boolean).join('\n\n');
   return { schema: { ...schema, response: responses, ...(description ? { description } : {}) }, url };
 };
 

@@ -184,7 +184,10 @@ const tokenFields = {
   remaining: Type.Union([Type.Integer(), Type.Null()]),
   refill: Refill,
   createdAt: Timestamp,
-  expiresAt: NullableTimestamp,
+  expiresAt: Type.Union([Timestamp, Type.Null()], { description: 'When the token stops working: its expiry, or the end of its grace period once rotated out, whichever is first.' }),
+  graceEndsAt: Type.Union([Timestamp, Type.Null()], {
+    description: 'Set once the token has been rotated: when its secret stops working (null = never rotated). Until then its status stays active.',
+  }),
   lastUsedAt: NullableTimestamp,
   lastUsedIp: Type.Union([Type.String(), Type.Null()]),
   rotatedFrom: Type.Union([Type.String(), Type.Null()]),

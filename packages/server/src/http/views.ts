@@ -3,7 +3,17 @@ import { tokenStatus, type ApiClient, type AuditEvent, type Invitation, type Mem
 
 const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
 
+/**
+ * A rotated-out token keeps working only until its grace period ends: that is
+ * when it stops, whatever expiry it was created with, so the view says so.
+ */
+function graceEndOf(token: TokenRecord): Date | null {
+  return token.rotatedAt ? (token.graceUntil ?? token.rotatedAt) : null;
+}
+
 export function tokenView(token: TokenRecord, now: Date) {
+  const graceEndsAt = graceEndOf(token);
+  const expiresAt = graceEndsAt && (!token.expiresAt || graceEndsAt < token.expiresAt) ? graceEndsAt : token.expiresAt;
   return {
     id: token.id,
     name: token.name,
@@ -21,7 +31,8 @@ export function tokenView(token: TokenRecord, now: Date) {
     remaining: token.remaining,
     refill: token.refill,
     createdAt: token.createdAt.toISOString(),
-    expiresAt: iso(token.expiresAt),
+    expiresAt: iso(expiresAt),
+    graceEndsAt: iso(graceEndsAt),
     lastUsedAt: iso(token.lastUsedAt),
     lastUsedIp: token.lastUsedIp,
     rotatedFrom: token.rotatedFrom,

@@ -11,8 +11,9 @@ import { describeEachDialect, whileSchemasAreStill } from './test-databases.ts';
 // The migrator introspects every schema on the server; other test workers
 // create and drop theirs meanwhile, so these calls wait for a quiet moment.
 const appliedMigrations = (database: Database) => whileSchemasAreStill(() => appliedMigrationsNow(database));
-const everyMigration = (database: Database) => Object.keys(allMigrations(database.capabilities));
 const migrateToLatest = (database: Database) => whileSchemasAreStill(() => migrateToLatestNow(database));
+// Every registered migration, in order: adding one does not mean editing these tests.
+const everyMigration = (database: Database) => Object.keys(allMigrations(database.capabilities));
 
 describe('openDatabase', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -58,6 +59,7 @@ describeEachDialect('migrations', (open, dialect) => {
   it('brings a database to the latest schema, and running again changes nothing', async () => {
     const database = await openOne();
     expect(database.dialect).toBe(dialect);
+    expect(everyMigration(database).slice(0, 2)).toEqual(['0001_initial_schema', '0002_token_disabled_by']);
     expect(await appliedMigrations(database)).toEqual(everyMigration(database));
     await migrateToLatest(database);
     expect(await appliedMigrations(database)).toEqual(everyMigration(database));

@@ -31,6 +31,7 @@ function newToken(id: string, overrides: Partial<NewToken> = {}): NewToken {
     resourcesLimited: false,
     expiresAt: null,
     disabledAt: null,
+    disabledBy: null,
     revokedAt: null,
     revokedReason: null,
     allowedIps: [],
@@ -331,6 +332,7 @@ describeEachDialect('KyselyStore', (open) => {
         resourcesLimited: true,
         expiresAt: at(60 * 24),
         disabledAt: at(2),
+        disabledBy: { type: 'token', id: 'tok_admin', permission: 'admin' },
         allowedIps: ['10.0.0.0/8', '2001:db8::/32'],
         rateLimit: { limit: 100, windowSeconds: 60 },
         metadata: { team: 'platform', nested: { n: 1, list: [true, null] } },
@@ -528,8 +530,10 @@ describeEachDialect('KyselyStore', (open) => {
         rateLimit: { limit: 5, windowSeconds: 1 },
         metadata: { ticket: 'OPS-1' },
       });
-      await store.updateToken('tok_1', { disabledAt: at(7), rateLimit: null, resourceIds: [] });
-      expect(await store.findToken(ORG, 'tok_1')).toMatchObject({ name: 'renamed', disabledAt: at(7), rateLimit: null, resources: [] });
+      await store.updateToken('tok_1', { disabledAt: at(7), disabledBy: { type: 'user', id: BOB, permission: 'owner' }, rateLimit: null, resourceIds: [] });
+      expect(await store.findToken(ORG, 'tok_1')).toMatchObject({ name: 'renamed', disabledAt: at(7), disabledBy: { type: 'user', id: BOB, permission: 'owner' }, rateLimit: null, resources: [] });
+      await store.updateToken('tok_1', { disabledAt: null, disabledBy: null });
+      expect(await store.findToken(ORG, 'tok_1')).toMatchObject({ disabledAt: null, disabledBy: null });
       await store.updateToken('tok_1', {});
       expect(await rowCount('tokenResources')).toBe(0);
     });

@@ -90,6 +90,10 @@ export interface TokensTable {
   resourcesLimited: Flag;
   expiresAt: NullableTimestamp;
   disabledAt: NullableTimestamp;
+  /** 'user' | 'token' | 'system'; with the two below, null unless disabled (migration 0002). */
+  disabledByType: string | null;
+  disabledById: string | null;
+  disabledByPermission: string | null;
   revokedAt: NullableTimestamp;
   revokedReason: string | null;
   /** JSON array of CIDRs. */

@@ -1,6 +1,6 @@
 // tokens (+ token_resources) rows ↔ records.
 import type { Insertable, Selectable, Updateable } from 'kysely';
-import type { NewToken, RateLimitSetting, Refill, ResourceRef, TokenChanges, TokenKind, TokenOwner, TokenRecord } from '@keyward/core';
+import type { DisabledBy, NewToken, RateLimitSetting, Refill, ResourceRef, TokenChanges, TokenKind, TokenOwner, TokenRecord } from '@keyward/core';
 import { roleFromColumn } from './membership-rows.ts';
 import { fromFlag, fromJson, fromOptionalJson, readOptionalTimestamp, toFlag, toJson, type TimestampReader } from './row-values.ts';
 import type { TokensTable } from './schema.ts';
@@ -15,6 +15,17 @@ function kindFromColumn(value: string): TokenKind {
 function ownerTypeFromColumn(value: string): TokenOwner['type'] {
   if (value !== 'user' && value !== 'client') throw new TypeError(`Unknown token owner type in storage: ${value}`);
   return value;
+}
+
+function disabledByFromRow(row: TokenRow): DisabledBy | null {
+  if (row.disabledByType === null || row.disabledByPermission === null) return null;
+  const type = row.disabledByType;
+  if (type !== 'user' && type !== 'token' && type !== 'system') throw new TypeError(`Unknown disabler type in storage: ${type}`);
+  return { type, id: row.disabledById, permission: roleFromColumn(row.disabledByPermission) };
+}
+
+function disabledByToRow(disabledBy: DisabledBy | null): Pick<Insertable<TokensTable>, 'disabledByType' | 'disabledById' | 'disabledByPermission'> {
+  return { disabledByType: disabledBy?.type ?? null, disabledById: disabledBy?.id ?? null, disabledByPermission: disabledBy?.permission ?? null };
 }
 
 /** `resources` are the token's grants, already in rank order. */
@@ -34,6 +45,7 @@ export function tokenFromRow(row: TokenRow, resources: ResourceRef[], read: Time
     resourcesLimited: fromFlag(row.resourcesLimited),
     expiresAt: readOptionalTimestamp(read, row.expiresAt),
     disabledAt: readOptionalTimestamp(read, row.disabledAt),
+    disabledBy: disabledByFromRow(row),
     revokedAt: readOptionalTimestamp(read, row.revokedAt),
     revokedReason: row.revokedReason,
     allowedIps: fromJson<string[]>(row.allowedIps),
@@ -68,6 +80,7 @@ export function tokenToRow(token: NewToken): Insertable<TokensTable> {
     resourcesLimited: toFlag(token.resourcesLimited),
     expiresAt: token.expiresAt,
     disabledAt: token.disabledAt,
+    ...disabledByToRow(token.disabledBy),
     revokedAt: token.revokedAt,
     revokedReason: token.revokedReason,
     allowedIps: toJson(token.allowedIps),
@@ -92,6 +105,7 @@ export function tokenChangesToRow(changes: TokenChanges): Updateable<TokensTable
   if (changes.scopes !== undefined) row.scopes = toJson(changes.scopes);
   if (changes.resourcesLimited !== undefined) row.resourcesLimited = toFlag(changes.resourcesLimited);
   if (changes.disabledAt !== undefined) row.disabledAt = changes.disabledAt;
+  if (changes.disabledBy !== undefined) Object.assign(row, disabledByToRow(changes.disabledBy));
   if (changes.allowedIps !== undefined) row.allowedIps = toJson(changes.allowedIps);
   if (changes.rateLimit !== undefined) row.rateLimit = changes.rateLimit === null ? null : toJson(changes.rateLimit);
   if (changes.metadata !== undefined) row.metadata = toJson(changes.metadata);

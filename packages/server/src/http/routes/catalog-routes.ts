@@ -12,7 +12,7 @@ export async function catalogRoutes(app: App, ctx: AppContext): Promise<void> {
     defaultPreset: catalog.defaultPreset,
   };
   app.get('/api/v1/scopes', {
-    config: { scopes: [] },
+    config: { scopes: [], minRole: 'viewer' },
     schema: { tags: ['Tokens'], summary: 'The scope catalog: every scope with its minimum role, and the presets', ...secured(), response: { 200: CatalogResponse, ...problemResponses } },
     handler: async () => body,
   });

@@ -8,7 +8,7 @@ describeEachDialect('API client routes', (open) => {
   beforeEach(async () => {
     t = await createTestApp(open);
     // The management scopes, and one deployment scope to hand out.
-    owner = await ownerToken(t, { scopes: ['tokens:read', 'tokens:write', 'tokens:manage', 'clients:manage', 'members:manage', 'audit:read', 'scans:read'] });
+    owner = await ownerToken(t, { scopes: ['tokens:read', 'tokens:write', 'tokens:manage', 'clients:manage', 'members:manage', 'audit:read', 'scans:read'], expiresInDays: 365 });
   });
   afterEach(async () => {
     await t.close();
@@ -227,7 +227,8 @@ describeEachDialect('API client routes', (open) => {
         owner: { type: 'client', id: eu },
         organizationId: t.organizationId,
         scopes: ['scans:read', 'tokens:read'],
-        permission: 'owner',
+        // The least level its scopes need, not the creator's.
+        permission: 'viewer',
         status: 'active',
         expiresAt: new Date(t.clock.now().getTime() + 90 * 86_400_000).toISOString(),
       });

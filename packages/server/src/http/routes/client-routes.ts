@@ -7,7 +7,7 @@ import { clientView, tokenView } from '../views.ts';
 import { issuedView } from './token-routes.ts';
 
 const TAGS = ['API clients'];
-const MANAGE = { scopes: ['clients:manage'] };
+const MANAGE = { scopes: ['clients:manage'], minRole: 'admin' as const };
 
 export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
   const { deps } = ctx;

@@ -6,7 +6,7 @@ import { AddMemberBody, AddedMemberResponse, MemberList, MemberResponse, NoConte
 import { invitationView, memberListItemView, memberView } from '../views.ts';
 
 const TAGS = ['Members'];
-const MANAGE = { scopes: ['members:manage'] };
+const MANAGE = { scopes: ['members:manage'], minRole: 'admin' as const };
 
 export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
   const { deps } = ctx;

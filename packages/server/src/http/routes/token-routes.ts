@@ -30,7 +30,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
   const { deps } = ctx;
 
   app.post('/api/v1/tokens', {
-    config: { auth: 'optional', scopes: ['tokens:write', 'tokens:manage'] },
+    config: { auth: 'optional', scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: {
       tags: TAGS,
       summary: 'Create a personal token',
@@ -62,7 +62,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
   });
 
   app.get('/api/v1/tokens', {
-    config: { scopes: ['tokens:read', 'tokens:write', 'tokens:manage'] },
+    config: { scopes: ['tokens:read', 'tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: { tags: TAGS, summary: "List the caller's tokens (or all, for admins)", ...secured(), querystring: ListTokensQuery, response: { 200: TokenList, ...problemResponses } },
     handler: async (request) => {
       const { client, ...query } = request.query;
@@ -73,7 +73,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
   });
 
   app.get('/api/v1/tokens/current', {
-    config: { scopes: [] },
+    config: { scopes: [], minRole: 'viewer' },
     schema: { tags: TAGS, summary: 'Introspect the token making this call', ...secured(), response: { 200: CurrentTokenResponse, ...problemResponses } },
     handler: async (request) => {
       const actor = actorOf(request);
@@ -83,7 +83,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
   });
 
   app.delete('/api/v1/tokens/current', {
-    config: { scopes: [] },
+    config: { scopes: [], minRole: 'viewer' },
     schema: { tags: TAGS, summary: 'Revoke the token making this call (needs no scope)', ...secured(), response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await revokeCurrentToken(deps, actorOf(request));
@@ -92,7 +92,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
   });
 
   app.post('/api/v1/tokens/revoke-leaked', {
-    config: { scopes: ['tokens:write', 'tokens:manage'] },
+    config: { scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: {
       tags: TAGS,
       summary: 'Report leaked tokens',
@@ -108,13 +108,13 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
   });
 
   app.get('/api/v1/tokens/:id', {
-    config: { scopes: ['tokens:read', 'tokens:write', 'tokens:manage'] },
+    config: { scopes: ['tokens:read', 'tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: { tags: TAGS, summary: 'Get one token', ...secured(), params: IdParams, response: { 200: TokenResponse, ...problemResponses } },
     handler: async (request) => tokenView(await getToken(deps, actorOf(request), request.params.id), deps.now()),
   });
 
   app.patch('/api/v1/tokens/:id', {
-    config: { scopes: ['tokens:write', 'tokens:manage'] },
+    config: { scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: {
       tags: TAGS,
       summary: 'Change a token',
@@ -128,7 +128,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
   });
 
   app.post('/api/v1/tokens/:id/rotate', {
-    config: { scopes: ['tokens:write', 'tokens:manage'] },
+    config: { scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: {
       tags: TAGS,
       summary: 'Rotate a token',
@@ -147,7 +147,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
   });
 
   app.delete('/api/v1/tokens/:id', {
-    config: { scopes: ['tokens:write', 'tokens:manage'] },
+    config: { scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: { tags: TAGS, summary: 'Revoke a token', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await revokeToken(deps, actorOf(request), request.params.id);

@@ -3,6 +3,7 @@
 import type { Migration } from 'kysely';
 import type { DialectCapabilities } from '../dialect-capabilities.ts';
 import { initialSchema } from './0001-initial-schema.ts';
+import { tokenDisabledBy } from './0002-token-disabled-by.ts';
 import { usageCounts } from './0003-usage-counts.ts';
 import { quotasAndClientLimits } from './0004-quotas-and-client-limits.ts';
 import { membershipInvitations } from './0005-membership-invitations.ts';
@@ -11,6 +12,7 @@ import { membershipInvitations } from './0005-membership-invitations.ts';
 export function allMigrations(capabilities: DialectCapabilities): Record<string, Migration> {
   return {
     '0001_initial_schema': initialSchema(capabilities),
+    '0002_token_disabled_by': tokenDisabledBy(),
     '0003_usage_counts': usageCounts(capabilities),
     '0004_quotas_and_client_limits': quotasAndClientLimits(capabilities),
     '0005_membership_invitations': membershipInvitations(capabilities),
