@@ -66,6 +66,10 @@ export interface TokenChanges {
   disabledBy?: TokenRecord['disabledBy'];
   allowedIps?: string[];
   rateLimit?: TokenRecord['rateLimit'];
+  remaining?: number | null;
+  refill?: TokenRecord['refill'];
+  /** Start of the refill period a new `remaining` belongs to. */
+  quotaPeriodStart?: Date;
   metadata?: Record<string, unknown>;
 }
 

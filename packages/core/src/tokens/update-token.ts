@@ -4,12 +4,13 @@ import { scopesAboveRole } from '../scopes/scope-catalog.ts';
 import { canManageToken } from '../services/access.ts';
 import { auditActorOf, auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
 import { isRoleAtLeast, roleRank } from '../roles.ts';
-import { tokenStatus, type Actor, type DisabledBy, type RateLimitSetting, type TokenRecord } from '../types.ts';
+import { tokenStatus, type Actor, type DisabledBy, type RateLimitSetting, type Refill, type TokenRecord } from '../types.ts';
 import { ensureNameIsFree, findOrganizationOf } from './create-token.ts';
 import { checkNoLooserThanCaller } from './token-restrictions.ts';
 import {
   checkMetadata,
   checkName,
+  checkQuota,
   checkResources,
   checkCoversToken,
   checkScopes,
@@ -26,6 +27,9 @@ export interface TokenPatch {
   allowedIps?: string[] | undefined;
   rateLimit?: RateLimitSetting | null | undefined;
   metadata?: Record<string, unknown> | undefined;
+  /** Quota credits left (null removes the quota); the value holds for the current refill period. */
+  remaining?: number | null | undefined;
+  refill?: Refill | null | undefined;
 }
 
 /**
@@ -63,12 +67,24 @@ function checkMayReEnable(actor: Actor, token: TokenRecord): void {
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
+/** More credits, no quota at all, or a more generous refill widen what the token's holder may do. */
+function loosensQuota(token: TokenRecord, changes: TokenChanges): boolean {
+  if (changes.remaining !== undefined && (changes.remaining === null || token.remaining === null || changes.remaining > token.remaining)) return true;
+  if (changes.refill !== undefined && changes.refill !== null && (!token.refill || changes.refill.amount > token.refill.amount || changes.refill.interval !== token.refill.interval)) return true;
+  return false;
+}
+
 /** A field sent with its current value is not a change: no audit event, no invalidation. */
 function dropUnchanged(changes: TokenChanges, token: TokenRecord): void {
   if (changes.scopes && same(changes.scopes, token.scopes)) delete changes.scopes;
   if (changes.allowedIps && same(changes.allowedIps, token.allowedIps)) delete changes.allowedIps;
   if (changes.metadata && same(changes.metadata, token.metadata)) delete changes.metadata;
   if (changes.rateLimit !== undefined && same(changes.rateLimit, token.rateLimit)) delete changes.rateLimit;
+  if (changes.refill !== undefined && same(changes.refill, token.refill)) delete changes.refill;
+  if (changes.remaining !== undefined && changes.remaining === token.remaining) {
+    delete changes.remaining;
+    delete changes.quotaPeriodStart;
+  }
   const currentResources = token.resources.map((resource) => resource.id);
   if (changes.resourceIds && same(changes.resourceIds, currentResources) && changes.resourcesLimited === token.resourcesLimited) {
     delete changes.resourceIds;
@@ -121,14 +137,26 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
       if (token.disabledAt === null || !token.disabledBy || roleRank(actor.permission) > roleRank(token.disabledBy.permission)) changes.disabledBy = disablerOf(actor);
     }
     if (patch.rateLimit !== undefined) changes.rateLimit = patch.rateLimit;
+    if (patch.remaining !== undefined || patch.refill !== undefined) {
+      const remaining = patch.remaining === undefined ? token.remaining : patch.remaining;
+      const refill = patch.refill === undefined ? (remaining === null ? null : token.refill) : patch.refill;
+      checkQuota(remaining, refill, errors);
+      throwIfAny(errors);
+      if (patch.remaining !== undefined) {
+        changes.remaining = patch.remaining;
+        // The value set now is this period's: the next refill comes when the period turns.
+        changes.quotaPeriodStart = now;
+      }
+      if (refill !== token.refill) changes.refill = refill;
+    }
     await checkWithinOwner(deps, store, token, changes);
     if (changes.name !== undefined) await ensureNameIsFree(store, token.organizationId, token.owner, changes.name, now, token.id);
     dropUnchanged(changes, token);
-    if (changes.allowedIps !== undefined || changes.rateLimit !== undefined || changes.disabledAt === null) {
-      checkCoversToken(deps.catalog, actor, token, 'loosen the IP allowlist, rate limit or disabled state of');
+    if (changes.allowedIps !== undefined || changes.rateLimit !== undefined || changes.disabledAt === null || loosensQuota(token, changes)) {
+      checkCoversToken(deps.catalog, actor, token, 'loosen the IP allowlist, rate limit, quota or disabled state of');
     }
     // A token cannot loosen its own restrictions, nor set another's looser than its own.
-    checkNoLooserThanCaller(actor, { allowedIps: changes.allowedIps, rateLimit: changes.rateLimit });
+    checkNoLooserThanCaller(actor, { allowedIps: changes.allowedIps, rateLimit: changes.rateLimit, remaining: changes.remaining, refill: changes.refill });
 
     const changed = Object.keys(changes);
     if (changed.length > 0) {
@@ -139,7 +167,7 @@ export async function updateToken(deps: ServiceDeps, actor: Actor, tokenId: stri
           organizationId: token.organizationId,
           target: { type: 'token', id: token.id },
           details: {
-            changed: [...new Set(changed.map((field) => (field === 'resourceIds' || field === 'resourcesLimited' ? 'resources' : field === 'disabledAt' || field === 'disabledBy' ? 'enabled' : field)))],
+            changed: [...new Set(changed.map((field) => (field === 'resourceIds' || field === 'resourcesLimited' ? 'resources' : field === 'disabledAt' || field === 'disabledBy' ? 'enabled' : field === 'quotaPeriodStart' ? 'remaining' : field)))],
             ...(changes.disabledBy ? { disabledBy: changes.disabledBy } : {}),
           },
         }),

@@ -69,6 +69,8 @@ export const PatchTokenBody = Type.Object(
     allowedIps: Type.Optional(AllowedIps),
     rateLimit: Type.Optional(RateLimit),
     metadata: Type.Optional(Metadata),
+    remaining: tokenSettings.remaining,
+    refill: tokenSettings.refill,
   },
   { ...strict, minProperties: 1 },
 );

@@ -109,5 +109,8 @@ export function tokenChangesToRow(changes: TokenChanges): Updateable<TokensTable
   if (changes.allowedIps !== undefined) row.allowedIps = toJson(changes.allowedIps);
   if (changes.rateLimit !== undefined) row.rateLimit = changes.rateLimit === null ? null : toJson(changes.rateLimit);
   if (changes.metadata !== undefined) row.metadata = toJson(changes.metadata);
+  if (changes.remaining !== undefined) row.remaining = changes.remaining;
+  if (changes.refill !== undefined) row.refill = changes.refill === null ? null : toJson(changes.refill);
+  if (changes.quotaPeriodStart !== undefined) row.quotaPeriodStart = changes.quotaPeriodStart;
   return row;
 }

@@ -263,6 +263,32 @@ describeEachDialect('token verification', (open) => {
       expect(json(await verify({ token: token.token }))).toMatchObject({ code: 'VALID', remaining: 2 });
     });
 
+    it('takes a quota set or topped up by PATCH at the very next verification, and lists it', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      expect(json(await verify({ token: token.token }))).not.toHaveProperty('remaining');
+      const patch = (body: Record<string, unknown>, caller = owner) => t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${token.id}`, headers: bearer(caller), payload: body });
+      const limited = await patch({ remaining: 1, refill: { amount: 5, interval: 'monthly' } });
+      expect(limited.statusCode, limited.body).toBe(200);
+      expect(json(limited)).toMatchObject({ remaining: 1, refill: { amount: 5, interval: 'monthly' } });
+      expect(json(await verify({ token: token.token }))).toMatchObject({ code: 'VALID', remaining: 0 });
+      expect(await code({ token: token.token })).toBe('USAGE_EXCEEDED');
+      expect((await patch({ remaining: 2 })).statusCode).toBe(200);
+      expect(json(await verify({ token: token.token }))).toMatchObject({ code: 'VALID', remaining: 1 });
+      const listed = json(await t.app.inject({ method: 'GET', url: '/api/v1/tokens?all=true', headers: bearer(owner) }));
+      expect(listed.items.find((item: { id: string }) => item.id === token.id)).toMatchObject({ remaining: 1, refill: { amount: 5, interval: 'monthly' } });
+      expect((await patch({ remaining: null, refill: null })).statusCode).toBe(200);
+      expect(json(await verify({ token: token.token }))).toEqual(expect.objectContaining({ code: 'VALID' }));
+      expectProblem(await patch({ refill: { amount: 5, interval: 'daily' } }), 400, 'validation_failed');
+    });
+
+    it('refuses a token that tops up its own quota', async () => {
+      const token = await passwordToken(t, { scopes: ['tokens:read', 'tokens:write'], remaining: 3 });
+      const raised = await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${token.id}`, headers: bearer(token.token), payload: { remaining: 1000 } });
+      expectProblem(raised, 403, 'forbidden');
+      const lowered = await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${token.id}`, headers: bearer(token.token), payload: { remaining: 1 } });
+      expect(lowered.statusCode, lowered.body).toBe(200);
+    });
+
     it('needs keyward:verify from its caller', async () => {
       const token = await passwordToken(t, { scopes: ['scans:read'] });
       expectProblem(await verify({ token: token.token }, token.token), 403, 'insufficient_scope');
