@@ -1,5 +1,5 @@
-// The in-process cache of compiled tokens, keyed by the token's digest under
-// the keyring's current secret. Invalidation events drop entries at once; a
+// The in-process cache of compiled tokens, keyed by a SHA-256 of the presented
+// token (never the token itself, so a heap dump holds no secret). Invalidation events drop entries at once; a
 // generation counter keeps a lookup that raced an invalidation from putting
 // stale data back.
 import { LRUCache } from 'lru-cache';
