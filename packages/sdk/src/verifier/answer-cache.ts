@@ -15,7 +15,7 @@ export interface AnswerCacheOptions {
 export interface AnswerCache {
   get(key: string): VerifyAnswer | undefined;
   /** Keeps the answer if it is safe to reuse, for as long as it is safe. */
-  fill(key: string, answer: VerifyAnswer, cost: number | undefined): void;
+  fill(key: string, answer: VerifyAnswer): void;
   dropTokens(tokenIds: readonly string[]): void;
   dropOwner(type: 'user' | 'client', id: string): void;
   clear(): void;
@@ -33,11 +33,10 @@ export const DEFAULT_NEGATIVE_TTL_MS = 5_000;
  * limit. A refusal carries no token id, so no event can reach it: it is kept
  * only briefly, except REVOKED, which is for ever.
  */
-export function reuseMsFor(answer: VerifyAnswer, cost: number | undefined, ttlMs: number, negativeTtlMs: number, nowMs: number): number {
+export function reuseMsFor(answer: VerifyAnswer, ttlMs: number, negativeTtlMs: number, nowMs: number): number {
   if (answer.rateLimit !== undefined || answer.remaining !== undefined) return 0;
   switch (answer.code) {
     case 'VALID': {
-      if (cost !== undefined && cost > 0 && answer.remaining !== undefined) return 0;
       const expiresAt = answer.token?.expiresAt;
       if (!expiresAt) return ttlMs;
       return Math.max(0, Math.min(ttlMs, Date.parse(expiresAt) - nowMs));
@@ -71,7 +70,9 @@ export function createAnswerCache(options: AnswerCacheOptions = {}, now: () => n
   const cache = new LRUCache<string, VerifyAnswer>({
     max: options.max ?? DEFAULT_CACHE_MAX,
     ttlAutopurge: false,
+    // Ages by the same clock as the expiry cap, read on every get (a clock read is cheap next to a round trip).
     perf: { now },
+    ttlResolution: 0,
     dispose: (answer, key) => unindex(key, answer),
   });
 
@@ -84,8 +85,8 @@ export function createAnswerCache(options: AnswerCacheOptions = {}, now: () => n
 
   return {
     get: (key) => cache.get(key),
-    fill(key, answer, cost) {
-      const reuseMs = reuseMsFor(answer, cost, ttlMs, negativeTtlMs, now());
+    fill(key, answer) {
+      const reuseMs = reuseMsFor(answer, ttlMs, negativeTtlMs, now());
       if (reuseMs <= 0) return;
       cache.set(key, answer, { ttl: reuseMs });
       const token = answer.token;

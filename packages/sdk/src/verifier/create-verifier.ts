@@ -143,7 +143,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const answer = await ask(presented, wire);
       // Fill only if no invalidation arrived during the lookup;
       // otherwise a slow answer could put a revoked token back.
-      if (asked === generation) cache.fill(key, answer, wire.cost);
+      if (asked === generation) cache.fill(key, answer);
       return answer;
     },
     get streamState() {
