@@ -106,6 +106,33 @@ describe('the packed @keyward/sdk tarball', () => {
     expect(result).toMatchObject(expected);
   }, TIMEOUT_MS);
 
+  it("type-checks a consumer against the shipped declarations, with skipLibCheck off", async () => {
+    const monorepo = dirname(dirname(PACKAGE_DIR));
+    await writeFile(
+      join(project, 'consumer.ts'),
+      [
+        "import { createVerifier, KeywardUnavailableError, type VerifyAnswer } from '@keyward/sdk';",
+        "const verifier = createVerifier({ baseUrl: 'http://127.0.0.1:8080', token: 'kw_svc_…', cache: { ttlMs: 30_000 } });",
+        "const answer: VerifyAnswer = await verifier.verify('kw_pat_…', { scopes: ['scans:read'] });",
+        'const owner: string | undefined = answer.token?.owner.id;',
+        'console.log(owner, answer.code === \'REVOKED\', KeywardUnavailableError.name);',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false,
+          types: ['node'], typeRoots: [join(monorepo, 'node_modules', '@types')],
+        },
+        files: ['consumer.ts'],
+      }),
+    );
+    const tsc = join(monorepo, 'node_modules', 'typescript', 'bin', 'tsc');
+    execFileSync(process.execPath, [tsc, '-p', join(project, 'tsconfig.json')], { cwd: project, stdio: 'pipe' });
+  }, TIMEOUT_MS);
+
   it('runs on Node.js 24', () => {
     const result = runCheck(process.execPath);
     expect(result.node).toMatch(/^v24\./);
