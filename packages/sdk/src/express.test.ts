@@ -20,6 +20,7 @@ describeMiddleware('@keyward/sdk/express', async (verifier) => {
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
+    clientIp: '127.0.0.1',
     request: async (path, headers = {}) => answerOf(await fetch(`${baseUrl}${path}`, { headers })),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

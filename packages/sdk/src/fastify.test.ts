@@ -9,6 +9,7 @@ describeMiddleware('@keyward/sdk/fastify', async (verifier) => {
   app.get('/projects/:id', { preHandler: requireResource((request) => (request.params as { id: string }).id) }, async () => ({ ok: true }));
   const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
+    clientIp: '127.0.0.1',
     request: async (path, headers = {}) => answerOf(await fetch(`${baseUrl}${path}`, { headers })),
     close: () => app.close(),
   };

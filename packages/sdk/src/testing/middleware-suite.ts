@@ -20,6 +20,8 @@ export interface Answer {
 export interface ProtectedApp {
   request(path: string, headers?: Record<string, string>): Promise<Answer>;
   close(): Promise<void>;
+  /** The client address the adapter sees by default, if the app has a socket. */
+  clientIp?: string;
 }
 
 export type StartProtectedApp = (verifier: Verifier) => Promise<ProtectedApp>;
@@ -133,6 +135,17 @@ export function describeMiddleware(name: string, start: StartProtectedApp): void
       expect(answer.headers.get('ratelimit-limit')).toBe('1');
       expect(answer.headers.get('ratelimit-remaining')).toBe('0');
       expect(Number(answer.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
+    });
+
+    it("refuses a token used outside its IP allowlist with 403, judging the request's client address", async () => {
+      const elsewhere = await server.createToken({ allowedIps: ['10.0.0.0/8'] });
+      const answer = await get('/scans', elsewhere.token);
+      expectProblem(answer, 403, 'forbidden');
+      expect(answer.body.detail).toMatch(/address/);
+      if (app.clientIp) {
+        const here = await server.createToken({ allowedIps: [`${app.clientIp}/32`] });
+        expect((await get('/scans', here.token)).status).toBe(200);
+      }
     });
 
     it('refuses a token whose quota is spent with 403', async () => {
