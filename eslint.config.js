@@ -22,6 +22,36 @@ export default tseslint.config(
     },
   },
   {
+    // Layering: the SDK ships to users' projects, so its code reaches neither
+    // the server nor core's barrel (which would pull in every domain module);
+    // it may compile in pure core modules by relative path. Its tests may
+    // start a real server.
+    files: ['packages/sdk/src/**/*.ts'],
+    ignores: ['packages/sdk/src/**/*.test.ts', 'packages/sdk/src/testing/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [
+          { name: '@keyward/server', message: 'The SDK must not depend on the server.' },
+          { name: '@keyward/core', message: 'Import the pure core module by relative path, so the build compiles it into dist.' },
+        ],
+        patterns: [{ group: ['**/server/**', '**/server/src/**'], message: 'The SDK must not depend on the server.' }],
+      }],
+    },
+  },
+  {
+    // The core is the bottom layer: it knows neither the server nor the SDK.
+    files: ['packages/core/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [
+          { name: '@keyward/server', message: 'The core must not depend on the server.' },
+          { name: '@keyward/sdk', message: 'The core must not depend on the SDK.' },
+        ],
+        patterns: [{ group: ['@keyward/sdk/*', '**/server/src/**', '**/sdk/src/**'], message: 'The core must not depend on the server or the SDK.' }],
+      }],
+    },
+  },
+  {
     // Tests read JSON answers loosely; the assertions check the shapes.
     files: ['**/*.test.ts', '**/testing/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -1,0 +1,83 @@
+// @keyward/sdk/fastify: protect a Fastify app.
+//
+//   await app.register(keyward, { verifier });
+//   app.get('/scans', { preHandler: requireScope('scans:read') }, handler);
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
+import { authenticate, checkResource, checkScopes, type Presented } from './middleware/authenticate.ts';
+import { assertScopeNames, normalizeIp, type KeywardMiddlewareOptions } from './middleware/options.ts';
+import { rateLimitHeaders, type Refusal } from './middleware/refusal.ts';
+import type { VerifiedToken } from './verifier/verify-answer.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified token, set by the keyward plugin's onRequest hook. */
+    keyward: VerifiedToken | null;
+  }
+}
+
+export type { Refusal } from './middleware/refusal.ts';
+export type { VerifiedToken } from './verifier/verify-answer.ts';
+export type KeywardFastifyOptions = KeywardMiddlewareOptions<FastifyRequest>;
+
+const presentedOf = new WeakMap<FastifyRequest, Presented>();
+
+function send(reply: FastifyReply, refusal: Refusal): FastifyReply {
+  return reply.code(refusal.status).headers(refusal.headers).send(JSON.stringify(refusal.body));
+}
+
+const plugin: FastifyPluginAsync<KeywardFastifyOptions> = async (app, options) => {
+  if (options.scopes) assertScopeNames(options.scopes, 'keyward plugin');
+  app.decorateRequest('keyward', null);
+  app.addHook('onRequest', async (request, reply) => {
+    const outcome = await authenticate({
+      verifier: options.verifier,
+      authorization: request.headers.authorization,
+      scopes: options.scopes,
+      require: options.require,
+      resource: options.resource?.(request),
+      cost: options.cost,
+      ip: normalizeIp(options.ip ? options.ip(request) : request.ip),
+    });
+    if (!outcome.accepted) return send(reply, outcome.refusal);
+    request.keyward = outcome.token;
+    if (outcome.presented) presentedOf.set(request, outcome.presented);
+    reply.headers(rateLimitHeaders(outcome.answer));
+  });
+};
+
+/**
+ * Authenticates every request of the app it is registered on (it is not
+ * encapsulated): `request.keyward` is the verified token, or the request is
+ * refused (401, 403, 429, 503) as Keyward would. The client address is
+ * `request.ip`: set Fastify's `trustProxy` when behind a proxy.
+ *
+ * @example await app.register(keyward, { verifier });
+ */
+export const keyward = fp(plugin, { fastify: '5.x', name: '@keyward/sdk' });
+export default keyward;
+
+/**
+ * A preHandler refusing with 403 insufficient_scope unless the token holds every scope.
+ *
+ * @example app.get('/scans', { preHandler: requireScope('scans:read') }, handler);
+ */
+export function requireScope(...scopes: string[]): preHandlerAsyncHookHandler {
+  assertScopeNames(scopes, 'requireScope()');
+  return async (request, reply) => {
+    const refusal = checkScopes(request.keyward, scopes);
+    if (refusal) return send(reply, refusal);
+  };
+}
+
+/**
+ * A preHandler refusing with 403 unless the token may touch the resource `resolve` names.
+ *
+ * @example app.get('/projects/:id', { preHandler: requireResource((request) => (request.params as { id: string }).id) }, handler);
+ */
+export function requireResource(resolve: (request: FastifyRequest) => string | undefined): preHandlerAsyncHookHandler {
+  return async (request, reply) => {
+    const refusal = await checkResource(request.keyward, presentedOf.get(request), resolve(request));
+    if (refusal) return send(reply, refusal);
+  };
+}

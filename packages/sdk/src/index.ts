@@ -1,0 +1,5 @@
+export { createVerifier, type Verifier, type VerifierOptions } from './verifier/create-verifier.ts';
+export type { VerifyAnswer, VerifyQuestion, VerifiedToken, RateLimitAnswer, VerifyCode } from './verifier/verify-answer.ts';
+export type { AnswerCacheOptions } from './verifier/answer-cache.ts';
+export type { InvalidationStreamOptions, InvalidationEvent } from './events/invalidation-stream.ts';
+export { KeywardUnavailableError, KeywardRequestError } from './errors.ts';

@@ -1,0 +1,136 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KeywardUnavailableError } from '../errors.ts';
+import { startKeywardServer, type KeywardTestServer } from '../testing/keyward-server.ts';
+import { createVerifier, type Verifier, type VerifierOptions } from './create-verifier.ts';
+
+/** Polls until `check` holds, failing after `withinMs`; answers the time it took. */
+async function eventually(check: () => Promise<boolean>, withinMs: number): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if (await check()) return performance.now() - started;
+    if (performance.now() - started > withinMs) throw new Error(`not within ${withinMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('createVerifier against a real Keyward server', () => {
+  let server: KeywardTestServer;
+  const verifiers: Verifier[] = [];
+  let fetches: string[];
+
+  beforeAll(async () => {
+    server = await startKeywardServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+  afterEach(async () => {
+    for (const verifier of verifiers.splice(0)) await verifier.close();
+  });
+
+  function open(options: Partial<VerifierOptions> = {}): Verifier {
+    fetches = [];
+    const counting: typeof fetch = (input, init) => {
+      fetches.push(String(input));
+      return fetch(input, init);
+    };
+    const verifier = createVerifier({ baseUrl: server.baseUrl, token: server.verifyToken, fetch: counting, ...options });
+    verifiers.push(verifier);
+    return verifier;
+  }
+  const verifyCalls = () => fetches.filter((url) => url.endsWith('/api/v1/verify')).length;
+
+  it('answers VALID with the verified token, as POST /verify does', async () => {
+    const verifier = open({ events: false });
+    const { token, id } = await server.createToken({ scopes: ['scans:read'] });
+    const answer = await verifier.verify(token, { scopes: ['scans:read'] });
+    expect(answer).toMatchObject({ valid: true, code: 'VALID', token: { id, kind: 'personal', scopes: ['scans:read'], owner: { type: 'user' } } });
+  });
+
+  it('answers MALFORMED for garbage and a checksum typo without any network call', async () => {
+    const verifier = open({ events: false });
+    const { token } = await server.createToken();
+    const typo = `${token.slice(0, 20)}${token[20] === 'a' ? 'b' : 'a'}${token.slice(21)}`;
+    expect(await verifier.verify('not-a-token')).toEqual({ valid: false, code: 'MALFORMED' });
+    expect(await verifier.verify(typo)).toEqual({ valid: false, code: 'MALFORMED' });
+    expect(fetches).toEqual([]);
+  });
+
+  it('answers a repeated question from its cache', async () => {
+    const verifier = open({ events: false });
+    const { token } = await server.createToken({ scopes: ['scans:read', 'scans:write'] });
+    await verifier.verify(token, { scopes: ['scans:read', 'scans:write'] });
+    expect(await verifier.verify(token, { scopes: ['scans:write', 'scans:read'] })).toMatchObject({ code: 'VALID' });
+    expect(verifyCalls()).toBe(1);
+    expect(await verifier.verify(token, { scopes: ['scans:delete'] })).toMatchObject({ code: 'INSUFFICIENT_SCOPE' });
+    expect(verifyCalls()).toBe(2);
+  });
+
+  it('asks afresh every time for a token with a quota or a rate limit, since the answer depends on counters', async () => {
+    const verifier = open({ events: false });
+    const quota = await server.createToken({ remaining: 2 });
+    expect(await verifier.verify(quota.token)).toMatchObject({ code: 'VALID', remaining: 1 });
+    expect(await verifier.verify(quota.token)).toMatchObject({ code: 'VALID', remaining: 0 });
+    expect(await verifier.verify(quota.token)).toMatchObject({ code: 'USAGE_EXCEEDED' });
+    const limited = await server.createToken({ rateLimit: { limit: 1, windowSeconds: 60 } });
+    expect(await verifier.verify(limited.token)).toMatchObject({ code: 'VALID' });
+    expect(await verifier.verify(limited.token)).toMatchObject({ code: 'RATE_LIMITED', rateLimit: { limit: 1, remaining: 0 } });
+    expect(verifyCalls()).toBe(5);
+  });
+
+  it('sees a revocation through the event stream within 1 s, without waiting for the TTL', async () => {
+    const verifier = open({ cache: { ttlMs: 60_000 } });
+    await verifier.whenStreamOpen();
+    const { token, id } = await server.createToken();
+    expect(await verifier.verify(token)).toMatchObject({ code: 'VALID' });
+    const calls = verifyCalls();
+    expect(await verifier.verify(token)).toMatchObject({ code: 'VALID' });
+    expect(verifyCalls()).toBe(calls); // cached
+    await server.revoke(id);
+    const tookMs = await eventually(async () => (await verifier.verify(token)).code === 'REVOKED', 1000);
+    expect(tookMs).toBeLessThan(1000);
+  });
+
+  it('sees a disabled token and its owner-wide changes through the stream', async () => {
+    const verifier = open();
+    await verifier.whenStreamOpen();
+    const { token, id } = await server.createToken();
+    expect(await verifier.verify(token)).toMatchObject({ code: 'VALID' });
+    await server.patch(id, { enabled: false });
+    await eventually(async () => (await verifier.verify(token)).code === 'DISABLED', 1000);
+  });
+
+  it('lets the TTL bound staleness while no stream is open', async () => {
+    const verifier = open({ events: false, cache: { ttlMs: 300 } });
+    const { token, id } = await server.createToken();
+    expect(await verifier.verify(token)).toMatchObject({ code: 'VALID' });
+    await server.revoke(id);
+    // Without the stream the cached answer stands until its TTL runs out, and no longer.
+    expect(await verifier.verify(token)).toMatchObject({ code: 'VALID' });
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(await verifier.verify(token)).toMatchObject({ code: 'REVOKED' });
+  });
+
+  it('reconnects after the server restarts and keeps seeing revocations', async () => {
+    const verifier = open({ events: { initialDelayMs: 50, maxDelayMs: 200 } });
+    await verifier.whenStreamOpen();
+    const { token, id } = await server.createToken();
+    expect(await verifier.verify(token)).toMatchObject({ code: 'VALID' });
+    await server.restart();
+    await eventually(async () => verifier.streamState === 'open', 5000);
+    // The new server cannot replay the old one's events: the verifier was told to reset.
+    expect(await verifier.verify(token)).toMatchObject({ code: 'VALID' });
+    await server.revoke(id);
+    await eventually(async () => (await verifier.verify(token)).code === 'REVOKED', 1000);
+  });
+
+  it('rejects with KeywardUnavailableError when Keyward cannot be reached or fails, never answering VALID', async () => {
+    const { token } = await server.createToken();
+    const unreachable = createVerifier({ baseUrl: 'http://127.0.0.1:1', token: server.verifyToken, events: false });
+    await expect(unreachable.verify(token)).rejects.toBeInstanceOf(KeywardUnavailableError);
+    const failing = createVerifier({ baseUrl: server.baseUrl, token: server.verifyToken, events: false, fetch: async () => new Response('{}', { status: 502 }) });
+    await expect(failing.verify(token)).rejects.toMatchObject({ name: 'KeywardUnavailableError', status: 502 });
+    const refused = createVerifier({ baseUrl: server.baseUrl, token: (await server.createToken({ scopes: ['scans:read'] })).token, events: false });
+    await expect(refused.verify(token)).rejects.toMatchObject({ name: 'KeywardUnavailableError', status: 403 });
+  });
+});
