@@ -26,6 +26,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { clientKeyOf } from '../rate-limit/limiters.ts';
 import type { VerificationStore } from '../storage/verification-rows.ts';
 import { LastUseBuffer } from './last-use-buffer.ts';
+import { RecordCompactor } from './record-compactor.ts';
 import { TokenCache } from './token-cache.ts';
 import type { RateDecision, VerificationLimits } from './verification-limits.ts';
 
@@ -89,6 +90,8 @@ export class Verifier {
   private readonly rehashing = new Set<string>();
   private readonly orgResources = new Map<string, { ids: ReadonlySet<string>; loadedAtMs: number }>();
   private readonly unsubscribe: () => void;
+  /** Shares the values cached tokens have in common (organization, owner, scopes…). */
+  private readonly compactor = new RecordCompactor();
 
   constructor(options: VerifierOptions) {
     this.options = options;
@@ -121,6 +124,7 @@ export class Verifier {
   reset(): void {
     this.cache.clear();
     this.orgResources.clear();
+    this.compactor.clear();
   }
 
   async verify(plaintext: string, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
@@ -255,7 +259,8 @@ export class Verifier {
     const digests = candidateDigests(this.deps.keyring, plaintext).map((d) => d.digest);
     const found = await this.storage(() => this.options.store.findTokenForVerification(digests));
     if (!found) return null;
-    return compileToken(this.deps.catalog, found.token, found.owner);
+    const { token, owner } = this.compactor.compact(found.token, found.owner);
+    return compileToken(this.deps.catalog, token, owner);
   }
 
   /** Storage failures fail closed with 503, never as an invalid token and never open. */
