@@ -1,8 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+// Workspace packages import @keyward/sdk by name from its TypeScript source
+// (see its package.json `exports`); published, it resolves to dist/.
+const conditions = ['keyward-source', 'module', 'node', 'development|production'];
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['keyward-source', 'node'] } },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'scripts/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/*/src/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'scripts/**/*.test.ts'],
     // Default output for people, plus one plain "N passed, N failed" closing line for CI.
     reporters: ['default', './scripts/summary-reporter.ts'],
     testTimeout: 30_000,
