@@ -41,9 +41,10 @@ async function openSqlite(): Promise<Database> {
   };
 }
 
-export async function startKeywardServer(): Promise<KeywardTestServer> {
+/** `env`: server settings beyond the test defaults, e.g. KEYWARD_TRUSTED_PROXIES for a gateway in front. */
+export async function startKeywardServer(options: { env?: Record<string, string> } = {}): Promise<KeywardTestServer> {
   const keyring = parseKeyring(newKeyringEntry('v1'));
-  const t = await createTestApp(openSqlite, { keyring });
+  const t = await createTestApp(openSqlite, { keyring, ...(options.env ? { env: options.env } : {}) });
   // The verifier caps a cached answer at the token's expiry by the wall clock: start the server's clock there too.
   t.clock.advance(Date.now() - t.clock.now().getTime());
   await t.app.listen({ host: '127.0.0.1', port: 0 });
