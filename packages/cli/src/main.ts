@@ -3,7 +3,7 @@
 // and over a running server's HTTP API (token, verify). Each command parses
 // its flags and exits 0 on success, 1 when something was refused, 2 on a
 // usage mistake, with one line on stderr and never a secret.
-import { redact } from './redact.ts';
+import { keepSecret, redact } from './redact.ts';
 import { tokenCommand } from './remote/token-commands.ts';
 import { verifyCommand } from './remote/verify-command.ts';
 import { UsageError, isUsageError } from './usage-error.ts';
@@ -103,6 +103,12 @@ function refuseTokenFlag(argv: string[]): void {
 
 if (import.meta.main) {
   const argv = process.argv.slice(2);
+  if (process.env.KEYWARD_TOKEN) keepSecret(process.env.KEYWARD_TOKEN.trim());
+  // `keyward token list | head -1` closes the pipe early: that is the reader's choice, not a crash.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
   Promise.resolve()
     .then(() => {
       refuseTokenFlag(argv);

@@ -1,8 +1,11 @@
 // keyward token … and keyward verify as users run them: child processes
 // against a real Keyward server listening on loopback.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { generateToken } from '@keyward/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKeywardServer, type KeywardTestServer } from '../../sdk/src/testing/keyward-server.ts';
 import { bearer, json, ownerToken } from '../../server/src/testing/test-app.ts';
@@ -124,6 +127,22 @@ describe('keyward token and keyward verify against a server', () => {
     LONG_MS,
   );
 
+  it('rotate keeps its word: after the grace period the old secret is refused, and presenting it revokes the new one too', async () => {
+    const { token: old, id } = await server.createToken({ name: 'short grace', scopes: ['scans:read'] });
+    secrets.add(old);
+    const rotated = await succeed(['token', 'rotate', id, '--grace-seconds', '60']);
+    const fresh = secretIn(rotated);
+    expect(await succeed(['verify', '-'], { ...verifier(), input: old })).toMatch(/^VALID$/m);
+
+    server.t.clock.advance(61_000);
+    const late = await keyward(['verify', '-'], { ...verifier(), input: old });
+    expect(late.code).toBe(1);
+    expect(late.stdout).toMatch(/^(?:REVOKED|EXPIRED): /);
+    const after = await keyward(['verify', '-'], { ...verifier(), input: fresh });
+    expect(after.code).toBe(1);
+    expect(after.stdout).toBe('REVOKED: the token has been revoked\n');
+  }, LONG_MS);
+
   it('verify exits 1 and prints INSUFFICIENT_SCOPE for a scope the token lacks, and the same code in --json', async () => {
     const { token } = await server.createToken({ name: 'reader', scopes: ['scans:read'] });
     secrets.add(token);
@@ -149,12 +168,10 @@ describe('keyward token and keyward verify against a server', () => {
     const garbage = await keyward(['verify', 'not-a-token'], verifier());
     expect(garbage.code).toBe(1);
     expect(garbage.stdout).toMatch(/^MALFORMED: /);
-    const { token } = await server.createToken({ name: 'to forget' });
-    secrets.add(token);
-    // Same shape and checksum rules, different body: flip one character and fix nothing else.
-    const unknown = await keyward(['verify', '-'], { ...verifier(), input: `${token.slice(0, 10)}${token[10] === 'A' ? 'B' : 'A'}${token.slice(11)}` });
+    // Right shape and checksum, never issued.
+    const unknown = await keyward(['verify', '-'], { ...verifier(), input: generateToken('kw_pat') });
     expect(unknown.code).toBe(1);
-    expect(unknown.stdout).toMatch(/^(?:MALFORMED|NOT_FOUND): /);
+    expect(unknown.stdout).toBe('NOT_FOUND: no such token in this organization\n');
   }, LONG_MS);
 
   it('list pages with --limit and prints the next cursor, and --all follows every cursor', async () => {
@@ -267,6 +284,37 @@ describe('keyward token and keyward verify against a server', () => {
     expect(result.code).toBe(1);
     expectOneLineError(result, new RegExp(`^keyward: cannot reach the Keyward server at http://127\\.0\\.0\\.1:${port}: connection refused \\(is the server running\\?\\); check --url or KEYWARD_URL\n$`));
     expect(result.stdout).toBe('');
+  }, LONG_MS);
+
+  it('does not follow a redirect, so neither the credential nor the token goes elsewhere, and says so in one line', async () => {
+    const elsewhere: string[] = [];
+    const listen = async (handle: (request: IncomingMessage, response: ServerResponse) => void) => {
+      const http = createServer(handle);
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      return { http, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+    };
+    const trap = await listen((request, response) => {
+      elsewhere.push(`${request.method} ${request.url} ${request.headers.authorization ?? ''}`);
+      response.end('{}');
+    });
+    const redirecting = await listen((request, response) => {
+      if (request.url?.startsWith('/html/')) response.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>');
+      else response.writeHead(307, { location: `${trap.url}${request.url}` }).end();
+    });
+    try {
+      const { token } = await server.createToken({ name: 'not for elsewhere' });
+      secrets.add(token);
+      const redirected = await keyward(['verify', token], { ...verifier(), env: { KEYWARD_URL: redirecting.url } });
+      expect(redirected.code).toBe(1);
+      expectOneLineError(redirected, new RegExp(`^keyward: the server at ${redirecting.url} redirects to ${trap.url}/api/v1/verify; set --url or KEYWARD_URL`));
+      expect(elsewhere).toEqual([]);
+
+      const notKeyward = await keyward(['token', 'list'], { env: { KEYWARD_URL: `${redirecting.url}/html/` } });
+      expect(notKeyward.code).toBe(1);
+      expectOneLineError(notKeyward, /answered 200 without JSON; is --url a Keyward server\?/);
+    } finally {
+      for (const { http } of [trap, redirecting]) await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
   }, LONG_MS);
 
   it('exits 1 with the problem title, detail and code when the server refuses', async () => {

@@ -42,7 +42,8 @@ export interface ConnectionFlags {
  * must hold, for the message when there is none.
  */
 export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv, needs: string): Connection {
-  const baseUrl = parseServerUrl(flags.url ?? env.KEYWARD_URL ?? DEFAULT_URL, flags.url !== undefined ? '--url' : 'KEYWARD_URL');
+  // An empty KEYWARD_URL is an unset one, as shells and .env files often leave it.
+  const baseUrl = parseServerUrl(flags.url ?? (env.KEYWARD_URL || DEFAULT_URL), flags.url !== undefined ? '--url' : 'KEYWARD_URL');
   const credential = flags['token-file'] !== undefined ? readTokenFile(flags['token-file']) : env.KEYWARD_TOKEN?.trim();
   if (!credential) throw new UsageError(`set KEYWARD_TOKEN (or --token-file) to a token with ${needs}`);
   if (!/^[!-~]{1,512}$/.test(credential)) throw new UsageError(`${flags['token-file'] !== undefined ? '--token-file' : 'KEYWARD_TOKEN'} must hold one token, without spaces`);
