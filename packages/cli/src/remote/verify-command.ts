@@ -67,6 +67,8 @@ const MAX_STDIN_BYTES = 4096;
 
 /** The first line of stdin: a pasted token ends with Enter, a piped one with end of input. */
 async function readTokenFromStdin(): Promise<string> {
+  // At a terminal, say what the wait is for; piped input needs no prompt.
+  if (process.stdin.isTTY) process.stderr.write('Paste the token, then press Enter: ');
   let text = '';
   for await (const chunk of process.stdin) {
     text += String(chunk);
