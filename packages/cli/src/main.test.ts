@@ -8,6 +8,10 @@ import { newKeyringEntry, parseKeyring } from '@keyward/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { expectOneLineError, freePort, killStartedClis, startCli, type Finished } from './testing/cli-process.ts';
 
+// Two init processes in a row, each migrating a database and hashing a password with argon2id,
+// outlast the default 30 s on a loaded two-core machine.
+const TWO_PROCESSES_MS = 90_000;
+
 let workDir: string;
 let dataDir: string;
 
@@ -151,14 +155,14 @@ describe('keyward', () => {
       const again = await run(['init', '--email', 'other@example.com', '--password', 'another long password']);
       expect(again.code).toBe(1);
       expectOneLineError(again, /already set up/);
-    });
+    }, TWO_PROCESSES_MS);
 
     it('exits 1 with one line for an email that is not one, creating nobody', async () => {
       const result = await run(['init', '--email', 'not-an-email', '--password', 'a long enough password']);
       expect(result.code).toBe(1);
       expectOneLineError(result, /email: is not an email address/);
       expect((await run(['init', '--email', 'owner@example.com', '--password', 'a long enough password'])).code).toBe(0);
-    });
+    }, TWO_PROCESSES_MS);
 
     it('exits 2 without --email', async () => {
       const result = await run(['init', '--password', 'a long enough password']);
