@@ -1,27 +1,19 @@
 // The keyward command as users run it: a child process on this Node, in a
 // temp working directory with a temp data dir and a clean environment.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { newKeyringEntry, parseKeyring } from '@keyward/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectOneLineError, freePort, killStartedClis, startCli, type Finished } from './testing/cli-process.ts';
 
-const MAIN = path.join(import.meta.dirname, 'main.ts');
-// Generous: three processes starting at once on a shared two-core machine take a while.
-const CHILD_TIMEOUT_MS = 60_000;
-
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+// Two init processes in a row, each migrating a database and hashing a password with argon2id,
+// outlast the default 30 s on a loaded two-core machine.
+const TWO_PROCESSES_MS = 90_000;
 
 let workDir: string;
 let dataDir: string;
-const children = new Set<ChildProcess>();
 
 beforeEach(() => {
   workDir = mkdtempSync(path.join(tmpdir(), 'keyward-cli-'));
@@ -29,59 +21,17 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  children.clear();
+  killStartedClis();
   rmSync(workDir, { recursive: true, force: true });
 });
 
-/** Starts `keyward <args>`; nothing from the test's own environment leaks in but PATH and HOME. */
-function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; finished: Promise<Finished>; output: () => string } {
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    cwd: workDir,
-    env: { PATH: process.env.PATH ?? '', HOME: workDir, KEYWARD_DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const finished = new Promise<Finished>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`keyward ${args.join(' ')} did not finish within ${CHILD_TIMEOUT_MS} ms\n${stdout}\n${stderr}`));
-    }, CHILD_TIMEOUT_MS);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, finished, output: () => stdout };
+/** Starts `keyward <args>` in the temp working directory with the temp data dir. */
+function start(args: string[], env: Record<string, string> = {}) {
+  return startCli(args, { cwd: workDir, env: { HOME: workDir, KEYWARD_DATA_DIR: dataDir, ...env } });
 }
 
 function run(args: string[], env: Record<string, string> = {}): Promise<Finished> {
   return start(args, env).finished;
-}
-
-/** A one-line `keyward: …` reason on stderr, nothing else. */
-function expectOneLineError(result: Finished, pattern: RegExp): void {
-  expect(result.stderr.endsWith('\n')).toBe(true);
-  expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(result.stderr).toMatch(/^keyward: /);
-  expect(result.stderr).toMatch(pattern);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 /** Resolves once `text` appears on stdout; rejects if the process ends first. */
@@ -104,7 +54,7 @@ describe('keyward', () => {
     const result = await run(['--help']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Usage: keyward <command>');
-    for (const command of ['serve', 'migrate', 'init', 'secrets new']) expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\s`, 'm'));
+    for (const command of ['serve', 'migrate', 'init', 'secrets new', 'token create', 'token list', 'token get', 'token rotate', 'token revoke', 'verify']) expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\s`, 'm'));
     expect(result.stderr).toBe('');
   });
 
@@ -205,14 +155,14 @@ describe('keyward', () => {
       const again = await run(['init', '--email', 'other@example.com', '--password', 'another long password']);
       expect(again.code).toBe(1);
       expectOneLineError(again, /already set up/);
-    });
+    }, TWO_PROCESSES_MS);
 
     it('exits 1 with one line for an email that is not one, creating nobody', async () => {
       const result = await run(['init', '--email', 'not-an-email', '--password', 'a long enough password']);
       expect(result.code).toBe(1);
       expectOneLineError(result, /email: is not an email address/);
       expect((await run(['init', '--email', 'owner@example.com', '--password', 'a long enough password'])).code).toBe(0);
-    });
+    }, TWO_PROCESSES_MS);
 
     it('exits 2 without --email', async () => {
       const result = await run(['init', '--password', 'a long enough password']);
