@@ -24,7 +24,6 @@ const REFUSED_RANGES: ReadonlyArray<[string, number, 'ipv4' | 'ipv6']> = [
   ['224.0.0.0', 4, 'ipv4'], // multicast
   ['240.0.0.0', 4, 'ipv4'], // reserved, broadcast
   ['::', 96, 'ipv6'], // unspecified, loopback and the old IPv4-compatible form
-  ['::ffff:0:0', 96, 'ipv6'], // IPv4-mapped, refused as a whole: a public IPv4 host is reached by its IPv4 address
   ['64:ff9b:1::', 48, 'ipv6'], // local-use NAT64
   ['100::', 64, 'ipv6'], // discard
   ['2001:db8::', 32, 'ipv6'], // documentation
@@ -34,6 +33,8 @@ const REFUSED_RANGES: ReadonlyArray<[string, number, 'ipv4' | 'ipv6']> = [
   ['ff00::', 8, 'ipv6'], // multicast
 ];
 
+// IPv4-mapped addresses (::ffff:a.b.c.d) are refused in isPublicAddress: in a
+// BlockList an IPv6 rule for them would match every plain IPv4 address too.
 const refused = new BlockList();
 for (const [address, prefix, family] of REFUSED_RANGES) refused.addSubnet(address, prefix, family);
 
@@ -62,6 +63,9 @@ export function isPublicAddress(address: string): boolean {
   if (family === 4) return !refused.check(address, 'ipv4');
   if (family !== 6) return false;
   if (refused.check(address, 'ipv6')) return false;
+  // IPv4-mapped, refused as a whole: a public IPv4 host is reached by its IPv4 address.
+  const groups = ipv6Groups(address);
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) return false;
   const inner = embeddedIpv4(address);
   return inner === null || !refused.check(inner, 'ipv4');
 }
