@@ -9,6 +9,8 @@ import { countLiveTokensByVersion, keyringCoverage, type KeyringCoverage } from 
 import { currentKeyring, describeFileError, resolveKeyring, secretsFilePath } from './config/keyring-source.ts';
 import type { App, AppContext } from './http/app-types.ts';
 import { migrateToLatest, openDatabase, type Database } from './storage/index.ts';
+import { WebhookStore } from './storage/webhook-rows.ts';
+import { resealWebhookSecrets } from './webhooks/secret-box.ts';
 
 export interface RunningServer {
   app: App;
@@ -149,6 +151,9 @@ export async function startServer(config: KeywardConfig, options: StartOptions =
         `${coverage.strandedTokens} of ${coverage.liveTokens} live tokens are hashed under keyring versions the keyring in force lacks (${Object.keys(coverage.missingVersions).join(', ')}); they answer 401 until KEYWARD_SECRETS includes those versions again`,
       );
     }
+
+    const resealed = await resealWebhookSecrets(new WebhookStore(database.db, database.capabilities.readTimestamp), keyring);
+    if (resealed > 0) log.info({ resealed, version: keyring.current.version }, 'sealed webhook signing secrets under the current keyring version');
 
     const bootstrap = await bootstrapFromEnvironment(config, database, context, log);
     if (bootstrap !== 'none') context.setup.token = null;

@@ -136,6 +136,17 @@ export class WebhookStore {
     await this.db.deleteFrom('webhookEndpoints').where('organizationId', '=', organizationId).where('id', '=', id).execute();
   }
 
+  /** Every endpoint's sealed secret, for resealing under a new keyring version. */
+  async listSealedSecrets(): Promise<Array<{ id: string; secretCiphertext: string }>> {
+    return this.db.selectFrom('webhookEndpoints').select(['id', 'secretCiphertext']).execute();
+  }
+
+  /** Compare-and-set, so two replicas resealing at once cannot overwrite a newer seal with an older one. */
+  async replaceSealedSecret(id: string, previous: string, next: string): Promise<boolean> {
+    const result = await this.db.updateTable('webhookEndpoints').set({ secretCiphertext: next }).where('id', '=', id).where('secretCiphertext', '=', previous).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   // ── deliveries ─────────────────────────────────────────────────────────
 
   /** One endpoint's delivery log, newest first. */

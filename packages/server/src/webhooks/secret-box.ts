@@ -6,6 +6,7 @@
 // another endpoint's row does not open.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { Keyring, KeyringSecret } from '@keyward/core';
+import type { WebhookStore } from '../storage/webhook-rows.ts';
 
 const SECRET_PREFIX = 'whsec_';
 const IV_BYTES = 12;
@@ -49,4 +50,25 @@ export function openSecret(keyring: Keyring, endpointId: string, sealed: string)
   } catch {
     throw new SealedSecretError('the stored signing secret does not open under the keyring (altered, or moved from another endpoint)');
   }
+}
+
+/**
+ * Seals every endpoint secret again under the keyring's current version, so an
+ * old version can be dropped from KEYWARD_SECRETS without breaking webhooks.
+ * Secrets this keyring cannot open (sealed by a replica with a newer keyring,
+ * during a rolling deploy) are left alone. Answers how many were resealed.
+ */
+export async function resealWebhookSecrets(store: Pick<WebhookStore, 'listSealedSecrets' | 'replaceSealedSecret'>, keyring: Keyring): Promise<number> {
+  let resealed = 0;
+  for (const { id, secretCiphertext } of await store.listSealedSecrets()) {
+    if (secretCiphertext.startsWith(`${keyring.current.version}:`)) continue;
+    let plaintext: string;
+    try {
+      plaintext = openSecret(keyring, id, secretCiphertext);
+    } catch {
+      continue;
+    }
+    if (await store.replaceSealedSecret(id, secretCiphertext, sealSecret(keyring, id, plaintext))) resealed++;
+  }
+  return resealed;
 }

@@ -270,8 +270,8 @@ describeEachDialect('webhook delivery', (open) => {
   });
 });
 
-describe('the delivery worker with a keyring that lost the sealing version', () => {
-  it('records the failure without sending anything unsigned', async () => {
+describe('a sealed webhook secret', () => {
+  it('opens under the keyring version it was sealed with, for its own endpoint only', async () => {
     const { openSecret, sealSecret } = await import('./secret-box.ts');
     const old = parseKeyring(newKeyringEntry('v1'));
     const sealed = sealSecret(old, 'whk_1', 'whsec_x');
@@ -279,5 +279,34 @@ describe('the delivery worker with a keyring that lost the sealing version', () 
     expect(() => openSecret(parseKeyring(newKeyringEntry('v2')), 'whk_1', sealed)).toThrow(/keyring version "v1"/);
     // Bound to its endpoint: moved to another row, it does not open.
     expect(() => openSecret(old, 'whk_2', sealed)).toThrow(/does not open/);
+  });
+});
+
+describeEachDialect('resealing webhook secrets after a keyring rotation', (open) => {
+  it('seals each secret under the current version, so the old one can be dropped, and signs with the same secret as before', async () => {
+    const v1 = newKeyringEntry('v1');
+    const receiver = await startWebhookReceiver();
+    const first = await createTestApp(open, { keyring: parseKeyring(v1), env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: 'true' } });
+    try {
+      const owner = await ownerToken(first);
+      const response = await first.app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: bearer(owner), payload: { url: receiver.url, events: ['token.created'] } });
+      const { id, secret } = json(response) as { id: string; secret: string };
+      const store = new WebhookStore(first.database.db, first.database.capabilities.readTimestamp);
+      const { resealWebhookSecrets } = await import('./secret-box.ts');
+      const rotated = parseKeyring(`${newKeyringEntry('v2')},${v1}`);
+      expect(await resealWebhookSecrets(store, rotated)).toBe(1);
+      expect(await resealWebhookSecrets(store, rotated)).toBe(0);
+      const [sealed] = await store.listSealedSecrets();
+      expect(sealed).toMatchObject({ id, secretCiphertext: expect.stringMatching(/^v2:/) });
+
+      // Only v2 left: the worker still signs with the endpoint's secret.
+      const onlyV2 = new WebhookWorker({ store, keyring: { current: rotated.all[0]!, all: [rotated.all[0]!] }, now: first.clock.now, log: first.app.log, allowPrivate: true });
+      await passwordToken(first, { scopes: ['tokens:read'] });
+      expect(await onlyV2.runOnce()).toBe(1);
+      expect(verifyWebhook(receiver.received[0]!.body, receiver.received[0]!.headers, secret, { now: first.clock.now }).type).toBe('token.created');
+    } finally {
+      await first.close();
+      await receiver.close();
+    }
   });
 });
