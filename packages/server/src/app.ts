@@ -43,6 +43,7 @@ import { verificationRoutes } from './http/routes/verification-routes.ts';
 import { webhookRoutes } from './http/routes/webhook-routes.ts';
 import { WebhookStore } from './storage/webhook-rows.ts';
 import { WebhookWorker } from './webhooks/delivery-worker.ts';
+import { ExpiryWarningJob } from './webhooks/expiry-warnings.ts';
 
 export interface AppOptions {
   config: KeywardConfig;
@@ -125,6 +126,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
       log,
       allowPrivate: config.webhooks.allowPrivate,
     }),
+    expiryWarnings: new ExpiryWarningJob({ db: options.database.db, read: options.database.capabilities.readTimestamp, now: deps.now, log }),
   };
   const scrub = createSecretScrubber(config.prefixes);
   // Every problem answer leaves through here, so none repeats a token the caller pasted.
@@ -151,6 +153,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
 
   // Before anything it needs closes: the round in flight finishes (each request within its timeout).
   app.addHook('onClose', () => context.webhooks.stop());
+  app.addHook('onClose', () => context.expiryWarnings.stop());
   // onClose runs once the server has stopped and in-flight requests are done:
   // the verifier's buffers are written before Redis (and the caller's database) go.
   app.addHook('onClose', () => verifier.close());

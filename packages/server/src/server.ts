@@ -168,6 +168,7 @@ export async function startServer(config: KeywardConfig, options: StartOptions =
     const url = listeningUrl(app, config);
     // Every replica sends webhooks; the leases in the delivery rows keep them from sending one twice at once.
     context.webhooks.start();
+    context.expiryWarnings.start();
     if (bootstrap === 'none') {
       // A configured port of 0 means "any": the link points at the one chosen.
       const publicUrl = config.port === 0 ? url : config.publicUrl;

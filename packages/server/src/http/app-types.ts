@@ -8,6 +8,7 @@ import type { Database } from '../storage/index.ts';
 import type { Verifier } from '../verification/verifier.ts';
 import type { UsageRecorder } from '../usage/usage-recorder.ts';
 import type { WebhookWorker } from '../webhooks/delivery-worker.ts';
+import type { ExpiryWarningJob } from '../webhooks/expiry-warnings.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -29,6 +30,8 @@ export interface AppContext {
   usage: UsageRecorder;
   /** Sends the webhook outbox; the server process starts it (`start()`), tests drive it with `runOnce()`. */
   webhooks: WebhookWorker;
+  /** Enqueues token.expiring warnings; started with the server, one replica at a time runs it. */
+  expiryWarnings: ExpiryWarningJob;
 }
 
 declare module 'fastify' {

@@ -190,6 +190,18 @@ export interface WebhookDeliveriesTable {
   createdAt: Timestamp;
 }
 
+export interface TokenExpiryWarningsTable {
+  tokenId: string;
+  thresholdDays: number;
+  sentAt: Timestamp;
+}
+
+export interface JobLeasesTable {
+  name: string;
+  owner: string;
+  leaseUntil: Timestamp;
+}
+
 export interface Schema {
   users: UsersTable;
   organizations: OrganizationsTable;
@@ -205,4 +217,6 @@ export interface Schema {
   webhookEndpoints: WebhookEndpointsTable;
   webhookEvents: WebhookEventsTable;
   webhookDeliveries: WebhookDeliveriesTable;
+  tokenExpiryWarnings: TokenExpiryWarningsTable;
+  jobLeases: JobLeasesTable;
 }

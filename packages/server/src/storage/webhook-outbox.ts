@@ -9,7 +9,7 @@ import { fromJson, toJson, type TimestampReader } from './row-values.ts';
 import type { Schema } from './schema.ts';
 
 /** What receivers learn about a token: never its secret or digest. */
-async function tokenSummary(db: Kysely<Schema>, organizationId: string, tokenId: string, read: TimestampReader): Promise<Record<string, unknown>> {
+export async function tokenSummary(db: Kysely<Schema>, organizationId: string, tokenId: string, read: TimestampReader): Promise<Record<string, unknown>> {
   const row = await db
     .selectFrom('tokens')
     .select(['id', 'name', 'hint', 'kind', 'ownerType', 'ownerId', 'scopes', 'permission', 'expiresAt', 'createdAt'])
@@ -79,11 +79,25 @@ export async function recordWebhookEvent(db: Kysely<Schema>, audit: AuditEvent, 
   const type = webhookEventOf(audit.action);
   const { organizationId, target } = audit;
   if (!type || organizationId === null || target === null) return;
+  await enqueueForSubscribers(db, { organizationId, type, at: audit.at }, () => eventData(db, type, { ...audit, organizationId, target }, read));
+}
+
+/** The enabled endpoints of the organization that subscribed to `type`. */
+async function subscribedEndpoints(db: Kysely<Schema>, organizationId: string, type: WebhookEventType): Promise<string[]> {
   const endpoints = await db.selectFrom('webhookEndpoints').select(['id', 'events']).where('organizationId', '=', organizationId).where('enabled', '=', 1).execute();
-  const subscribed = endpoints.filter((endpoint) => fromJson<string[]>(endpoint.events).includes(type));
-  if (subscribed.length === 0) return;
-  const data = await eventData(db, type, { ...audit, organizationId, target }, read);
-  await enqueueWebhookEvent(db, { organizationId, type, data, at: audit.at }, subscribed.map((endpoint) => endpoint.id));
+  return endpoints.filter((endpoint) => fromJson<string[]>(endpoint.events).includes(type)).map((endpoint) => endpoint.id);
+}
+
+/** Enqueues an event for every subscribed endpoint; `data` is only built when someone listens. */
+export async function enqueueForSubscribers(
+  db: Kysely<Schema>,
+  event: { organizationId: string; type: WebhookEventType; at: Date },
+  data: () => Promise<Record<string, unknown>>,
+): Promise<boolean> {
+  const endpointIds = await subscribedEndpoints(db, event.organizationId, event.type);
+  if (endpointIds.length === 0) return false;
+  await enqueueWebhookEvent(db, { ...event, data: await data() }, endpointIds);
+  return true;
 }
 
 /** Inserts an event and its pending deliveries; answers the event id and the delivery ids (in endpoint order). */
