@@ -2,7 +2,9 @@
 // written by real lifecycle changes, the worker posting to a real HTTP
 // receiver on 127.0.0.1, and signatures checked with the SDK's verifyWebhook.
 import { auditEvent, parseKeyring, newKeyringEntry } from '@keyward/core';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../app.ts';
 import { verifyWebhook, type WebhookVerificationError } from '../../../sdk/src/webhooks/verify-webhook.ts';
 import { describeEachDialect } from '../storage/test-databases.ts';
 import { WebhookStore } from '../storage/webhook-rows.ts';
@@ -246,6 +248,22 @@ describeEachDialect('webhook delivery', (open) => {
     await t.app.close();
     const [delivery] = await new WebhookStore(t.database.db, t.database.capabilities.readTimestamp).listDeliveries(t.organizationId, webhook.id, { limit: 10 });
     expect(delivery).toMatchObject({ status: 'delivered', attempts: 1 });
+  });
+
+  it('delivers a committed event exactly once after the process that committed it went away unsent', async () => {
+    const webhook = await createWebhook(['token.created']);
+    await passwordToken(t, { scopes: ['tokens:read'] });
+    // The first process stops right after the commit: its worker never ran.
+    await t.app.close();
+    const { app, context } = await buildApp({ config: t.config, database: t.database, keyring: t.context.deps.keyring, now: t.clock.now, logStream: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+    try {
+      expect(await context.webhooks.runOnce()).toBe(1);
+      expect(await context.webhooks.runOnce()).toBe(0);
+      expect(verify(0, webhook.secret).type).toBe('token.created');
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      await app.close();
+    }
   });
 
   describe('with the SSRF guard on (no KEYWARD_WEBHOOK_ALLOW_PRIVATE)', () => {
