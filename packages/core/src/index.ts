@@ -48,7 +48,7 @@ export {
 } from './scopes/scope-catalog.ts';
 export { effectivePermission, type EffectivePermission, type OwnerAccess, type TokenGrant } from './permissions/effective-permission.ts';
 export { isCidrWithin, isIpAllowed, isValidCidr, normalizeCidr, parseCidr } from './net/cidr.ts';
-export { decodeCursor, encodeCursor, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './pagination.ts';
+export { decodeCursor, encodeCursor, toPage, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './pagination.ts';
 export type { EventBus, KeywardEvent } from './ports/event-bus.ts';
 export type { AuditFilter, MemberPageRequest, NewToken, PageAfter, PageRequest, PasswordHasher, Store, TokenChanges, TokenFilter } from './ports/store.ts';
 export { auditEvent, publishSafely, SYSTEM_REQUEST, type RequestFacts, type ServiceDeps } from './services/context.ts';

@@ -3,3 +3,11 @@ export type { VerifyAnswer, VerifyQuestion, VerifiedToken, RateLimitAnswer, Veri
 export type { AnswerCacheOptions } from './verifier/answer-cache.ts';
 export type { InvalidationStreamOptions, InvalidationEvent } from './events/invalidation-stream.ts';
 export { KeywardUnavailableError, KeywardRequestError } from './errors.ts';
+export {
+  verifyWebhook,
+  WebhookVerificationError,
+  type KeywardWebhookEvent,
+  type VerifyWebhookOptions,
+  type WebhookHeaders,
+  type WebhookRefusal,
+} from './webhooks/verify-webhook.ts';

@@ -25,7 +25,8 @@ function findNode20(): string | undefined {
 }
 
 const CHECK_SCRIPT = `
-import { createVerifier, KeywardUnavailableError } from '@keyward/sdk';
+import { createHmac } from 'node:crypto';
+import { createVerifier, KeywardUnavailableError, verifyWebhook } from '@keyward/sdk';
 import * as express from '@keyward/sdk/express';
 import * as fastify from '@keyward/sdk/fastify';
 import * as hono from '@keyward/sdk/hono';
@@ -45,11 +46,16 @@ try {
   failedClosed = error instanceof KeywardUnavailableError;
 }
 await verifier.close();
+const body = JSON.stringify({ id: 'wev_1', type: 'ping', createdAt: new Date().toISOString(), organizationId: 'org_1', data: {} });
+const t = Math.floor(Date.now() / 1000);
+const signature = 't=' + t + ',v1=' + createHmac('sha256', 'whsec_x').update(t + '.' + body).digest('hex');
+const webhook = verifyWebhook(body, { 'keyward-signature': signature }, 'whsec_x').id;
 console.log(JSON.stringify({
   node: process.version,
   malformed,
   fetches,
   failedClosed,
+  webhook,
   entries: [express.keyward, express.requireScope, express.requireResource, fastify.keyward, fastify.requireScope, fastify.requireResource, hono.keyward, hono.requireScope, hono.requireResource].map((f) => typeof f),
 }));
 `;
@@ -96,7 +102,7 @@ describe('the packed @keyward/sdk tarball', () => {
     const output = execFileSync(node, ['check.mjs', generateToken('kw_pat')], { cwd: project, encoding: 'utf8' });
     return JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
   }
-  const expected = { malformed: { valid: false, code: 'MALFORMED' }, fetches: 1, failedClosed: true, entries: Array(9).fill('function') };
+  const expected = { malformed: { valid: false, code: 'MALFORMED' }, fetches: 1, failedClosed: true, webhook: 'wev_1', entries: Array(9).fill('function') };
 
   it('runs on the machine\'s Node.js 20', () => {
     const node20 = findNode20();
@@ -111,11 +117,13 @@ describe('the packed @keyward/sdk tarball', () => {
     await writeFile(
       join(project, 'consumer.ts'),
       [
-        "import { createVerifier, KeywardUnavailableError, type VerifyAnswer } from '@keyward/sdk';",
+        "import { createVerifier, KeywardUnavailableError, verifyWebhook, type KeywardWebhookEvent, type VerifyAnswer } from '@keyward/sdk';",
         "const verifier = createVerifier({ baseUrl: 'http://127.0.0.1:8080', token: 'kw_svc_…', cache: { ttlMs: 30_000 } });",
         "const answer: VerifyAnswer = await verifier.verify('kw_pat_…', { scopes: ['scans:read'] });",
         'const owner: string | undefined = answer.token?.owner.id;',
         'console.log(owner, answer.code === \'REVOKED\', KeywardUnavailableError.name);',
+        "const event: KeywardWebhookEvent<{ token: { id: string } }> = verifyWebhook('{}', new Headers(), 'whsec_x', { toleranceSeconds: 60 });",
+        'console.log(event.data.token.id);',
         '',
       ].join('\n'),
     );

@@ -40,6 +40,10 @@ import { VerificationStore } from './storage/verification-rows.ts';
 import { VerificationLimits } from './verification/verification-limits.ts';
 import { Verifier } from './verification/verifier.ts';
 import { verificationRoutes } from './http/routes/verification-routes.ts';
+import { webhookRoutes } from './http/routes/webhook-routes.ts';
+import { WebhookStore } from './storage/webhook-rows.ts';
+import { WebhookWorker } from './webhooks/delivery-worker.ts';
+import { ExpiryWarningJob } from './webhooks/expiry-warnings.ts';
 
 export interface AppOptions {
   config: KeywardConfig;
@@ -115,6 +119,14 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     verifier,
     setup: { token: options.setupToken ?? null },
     usage,
+    webhooks: new WebhookWorker({
+      store: new WebhookStore(options.database.db, options.database.capabilities.readTimestamp),
+      keyring: options.keyring,
+      now: deps.now,
+      log,
+      allowPrivate: config.webhooks.allowPrivate,
+    }),
+    expiryWarnings: new ExpiryWarningJob({ db: options.database.db, read: options.database.capabilities.readTimestamp, now: deps.now, log }),
   };
   const scrub = createSecretScrubber(config.prefixes);
   // Every problem answer leaves through here, so none repeats a token the caller pasted.
@@ -139,6 +151,9 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     .withTypeProvider<TypeBoxTypeProvider>()
     .setValidatorCompiler(TypeBoxValidatorCompiler);
 
+  // Before anything it needs closes: the round in flight finishes (each request within its timeout).
+  app.addHook('onClose', () => context.webhooks.stop());
+  app.addHook('onClose', () => context.expiryWarnings.stop());
   // onClose runs once the server has stopped and in-flight requests are done:
   // the verifier's buffers are written before Redis (and the caller's database) go.
   app.addHook('onClose', () => verifier.close());
@@ -207,6 +222,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await catalogRoutes(app, context);
   await usageRoutes(app, context);
   await eventRoutes(app, context, metrics);
+  await webhookRoutes(app, context);
   await pageRoutes(app);
   return { app, context };
 }

@@ -9,6 +9,8 @@ import { countLiveTokensByVersion, keyringCoverage, type KeyringCoverage } from 
 import { currentKeyring, describeFileError, resolveKeyring, secretsFilePath } from './config/keyring-source.ts';
 import type { App, AppContext } from './http/app-types.ts';
 import { migrateToLatest, openDatabase, type Database } from './storage/index.ts';
+import { WebhookStore } from './storage/webhook-rows.ts';
+import { resealWebhookSecrets } from './webhooks/secret-box.ts';
 
 export interface RunningServer {
   app: App;
@@ -150,6 +152,9 @@ export async function startServer(config: KeywardConfig, options: StartOptions =
       );
     }
 
+    const resealed = await resealWebhookSecrets(new WebhookStore(database.db, database.capabilities.readTimestamp), keyring);
+    if (resealed > 0) log.info({ resealed, version: keyring.current.version }, 'sealed webhook signing secrets under the current keyring version');
+
     const bootstrap = await bootstrapFromEnvironment(config, database, context, log);
     if (bootstrap !== 'none') context.setup.token = null;
 
@@ -161,6 +166,9 @@ export async function startServer(config: KeywardConfig, options: StartOptions =
       throw explainListenError(error, config);
     }
     const url = listeningUrl(app, config);
+    // Every replica sends webhooks; the leases in the delivery rows keep them from sending one twice at once.
+    context.webhooks.start();
+    context.expiryWarnings.start();
     if (bootstrap === 'none') {
       // A configured port of 0 means "any": the link points at the one chosen.
       const publicUrl = config.port === 0 ? url : config.publicUrl;

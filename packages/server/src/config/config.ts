@@ -55,6 +55,17 @@ export interface KeywardConfig {
   bodyLimitBytes: number;
   configFile: string | null;
   verification: VerificationConfig;
+  webhooks: WebhookConfig;
+}
+
+/** Outbound webhook deliveries. */
+export interface WebhookConfig {
+  /**
+   * KEYWARD_WEBHOOK_ALLOW_PRIVATE: let endpoints point at loopback, private and
+   * link-local addresses. Off by default, so an organization admin cannot make
+   * the server call into the deployment's own network (SSRF).
+   */
+  allowPrivate: boolean;
 }
 
 /** The verification path's cache, buffers and failure limit. */
@@ -228,5 +239,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
         windowSeconds: integer(env, 'KEYWARD_VERIFY_FAILURES_WINDOW_SECONDS', 60, 1, 86_400),
       },
     },
+    webhooks: { allowPrivate: flag(env, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE') },
   };
 }

@@ -7,6 +7,8 @@ import type { RedisClient } from '../redis/redis-client.ts';
 import type { Database } from '../storage/index.ts';
 import type { Verifier } from '../verification/verifier.ts';
 import type { UsageRecorder } from '../usage/usage-recorder.ts';
+import type { WebhookWorker } from '../webhooks/delivery-worker.ts';
+import type { ExpiryWarningJob } from '../webhooks/expiry-warnings.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -26,6 +28,10 @@ export interface AppContext {
   setup: { token: string | null };
   /** Verification counts, buffered and flushed every few seconds: `ctx.usage.record({ organizationId, tokenId, clientId, code })`. */
   usage: UsageRecorder;
+  /** Sends the webhook outbox; the server process starts it (`start()`), tests drive it with `runOnce()`. */
+  webhooks: WebhookWorker;
+  /** Enqueues token.expiring warnings; started with the server, one replica at a time runs it. */
+  expiryWarnings: ExpiryWarningJob;
 }
 
 declare module 'fastify' {

@@ -49,9 +49,11 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/resources': { type: 'site', name: 'probe' },
   'POST /api/v1/organizations': { name: 'Probe', slug: 'probe' },
   'PATCH /api/v1/organizations/current': { name: 'Acme' },
+  'POST /api/v1/webhooks': { url: 'https://hooks.example.com/probe', events: ['token.created'] },
+  'PATCH /api/v1/webhooks/{id}': { description: 'changed' },
 };
 
-type Kind = 'token' | 'client' | 'member' | 'resource';
+type Kind = 'token' | 'client' | 'member' | 'resource' | 'webhook';
 
 /** Which kind of thing the path parameter of an operation names. */
 const PATH_KINDS: Array<[RegExp, Kind]> = [
@@ -59,6 +61,7 @@ const PATH_KINDS: Array<[RegExp, Kind]> = [
   [/^\/api\/v1\/clients\/\{id\}/, 'client'],
   [/^\/api\/v1\/members\/\{userId\}/, 'member'],
   [/^\/api\/v1\/resources\/\{id\}/, 'resource'],
+  [/^\/api\/v1\/webhooks\/\{id\}/, 'webhook'],
 ];
 
 const ALL_SCOPES = ['tokens:read', 'tokens:write', 'tokens:manage', 'clients:manage', 'members:manage', 'audit:read'];
@@ -157,6 +160,7 @@ describeEachDialect('the route security suite', (open) => {
     own.client = (await inject('POST', '/api/v1/clients', tokens.owner, { name: 'own-client' })).id;
     own.resource = (await inject('POST', '/api/v1/resources', tokens.owner, { type: 'site', name: 'own-site' })).id;
     own.member = await addMember(t, tokens.owner, 'member@example.com', 'member');
+    own.webhook = (await inject('POST', '/api/v1/webhooks', tokens.owner, { url: 'https://hooks.example.com/own', events: ['token.created'] })).id;
     tokens.member = (await passwordToken(t, { scopes: ['tokens:read', 'tokens:write'] }, 'member@example.com')).token;
 
     // Another organization: the same owner founds it, and someone who is only there joins.
@@ -168,6 +172,7 @@ describeEachDialect('the route security suite', (open) => {
     otherOrganization.client = [otherClient];
     otherOrganization.resource = [(await inject('POST', '/api/v1/resources', other.token, { type: 'site', name: 'other-site' })).id];
     otherOrganization.member = [await addMember(t, other.token, 'elsewhere@example.com', 'member')];
+    otherOrganization.webhook = [(await inject('POST', '/api/v1/webhooks', other.token, { url: 'https://hooks.example.com/other', events: ['token.created'] })).id];
 
     const document = await t.app.inject({ method: 'GET', url: '/openapi.json' });
     operations = operationsOf(json(document) as { paths: Record<string, Record<string, any>> });

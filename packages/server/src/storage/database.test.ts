@@ -69,7 +69,7 @@ describeEachDialect('migrations', (open, dialect) => {
         ? (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_name not like 'kysely_%'`.execute(database.db)).rows.map((row) => row.name)
         : (await database.db.introspection.getTables()).map((table) => table.name)
     ).sort();
-    expect(tables).toEqual(['api_clients', 'audit_events', 'membership_invitations', 'membership_resources', 'memberships', 'organizations', 'resources', 'sessions', 'token_resources', 'tokens', 'usage_counts', 'users']);
+    expect(tables).toEqual(['api_clients', 'audit_events', 'job_leases', 'membership_invitations', 'membership_resources', 'memberships', 'organizations', 'resources', 'sessions', 'token_expiry_warnings', 'token_resources', 'tokens', 'usage_counts', 'users', 'webhook_deliveries', 'webhook_endpoints', 'webhook_events']);
   });
 
   it('migrates side by side with another database on the same server', async () => {

@@ -35,6 +35,8 @@ import { toFlag, uniqueIds, type TimestampReader } from './row-values.ts';
 import type { Schema } from './schema.ts';
 import { tokenChangesToRow, tokenFromRow, tokenToRow, type TokenRow } from './token-rows.ts';
 import { sessionFromRow, sessionToRow, userFromRow, userToRow } from './user-rows.ts';
+import { recordWebhookEvent } from './webhook-outbox.ts';
+import { webhookEventOf } from '../webhooks/webhook-events.ts';
 
 /** Bound parameters per statement stay far below SQLite's and PostgreSQL's limits. */
 const IN_LIST_CHUNK = 500;
@@ -46,7 +48,7 @@ function chunks<T>(items: readonly T[], size = IN_LIST_CHUNK): T[][] {
 }
 
 /** Rows strictly after the cursor in newest-first order: older, or as old with a smaller id. */
-function isAfter(after: PageAfter, createdAtColumn: string, idColumn: string): Expression<SqlBool> {
+export function isAfter(after: PageAfter, createdAtColumn: string, idColumn: string): Expression<SqlBool> {
   const createdAt = sql.ref(createdAtColumn);
   return sql<SqlBool>`(${createdAt} < ${after.at} or (${createdAt} = ${after.at} and ${sql.ref(idColumn)} < ${after.id}))`;
 }
@@ -619,8 +621,20 @@ export class KyselyStore implements Store {
 
   // ── audit ──────────────────────────────────────────────────────────────
 
+  /**
+   * Also writes the webhook outbox event the action reports, if any endpoint
+   * subscribed to it: in the caller's transaction, so the event commits or
+   * rolls back with the change and its audit row.
+   */
   async insertAuditEvent(event: AuditEvent): Promise<void> {
-    await this.db.insertInto('auditEvents').values(auditEventToRow(event)).execute();
+    if (webhookEventOf(event.action) === null) {
+      await this.db.insertInto('auditEvents').values(auditEventToRow(event)).execute();
+      return;
+    }
+    await this.atomically(async ({ db }) => {
+      await db.insertInto('auditEvents').values(auditEventToRow(event)).execute();
+      await recordWebhookEvent(db, event, this.read);
+    });
   }
 
   /** `since` is inclusive, `until` exclusive; newest first. */

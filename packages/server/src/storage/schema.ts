@@ -148,6 +148,60 @@ export interface SessionsTable {
   expiresAt: Timestamp;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  organizationId: string;
+  url: string;
+  description: string | null;
+  /** JSON array of event types. */
+  events: string;
+  enabled: Flag;
+  /** `<keyring version>:<iv>.<ciphertext>.<tag>`, AES-256-GCM (webhooks/secret-box.ts). */
+  secretCiphertext: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface WebhookEventsTable {
+  id: string;
+  organizationId: string;
+  type: string;
+  /** JSON: the `data` of the delivered body. */
+  payload: string;
+  createdAt: Timestamp;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  eventId: string;
+  endpointId: string;
+  organizationId: string;
+  /** 'pending' | 'delivered' | 'failed'. */
+  status: string;
+  attempts: number;
+  nextAttemptAt: Timestamp;
+  leaseOwner: string | null;
+  leaseUntil: NullableTimestamp;
+  lastAttemptAt: NullableTimestamp;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  lastDurationMs: number | null;
+  deliveredAt: NullableTimestamp;
+  createdAt: Timestamp;
+}
+
+export interface TokenExpiryWarningsTable {
+  tokenId: string;
+  thresholdDays: number;
+  sentAt: Timestamp;
+}
+
+export interface JobLeasesTable {
+  name: string;
+  owner: string;
+  leaseUntil: Timestamp;
+}
+
 export interface Schema {
   users: UsersTable;
   organizations: OrganizationsTable;
@@ -160,4 +214,9 @@ export interface Schema {
   tokenResources: TokenResourcesTable;
   auditEvents: AuditEventsTable;
   sessions: SessionsTable;
+  webhookEndpoints: WebhookEndpointsTable;
+  webhookEvents: WebhookEventsTable;
+  webhookDeliveries: WebhookDeliveriesTable;
+  tokenExpiryWarnings: TokenExpiryWarningsTable;
+  jobLeases: JobLeasesTable;
 }

@@ -7,6 +7,8 @@ import { tokenDisabledBy } from './0002-token-disabled-by.ts';
 import { usageCounts } from './0003-usage-counts.ts';
 import { quotasAndClientLimits } from './0004-quotas-and-client-limits.ts';
 import { membershipInvitations } from './0005-membership-invitations.ts';
+import { webhooks } from './0006-webhooks.ts';
+import { expiryWarnings } from './0007-expiry-warnings.ts';
 
 /** Names sort in the order the migrations run; never rename or reorder a released one. */
 export function allMigrations(capabilities: DialectCapabilities): Record<string, Migration> {
@@ -16,5 +18,7 @@ export function allMigrations(capabilities: DialectCapabilities): Record<string,
     '0003_usage_counts': usageCounts(capabilities),
     '0004_quotas_and_client_limits': quotasAndClientLimits(capabilities),
     '0005_membership_invitations': membershipInvitations(capabilities),
+    '0006_webhooks': webhooks(capabilities),
+    '0007_expiry_warnings': expiryWarnings(capabilities),
   };
 }
