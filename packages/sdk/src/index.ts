@@ -3,3 +3,5 @@ export type { VerifyAnswer, VerifyQuestion, VerifiedToken, RateLimitAnswer, Veri
 export type { AnswerCacheOptions } from './verifier/answer-cache.ts';
 export type { InvalidationStreamOptions, InvalidationEvent } from './events/invalidation-stream.ts';
 export { KeywardUnavailableError, KeywardRequestError } from './errors.ts';
+export { createKeywardClient, type KeywardClient, type KeywardClientOptions, type KeywardSchemas, type KeywardPaths } from './client/create-keyward-client.ts';
+export { KeywardProblemError, type KeywardProblem } from './errors.ts';
