@@ -62,6 +62,9 @@ describe('the OpenAPI document', () => {
     expect(operation('/api/v1/tokens', 'post').responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/TokenCreated' });
     expect(operation('/api/v1/tokens/{id}', 'get').responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Token' });
     expect(operation('/api/v1/tokens/{id}', 'patch').requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/UpdateTokenRequest' });
+    // Rotation takes no body at all as readily as one: its body is optional.
+    expect(operation('/api/v1/tokens/{id}/rotate', 'post').requestBody.required).toBe(false);
+    expect(operation('/api/v1/tokens', 'post').requestBody.required).toBe(true);
     expect(operation('/api/v1/verify', 'post').responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/VerifyResult' });
     expect(dereference(document, operation('/api/v1/tokens', 'get').responses['200'].content['application/json'].schema).properties.items.items).toEqual({ $ref: '#/components/schemas/Token' });
     // Problems are shared responses, each with its problem+json body.

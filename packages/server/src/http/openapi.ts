@@ -128,7 +128,7 @@ interface ResponseObject {
 }
 interface OperationObject {
   operationId?: string;
-  requestBody?: { content?: Record<string, MediaObject> };
+  requestBody?: { required?: boolean; content?: Record<string, MediaObject> };
   responses?: Record<string, ResponseObject | { $ref: string }>;
 }
 
@@ -137,7 +137,8 @@ const isStandardProblem = (code: string, response: ResponseObject) =>
 
 /**
  * The finished document: standard problem answers become references to
- * components/responses (with their headers), and the examples of
+ * components/responses (with their headers), a body that may be null is
+ * optional (Fastify's plugin marks every body required), and the examples of
  * openapi-examples.ts join their operations, by operationId.
  */
 const finishDocument: SwaggerTransformObject = (document) => {
@@ -154,14 +155,18 @@ const finishDocument: SwaggerTransformObject = (document) => {
       for (const [code, response] of Object.entries(responses)) {
         if (isStandardProblem(code, response as ResponseObject)) responses[code] = { $ref: `#/components/responses/${PROBLEMS[code]!.name}` };
       }
+      const bodySchema = Object.values(operation.requestBody?.content ?? {})[0]?.schema;
+      const named = bodySchema?.$ref?.replace('#/components/schemas/', '');
+      const variants = (named ? (openapiObject.components?.schemas?.[named] as { anyOf?: Array<{ type?: unknown }> } | undefined) : undefined)?.anyOf;
+      if (operation.requestBody && variants?.some((variant) => variant.type === 'null')) operation.requestBody.required = false;
       const examples = operation.operationId ? OPERATION_EXAMPLES[operation.operationId] : undefined;
       if (!examples) continue;
       const request = examples.request && Object.values(operation.requestBody?.content ?? {})[0];
       if (request) request.examples = examples.request;
-      for (const [code, named] of Object.entries(examples.responses ?? {})) {
+      for (const [code, byName] of Object.entries(examples.responses ?? {})) {
         const media = Object.values((responses[code] as ResponseObject | undefined)?.content ?? {})[0];
         if (!media) throw new Error(`openapi-examples.ts: ${operation.operationId} has no ${code} answer with a body to give examples to.`);
-        media.examples = named;
+        media.examples = byName;
       }
     }
   }
