@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { newKeyringEntry, parseKeyring } from '@keyward/core';
 import { buildApp, loadConfig, migrateToLatest, openDatabase } from '@keyward/server';
 
@@ -49,4 +50,4 @@ export async function clientTypesSource(document: Record<string, unknown>): Prom
   return `${GENERATED_BANNER}${astToString(nodes)}`;
 }
 
-export const CLIENT_TYPES_PATH = path.join(path.dirname(path.dirname(new URL(import.meta.url).pathname)), 'packages', 'sdk', 'src', 'client', 'api-types.ts');
+export const CLIENT_TYPES_PATH = path.join(path.dirname(path.dirname(fileURLToPath(import.meta.url))), 'packages', 'sdk', 'src', 'client', 'api-types.ts');

@@ -2026,7 +2026,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Allowed; the X-Keyward-* headers describe the token (see above). No body. */
             200: {
                 headers: {
                     [name: string]: unknown;

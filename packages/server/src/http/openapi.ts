@@ -42,8 +42,8 @@ export const TAGS = [
   { name: 'System', description: 'Version, liveness, readiness and Prometheus metrics; no credentials needed.' },
 ];
 
-const seconds = (description: string) => ({ description, schema: { type: 'integer', minimum: 0 } });
-const RETRY_AFTER = { 'Retry-After': seconds('Seconds to wait before trying again.') };
+const integerHeader = (description: string) => ({ description, schema: { type: 'integer', minimum: 0 } });
+const RETRY_AFTER = { 'Retry-After': integerHeader('Seconds to wait before trying again.') };
 
 /** The problem answers every operation shares, declared once under components/responses, by status. */
 const PROBLEMS: Record<string, { name: string; description: string; headers?: Record<string, unknown> }> = {
@@ -63,9 +63,9 @@ const PROBLEMS: Record<string, { name: string; description: string; headers?: Re
     description: 'rate_limited: too many requests; wait Retry-After seconds.',
     headers: {
       ...RETRY_AFTER,
-      'RateLimit-Limit': seconds('The allowance of the window that refused the request, when it was a token or client limit.'),
-      'RateLimit-Remaining': seconds('What is left of it (0).'),
-      'RateLimit-Reset': seconds('Seconds until the window resets.'),
+      'RateLimit-Limit': integerHeader('The allowance of the window that refused the request, when it was a token or client limit.'),
+      'RateLimit-Remaining': integerHeader('What is left of it (0).'),
+      'RateLimit-Reset': integerHeader('Seconds until the window resets.'),
     },
   },
   500: { name: 'Internal', description: 'internal: an unexpected error, logged with the request id; no details are given.' },

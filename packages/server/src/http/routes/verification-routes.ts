@@ -253,7 +253,7 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
       description:
         "Judges the bearer token of the original request (its Authorization header). `scopes` (comma or space separated) and `require` name what the route needs, `resource` the resource it touches. 200 carries X-Keyward-Token-Id, X-Keyward-Owner (`user:<id>` or `client:<id>`), X-Keyward-Organization, X-Keyward-Scopes (space separated) and X-Keyward-Resources (ranked ids, comma separated; empty = all); 401 with a Bearer challenge, 403 insufficient_scope or forbidden, 429 with RateLimit headers. The client address is the socket's unless the request came through KEYWARD_TRUSTED_PROXIES (then X-Forwarded-For).",
       querystring: AuthzQuery,
-      response: { 200: Type.Null(), ...problemResponses },
+      response: { 200: Type.Null({ description: 'Allowed; the X-Keyward-* headers describe the token (see above). No body.' }), ...problemResponses },
     },
     handler: async (request, reply) => {
       const token = bearerOf(request.headers.authorization);
