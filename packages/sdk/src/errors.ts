@@ -31,3 +31,41 @@ export class KeywardRequestError extends Error {
     this.problem = problem;
   }
 }
+
+/** An RFC 9457 problem, as Keyward answers every refusal (application/problem+json). */
+export interface KeywardProblem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  /** Keyward's problem code: `validation_failed`, `unauthenticated`, `insufficient_scope`, `not_found`, `conflict`, `rate_limited`… */
+  code: string;
+  /** For validation_failed: each field that is wrong. */
+  errors?: Array<{ field: string; message: string }>;
+  instance?: string;
+}
+
+/**
+ * The management client's typed error: Keyward answered with a problem
+ * (application/problem+json), e.g. 404 not_found or 409 conflict.
+ *
+ * @example
+ * try { await keyward.DELETE('/api/v1/tokens/{id}', { params: { path: { id } } }); }
+ * catch (error) { if (error instanceof KeywardProblemError && error.code === 'not_found') … }
+ */
+export class KeywardProblemError extends Error {
+  override readonly name = 'KeywardProblemError';
+  readonly status: number;
+  /** The problem's `code`, to branch on. */
+  readonly code: string;
+  readonly problem: KeywardProblem;
+  /** From Retry-After, on a 429 or 503. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(problem: KeywardProblem, retryAfterSeconds?: number) {
+    super(`${problem.status} ${problem.code}: ${problem.detail}`);
+    this.status = problem.status;
+    this.code = problem.code;
+    this.problem = problem;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}

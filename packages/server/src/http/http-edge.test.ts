@@ -3,6 +3,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { describeEachDialect } from '../storage/test-databases.ts';
 import { auditActions, bearer, createTestApp, expectProblem, json, OWNER_EMAIL, passwordToken, type TestApp } from '../testing/test-app.ts';
+import { dereference } from '../testing/openapi-document.ts';
 import { SERVER_VERSION } from '../version.ts';
 
 
@@ -227,12 +228,12 @@ describeEachDialect('the HTTP edge', (open) => {
       expect(doc.paths['/api/v1/tokens/revoke-leaked']).toHaveProperty('post');
       expect(Object.keys(doc.paths['/api/v1/tokens/current'])).toEqual(expect.arrayContaining(['get', 'delete']));
 
-      const create = doc.paths['/api/v1/tokens'].post.requestBody.content['application/json'].schema;
+      const create = dereference(doc, doc.paths['/api/v1/tokens'].post.requestBody.content['application/json'].schema);
       expect(create.additionalProperties).toBe(false);
       expect(create.required).toContain('name');
       expect(create.properties.name.pattern).toBe('^[A-Za-z0-9 ._-]{1,64}$');
       expect(Object.keys(create.properties)).toEqual(expect.arrayContaining(['scopes', 'resources', 'expiresInDays', 'allowedIps', 'email', 'password']));
-      const patch = doc.paths['/api/v1/tokens/{id}'].patch.requestBody.content['application/json'].schema;
+      const patch = dereference(doc, doc.paths['/api/v1/tokens/{id}'].patch.requestBody.content['application/json'].schema);
       expect(patch.additionalProperties).toBe(false);
       expect(doc.paths['/api/v1/tokens'].post.security).toEqual(expect.arrayContaining([{ bearerToken: [] }]));
     });
@@ -249,10 +250,11 @@ describeEachDialect('the HTTP edge', (open) => {
       }
       // Errors are documented as problem details, and each protected operation names its scopes.
       const rotate = doc.paths['/api/v1/tokens/{id}/rotate'].post;
-      expect(Object.keys(rotate.responses['404'].content)).toEqual(['application/problem+json']);
+      expect(Object.keys(dereference(doc, rotate.responses['404']).content)).toEqual(['application/problem+json']);
       expect(rotate.description).toContain('Needs scope tokens:write or tokens:manage');
       // The token answers are described field by field, without any digest.
-      const listed = doc.paths['/api/v1/tokens'].get.responses['200'].content['application/json'].schema.properties.items.items;
+      const page = dereference(doc, doc.paths['/api/v1/tokens'].get.responses['200'].content['application/json'].schema);
+      const listed = dereference(doc, page.properties.items.items);
       expect(Object.keys(listed.properties)).toEqual(expect.arrayContaining(['id', 'hint', 'status', 'scopes', 'resources', 'expiresAt']));
       expect(Object.keys(listed.properties)).not.toContain('digest');
     });

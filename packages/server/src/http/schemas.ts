@@ -1,9 +1,31 @@
 // TypeBox schemas: they validate requests, type the handlers and generate the
 // OpenAPI document, so the three can never disagree.
-import Type from 'typebox';
+import Type, { type TSchema } from 'typebox';
 import { MAX_PAGE_LIMIT } from '@keyward/core';
 
 const strict = { additionalProperties: false } as const;
+
+const components = new Map<string, TSchema>();
+
+/**
+ * Names a shared schema: it gets `$id` = name, and the OpenAPI document lists
+ * it once under components/schemas and refers to it everywhere else, so
+ * generated clients get a `Token` type rather than one anonymous copy per
+ * operation. Validation and serialization read the same schema as before; a
+ * JSON Schema `$id` must be unique within a document, so name only schemas
+ * that appear at most once inside any one request or response schema.
+ */
+export function named<T extends TSchema>(name: string, schema: T): T & { $id: string } {
+  if (components.has(name)) throw new Error(`Two schemas are named ${name}.`);
+  const identified = Object.assign(schema, { $id: name });
+  components.set(name, identified);
+  return identified;
+}
+
+/** Every named schema so far, by name: every route module has been imported by the time the document is built. */
+export function namedSchemas(): Record<string, TSchema> {
+  return Object.fromEntries(components);
+}
 
 export const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('member'), Type.Literal('admin'), Type.Literal('owner')]);
 export const Id = Type.String({ pattern: '^[a-z]{3}_[0-9A-Za-z]{1,64}$', maxLength: 68 });
@@ -48,19 +70,22 @@ const tokenSettings = {
   metadata: Type.Optional(Metadata),
 };
 
-export const CreateTokenBody = Type.Object(
-  {
-    ...tokenSettings,
-    email: Type.Optional(Email),
-    password: Type.Optional(Password),
-    organization: Type.Optional(OrganizationRef),
-  },
-  { ...strict, description: 'With a session or bearer token; or headless with email + password.' },
+export const CreateTokenBody = named(
+  'CreateTokenRequest',
+  Type.Object(
+    {
+      ...tokenSettings,
+      email: Type.Optional(Email),
+      password: Type.Optional(Password),
+      organization: Type.Optional(OrganizationRef),
+    },
+    { ...strict, description: 'With a session or bearer token; or headless with email + password.' },
+  ),
 );
 
-export const CreateClientTokenBody = Type.Object(tokenSettings, strict);
+export const CreateClientTokenBody = named('CreateClientTokenRequest', Type.Object(tokenSettings, strict));
 
-export const PatchTokenBody = Type.Object(
+export const PatchTokenBody = named('UpdateTokenRequest', Type.Object(
   {
     name: Type.Optional(TokenName),
     scopes: Type.Optional(ScopeList),
@@ -73,14 +98,19 @@ export const PatchTokenBody = Type.Object(
     refill: tokenSettings.refill,
   },
   { ...strict, minProperties: 1 },
+));
+
+export const RotateTokenBody = named(
+  'RotateTokenRequest',
+  Type.Union([Type.Object({ gracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, default: 0 })) }, strict), Type.Null()], {
+    description: 'Optional: no body (or null) rotates with no grace period.',
+  }),
 );
 
-export const RotateTokenBody = Type.Union([
-  Type.Object({ gracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, default: 0 })) }, strict),
-  Type.Null(),
-]);
-
-export const RevokeLeakedBody = Type.Object({ tokens: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 1000 }) }, strict);
+export const RevokeLeakedBody = named(
+  'ReportLeakedTokensRequest',
+  Type.Object({ tokens: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 1000, description: 'Strings found where they should not be.' }) }, strict),
+);
 
 const TokenStatusSchema = Type.Union([Type.Literal('active'), Type.Literal('expired'), Type.Literal('revoked'), Type.Literal('disabled')]);
 const Limit = Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: 50 });
@@ -113,15 +143,15 @@ export const AuditQuery = Type.Object(
   strict,
 );
 
-export const LoginBody = Type.Object({ email: Email, password: Password }, strict);
-export const AcceptInviteBody = Type.Object(
+export const LoginBody = named('LoginRequest', Type.Object({ email: Email, password: Password }, strict));
+export const AcceptInviteBody = named('AcceptInviteRequest', Type.Object(
   {
     inviteToken: Type.String({ minLength: 20, maxLength: 100 }),
     password: Type.Optional(Type.String({ minLength: 12, maxLength: 1024, description: 'For a new person: the password to sign in with (at least 12 characters). Someone with an account accepts signed in, without it.' })),
   },
   strict,
-);
-export const SetupBody = Type.Object(
+));
+export const SetupBody = named('SetupRequest', Type.Object(
   {
     setupToken: Type.String({ minLength: 20, maxLength: 100 }),
     email: Email,
@@ -130,26 +160,29 @@ export const SetupBody = Type.Object(
     organizationSlug: Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' }),
   },
   strict,
-);
+));
 
 const ResourceIds = Type.Union([Type.Array(Id, { maxItems: 1000 }), Type.Null()], { description: 'Limit to these resources; null = all.' });
-export const AddMemberBody = Type.Object({ email: Email, role: RoleSchema, resources: Type.Optional(Type.Array(Id, { maxItems: 1000 })) }, strict);
-export const PatchMemberBody = Type.Object({ role: Type.Optional(RoleSchema), resources: Type.Optional(ResourceIds) }, { ...strict, minProperties: 1 });
+export const AddMemberBody = named('InviteMemberRequest', Type.Object({ email: Email, role: RoleSchema, resources: Type.Optional(Type.Array(Id, { maxItems: 1000 })) }, strict));
+export const PatchMemberBody = named('UpdateMemberRequest', Type.Object({ role: Type.Optional(RoleSchema), resources: Type.Optional(ResourceIds) }, { ...strict, minProperties: 1 }));
 
-export const CreateResourceBody = Type.Object(
-  { type: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }), name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f]+$' }) },
-  strict,
+export const CreateResourceBody = named(
+  'CreateResourceRequest',
+  Type.Object({ type: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }), name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f]+$' }) }, strict),
 );
 
 const ClientName = Type.String({ pattern: '^[A-Za-z0-9 ._-]{1,64}$' });
 const Description = Type.Union([Type.String({ maxLength: 500 }), Type.Null()]);
 const ClientRateLimit = Type.Optional(RateLimit);
-export const CreateClientBody = Type.Object({ name: ClientName, description: Type.Optional(Description), rateLimit: ClientRateLimit }, strict);
-export const PatchClientBody = Type.Object({ name: Type.Optional(ClientName), description: Type.Optional(Description), rateLimit: ClientRateLimit }, { ...strict, minProperties: 1 });
+export const CreateClientBody = named('CreateClientRequest', Type.Object({ name: ClientName, description: Type.Optional(Description), rateLimit: ClientRateLimit }, strict));
+export const PatchClientBody = named(
+  'UpdateClientRequest',
+  Type.Object({ name: Type.Optional(ClientName), description: Type.Optional(Description), rateLimit: ClientRateLimit }, { ...strict, minProperties: 1 }),
+);
 
 export const Slug = Type.String({ pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' });
-export const CreateOrganizationBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), slug: Slug }, strict);
-export const PatchOrganizationBody = Type.Object(
+export const CreateOrganizationBody = named('CreateOrganizationRequest', Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), slug: Slug }, strict));
+export const PatchOrganizationBody = named('UpdateOrganizationRequest', Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     tokenPolicy: Type.Optional(
@@ -164,7 +197,7 @@ export const PatchOrganizationBody = Type.Object(
     ),
   },
   { ...strict, minProperties: 1 },
-);
+));
 
 // Response shapes (SPEC §11). Serializing through them also guarantees that
 // no field outside the schema, a digest say, can ever reach a response.
@@ -194,8 +227,8 @@ const tokenFields = {
   lastUsedIp: Type.Union([Type.String(), Type.Null()]),
   rotatedFrom: Type.Union([Type.String(), Type.Null()]),
 };
-export const TokenResponse = Type.Object(tokenFields);
-export const CurrentTokenResponse = Type.Object({
+export const TokenResponse = named('Token', Type.Object(tokenFields));
+export const CurrentTokenResponse = named('CurrentToken', Type.Object({
   ...tokenFields,
   effective: Type.Object(
     {
@@ -205,11 +238,13 @@ export const CurrentTokenResponse = Type.Object({
     },
     { description: "What the token may do right now: its grants capped by its owner's current role and resources." },
   ),
-});
-export const IssuedTokenResponse = Type.Object({ ...tokenFields, token: Type.String({ description: 'The plaintext secret. Shown exactly once.' }) });
-export const TokenList = Type.Object({ items: Type.Array(TokenResponse), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+}));
+export const IssuedTokenResponse = named(
+  'TokenCreated',
+  Type.Object({ ...tokenFields, token: Type.String({ description: 'The plaintext secret. Shown exactly once.' }) }, { description: 'The new token, with its secret: store it now.' }),
+);
 
-export const ProblemResponse = Type.Object(
+export const ProblemResponse = named('Problem', Type.Object(
   {
     type: Type.String(),
     title: Type.String(),
@@ -220,17 +255,20 @@ export const ProblemResponse = Type.Object(
     instance: Type.Optional(Type.String()),
   },
   { description: 'RFC 9457 problem details.' },
-);
+));
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
-const listOf = <T extends Parameters<typeof Type.Array>[0]>(item: T) => Type.Object({ items: Type.Array(item), nextCursor: Nullable(Type.String()) });
+/** One page of a list, named `<name>`; pass `nextCursor` back as `cursor` for the next page (null = the last page). */
+const pageOf = <T extends Parameters<typeof Type.Array>[0]>(name: string, item: T) =>
+  named(name, Type.Object({ items: Type.Array(item), nextCursor: Nullable(Type.String({ description: 'Send as `cursor` for the next page; null on the last page.' })) }));
+export const TokenList = pageOf('TokenPage', TokenResponse);
 
 export const NoContent = Type.Null({ description: 'No content.' });
 
 const TokenPolicyResponse = Type.Object({ maxLifetimeDays: Type.Integer(), allowNoExpiry: Type.Boolean(), requireIpAllowlist: Type.Boolean() });
 const organizationFields = { id: Type.String(), name: Type.String(), slug: Type.String(), tokenPolicy: TokenPolicyResponse, createdAt: Timestamp };
-export const OrganizationResponse = Type.Object(organizationFields);
-const OrganizationWithRole = Type.Object({ ...organizationFields, role: RoleSchema });
+export const OrganizationResponse = named('Organization', Type.Object(organizationFields));
+const OrganizationWithRole = named('OrganizationMembership', Type.Object({ ...organizationFields, role: RoleSchema }, { description: 'An organization and your role in it.' }));
 
 const memberFields = {
   userId: Nullable(Type.String({ description: 'null while the person has not accepted the invitation.' })),
@@ -245,28 +283,28 @@ const memberFields = {
   createdAt: Timestamp,
   expiresAt: Nullable(Timestamp),
 };
-export const MemberResponse = Type.Object(memberFields);
-export const MemberList = listOf(MemberResponse);
-export const AddedMemberResponse = Type.Object({
+export const MemberResponse = named('Member', Type.Object(memberFields));
+export const MemberList = pageOf('MemberPage', MemberResponse);
+export const AddedMemberResponse = named('MemberInvited', Type.Object({
   ...memberFields,
   inviteUrl: Type.String({ description: 'The one-time link the person accepts the invitation with.' }),
   inviteToken: Type.String({ description: 'The secret in inviteUrl.' }),
-});
+}));
 
-export const ResourceResponse = Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), createdAt: Timestamp });
-export const ResourceList = listOf(ResourceResponse);
+export const ResourceResponse = named('Resource', Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), createdAt: Timestamp }));
+export const ResourceList = pageOf('ResourcePage', ResourceResponse);
 
-export const ClientResponse = Type.Object({
+export const ClientResponse = named('Client', Type.Object({
   id: Type.String(),
   name: Type.String(),
   description: Nullable(Type.String()),
   organizationId: Type.String(),
   rateLimit: Type.Union([Type.Object({ limit: Type.Integer(), windowSeconds: Type.Integer() }), Type.Null()], { description: "Shared by all the client's service tokens." }),
   createdAt: Timestamp,
-});
-export const ClientList = listOf(ClientResponse);
+}));
+export const ClientList = pageOf('ClientPage', ClientResponse);
 
-export const AuditEventResponse = Type.Object({
+export const AuditEventResponse = named('AuditEvent', Type.Object({
   id: Type.String(),
   at: Timestamp,
   action: Type.String(),
@@ -278,28 +316,28 @@ export const AuditEventResponse = Type.Object({
   userAgent: Nullable(Type.String()),
   requestId: Nullable(Type.String()),
   details: Type.Record(Type.String(), Type.Unknown()),
-});
-export const AuditEventList = listOf(AuditEventResponse);
+}));
+export const AuditEventList = pageOf('AuditEventPage', AuditEventResponse);
 
-export const LoginResponse = Type.Object({
+export const LoginResponse = named('LoginResult', Type.Object({
   user: Type.Object({ id: Type.String(), email: Type.String() }),
   organizations: Type.Array(OrganizationWithRole),
   csrfToken: Type.String({ description: 'Send as X-CSRF-Token on every state-changing request of this session.' }),
   expiresAt: Timestamp,
-});
-export const SessionResponse = Type.Object({
+}));
+export const SessionResponse = named('Session', Type.Object({
   user: Type.Object({ id: Type.String(), email: Nullable(Type.String()) }),
   organizationId: Type.String(),
   organizations: Type.Array(OrganizationWithRole),
   csrfToken: Type.String(),
   expiresAt: Timestamp,
-});
-export const SetupResponse = Type.Object({ user: Type.Object({ id: Type.String(), email: Type.String() }), organization: OrganizationResponse });
+}));
+export const SetupResponse = named('SetupResult', Type.Object({ user: Type.Object({ id: Type.String(), email: Type.String() }), organization: OrganizationResponse }));
 
-export const CatalogResponse = Type.Object({
+export const CatalogResponse = named('ScopeCatalog', Type.Object({
   scopes: Type.Array(Type.Object({ name: Type.String(), description: Type.String(), minRole: RoleSchema })),
   presets: Type.Array(Type.Object({ name: Type.String(), description: Nullable(Type.String()), scopes: Type.Array(Type.String()) })),
   defaultPreset: Type.String(),
-});
+}));
 
-export const LeakReportResponse = Type.Object({ received: Type.Integer({ description: 'How many strings were received; never how many were live tokens.' }) });
+export const LeakReportResponse = named('LeakReportReceived', Type.Object({ received: Type.Integer({ description: 'How many strings were received; never how many were live tokens.' }) }));

@@ -7,7 +7,7 @@ import { AcceptInviteBody, LoginBody, LoginResponse, NoContent, SessionResponse,
 import { organizationView } from '../views.ts';
 import { clientKeyOf, withAccountLimit } from '../../rate-limit/limiters.ts';
 
-const TAGS = ['Sessions'];
+const TAGS = ['Auth'];
 
 function isSecure(ctx: AppContext, request: FastifyRequest): boolean {
   return request.protocol === 'https' || ctx.config.publicUrl.startsWith('https:');
@@ -39,6 +39,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
     config: { auth: 'none' },
     schema: {
       tags: TAGS,
+      operationId: 'login',
       summary: 'Sign in to the console',
       description: 'Sets an HTTP-only SameSite session cookie and answers the CSRF token to send as X-CSRF-Token. Rate limited per IP and per account.',
       body: LoginBody,
@@ -61,7 +62,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/auth/session', {
     config: { scopes: [] },
-    schema: { tags: TAGS, summary: 'The signed-in person, their organizations and the CSRF token', ...secured(), response: { 200: SessionResponse, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'getSession', summary: 'The signed-in person, their organizations and the CSRF token', ...secured(), response: { 200: SessionResponse, ...problemResponses } },
     handler: async (request, reply) => {
       const actor = actorOf(request);
       const session = request.session;
@@ -81,7 +82,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.post('/api/v1/auth/logout', {
     config: { scopes: [] },
-    schema: { tags: TAGS, summary: 'Sign out (ends the session)', ...secured(), response: { 204: NoContent, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'logout', summary: 'Sign out (ends the session)', ...secured(), response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       const actor = actorOf(request);
       if (request.session) await logout(deps, actor, request.session);
@@ -94,6 +95,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
     config: { auth: 'none' },
     schema: {
       tags: TAGS,
+      operationId: 'acceptInvite',
       summary: 'Accept an invitation with the one-time token from its link',
       description:
         'A new person sends a password and gets an account. Someone who already has an account accepts signed in (session cookie and X-CSRF-Token), without a password; ' +
@@ -116,6 +118,7 @@ export async function authRoutes(app: App, ctx: AppContext): Promise<void> {
     config: { auth: 'none' },
     schema: {
       tags: TAGS,
+      operationId: 'completeSetup',
       summary: 'First run: create the first owner and organization',
       description: 'Needs the one-time setup token printed by the server on an empty database.',
       body: SetupBody,

@@ -13,7 +13,7 @@ export async function catalogRoutes(app: App, ctx: AppContext): Promise<void> {
   };
   app.get('/api/v1/scopes', {
     config: { scopes: [], minRole: 'viewer' },
-    schema: { tags: ['Tokens'], summary: 'The scope catalog: every scope with its minimum role, and the presets', ...secured(), response: { 200: CatalogResponse, ...problemResponses } },
+    schema: { tags: ['Scopes'], operationId: 'getScopeCatalog', summary: 'The scope catalog: every scope with its minimum role, and the presets', ...secured(), response: { 200: CatalogResponse, ...problemResponses } },
     handler: async () => body,
   });
 }

@@ -6,7 +6,7 @@ import { ClientList, ClientResponse, CreateClientBody, CreateClientTokenBody, Id
 import { clientView, tokenView } from '../views.ts';
 import { issuedView } from './token-routes.ts';
 
-const TAGS = ['API clients'];
+const TAGS = ['Clients'];
 const MANAGE = { scopes: ['clients:manage'], minRole: 'admin' as const };
 
 export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
@@ -14,7 +14,7 @@ export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.post('/api/v1/clients', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Create an API client', ...secured(), body: CreateClientBody, response: { 201: ClientResponse, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'createClient', summary: 'Create an API client', ...secured(), body: CreateClientBody, response: { 201: ClientResponse, ...problemResponses } },
     handler: async (request, reply) => {
       reply.code(201);
       return clientView(await createClient(deps, actorOf(request), request.body));
@@ -23,7 +23,7 @@ export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/clients', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'List API clients', ...secured(), querystring: PageQuery, response: { 200: ClientList, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'listClients', summary: 'List API clients', ...secured(), querystring: PageQuery, response: { 200: ClientList, ...problemResponses } },
     handler: async (request) => {
       const page = await listClients(deps, actorOf(request), request.query);
       return { items: page.items.map(clientView), nextCursor: page.nextCursor };
@@ -32,19 +32,19 @@ export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/clients/:id', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Get an API client', ...secured(), params: IdParams, response: { 200: ClientResponse, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'getClient', summary: 'Get an API client', ...secured(), params: IdParams, response: { 200: ClientResponse, ...problemResponses } },
     handler: async (request) => clientView(await getClient(deps, actorOf(request), request.params.id)),
   });
 
   app.patch('/api/v1/clients/:id', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Change an API client', ...secured(), params: IdParams, body: PatchClientBody, response: { 200: ClientResponse, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'updateClient', summary: 'Change an API client', ...secured(), params: IdParams, body: PatchClientBody, response: { 200: ClientResponse, ...problemResponses } },
     handler: async (request) => clientView(await updateClient(deps, actorOf(request), request.params.id, request.body)),
   });
 
   app.delete('/api/v1/clients/:id', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Delete an API client and revoke its tokens', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'deleteClient', summary: 'Delete an API client and revoke its tokens', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await deleteClient(deps, actorOf(request), request.params.id);
       return reply.code(204).send(null);
@@ -55,6 +55,7 @@ export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
     config: MANAGE,
     schema: {
       tags: TAGS,
+      operationId: 'createClientToken',
       summary: 'Create a service token for an API client',
       ...secured(),
       params: IdParams,
@@ -70,7 +71,7 @@ export async function clientRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/clients/:id/tokens', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: "List an API client's tokens", ...secured(), params: IdParams, querystring: PageQuery, response: { 200: TokenList, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'listClientTokens', summary: "List an API client's tokens", ...secured(), params: IdParams, querystring: PageQuery, response: { 200: TokenList, ...problemResponses } },
     handler: async (request) => {
       const actor = actorOf(request);
       await getClient(deps, actor, request.params.id);

@@ -80,7 +80,8 @@ export async function eventRoutes(app: App, ctx: AppContext, metrics: Metrics, o
   app.get('/api/v1/events', {
     config: { scopes: ['keyward:verify'] },
     schema: {
-      tags: ['Verification'],
+      tags: ['Events'],
+      operationId: 'streamEvents',
       summary: 'Stream cache invalidations (Server-Sent Events)',
       description: EVENTS_DESCRIPTION,
       ...secured(),

@@ -15,6 +15,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
     config: MANAGE,
     schema: {
       tags: TAGS,
+      operationId: 'listMembers',
       summary: 'List members and pending invitations',
       description: 'Newest first. A pending invitation is listed with status "invited" and userId null until the person accepts.',
       ...secured(),
@@ -31,6 +32,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
     config: MANAGE,
     schema: {
       tags: TAGS,
+      operationId: 'inviteMember',
       summary: 'Invite a member',
       description:
         'Answers a one-time inviteUrl (valid 7 days) the same way whether or not the email has an account: the person becomes a member only when they accept it, ' +
@@ -48,7 +50,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/members/:userId', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Get a member (by user id) or a pending invitation (by inv_ id)', ...secured(), params: UserIdParams, response: { 200: MemberResponse, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'getMember', summary: 'Get a member (by user id) or a pending invitation (by inv_ id)', ...secured(), params: UserIdParams, response: { 200: MemberResponse, ...problemResponses } },
     handler: async (request) => memberListItemView(await getMember(deps, actorOf(request), request.params.userId)),
   });
 
@@ -56,6 +58,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
     config: MANAGE,
     schema: {
       tags: TAGS,
+      operationId: 'updateMember',
       summary: "Change a member's role or resources",
       description: "Takes effect on the member's existing tokens at once.",
       ...secured(),
@@ -68,7 +71,7 @@ export async function memberRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.delete('/api/v1/members/:userId', {
     config: MANAGE,
-    schema: { tags: TAGS, summary: 'Remove a member and revoke their tokens here, or withdraw a pending invitation (inv_ id)', ...secured(), params: UserIdParams, response: { 204: NoContent, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'removeMember', summary: 'Remove a member and revoke their tokens here, or withdraw a pending invitation (inv_ id)', ...secured(), params: UserIdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await removeMember(deps, actorOf(request), request.params.userId);
       return reply.code(204).send(null);

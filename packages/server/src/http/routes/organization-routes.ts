@@ -12,7 +12,7 @@ export async function organizationRoutes(app: App, ctx: AppContext): Promise<voi
   // to the instance, so this is not something every viewer should hold.
   app.post('/api/v1/organizations', {
     config: { scopes: ['members:manage'], minRole: 'admin' },
-    schema: { tags: ['Organizations'], summary: 'Create an organization; you become its owner', ...secured(), body: CreateOrganizationBody, response: { 201: OrganizationResponse, ...problemResponses } },
+    schema: { tags: ['Organization'], operationId: 'createOrganization', summary: 'Create an organization; you become its owner', ...secured(), body: CreateOrganizationBody, response: { 201: OrganizationResponse, ...problemResponses } },
     handler: async (request, reply) => {
       reply.code(201);
       return organizationView(await createOrganization(deps, actorOf(request), request.body));
@@ -21,19 +21,19 @@ export async function organizationRoutes(app: App, ctx: AppContext): Promise<voi
 
   app.get('/api/v1/organizations/current', {
     config: { scopes: [], minRole: 'viewer' },
-    schema: { tags: ['Organizations'], summary: 'The organization of this request, with its token policy', ...secured(), response: { 200: OrganizationResponse, ...problemResponses } },
+    schema: { tags: ['Organization'], operationId: 'getCurrentOrganization', summary: 'The organization of this request, with its token policy', ...secured(), response: { 200: OrganizationResponse, ...problemResponses } },
     handler: async (request) => organizationView(await getCurrentOrganization(deps, actorOf(request))),
   });
 
   app.patch('/api/v1/organizations/current', {
     config: { scopes: ['members:manage'], minRole: 'admin' },
-    schema: { tags: ['Organizations'], summary: 'Change the organization name or token policy', ...secured(), body: PatchOrganizationBody, response: { 200: OrganizationResponse, ...problemResponses } },
+    schema: { tags: ['Organization'], operationId: 'updateCurrentOrganization', summary: 'Change the organization name or token policy', ...secured(), body: PatchOrganizationBody, response: { 200: OrganizationResponse, ...problemResponses } },
     handler: async (request) => organizationView(await updateCurrentOrganization(deps, actorOf(request), request.body)),
   });
 
   app.get('/api/v1/audit', {
     config: { scopes: ['audit:read'], minRole: 'admin' },
-    schema: { tags: ['Audit'], summary: 'The audit log, newest first', ...secured(), querystring: AuditQuery, response: { 200: AuditEventList, ...problemResponses } },
+    schema: { tags: ['Audit'], operationId: 'listAuditEvents', summary: 'The audit log, newest first', ...secured(), querystring: AuditQuery, response: { 200: AuditEventList, ...problemResponses } },
     handler: async (request) => {
       const { actor, target, since, until, ...rest } = request.query;
       // The format check accepts a leap second (…:60Z), which no Date can hold.

@@ -12,7 +12,7 @@ export async function resourceRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/resources', {
     config: { scopes: ['tokens:read', 'tokens:write', 'members:manage'], minRole: 'viewer' },
-    schema: { tags: TAGS, summary: 'List the resources you can access', ...secured(), querystring: PageQuery, response: { 200: ResourceList, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'listResources', summary: 'List the resources you can access', ...secured(), querystring: PageQuery, response: { 200: ResourceList, ...problemResponses } },
     handler: async (request) => {
       const page = await listResources(deps, actorOf(request), request.query);
       return { items: page.items.map(resourceView), nextCursor: page.nextCursor };
@@ -21,7 +21,7 @@ export async function resourceRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.post('/api/v1/resources', {
     config: { scopes: ['members:manage'], minRole: 'admin' },
-    schema: { tags: TAGS, summary: 'Add a resource', ...secured(), body: CreateResourceBody, response: { 201: ResourceResponse, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'createResource', summary: 'Add a resource', ...secured(), body: CreateResourceBody, response: { 201: ResourceResponse, ...problemResponses } },
     handler: async (request, reply) => {
       reply.code(201);
       return resourceView(await createResource(deps, actorOf(request), request.body));
@@ -30,7 +30,7 @@ export async function resourceRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.delete('/api/v1/resources/:id', {
     config: { scopes: ['members:manage'], minRole: 'admin' },
-    schema: { tags: TAGS, summary: 'Delete a resource (removes it from every token and member at once)', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'deleteResource', summary: 'Delete a resource (removes it from every token and member at once)', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await deleteResource(deps, actorOf(request), request.params.id);
       return reply.code(204).send(null);

@@ -33,6 +33,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
     config: { auth: 'optional', scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: {
       tags: TAGS,
+      operationId: 'createToken',
       summary: 'Create a personal token',
       description:
         'With a session or a bearer token holding tokens:write; or headless with `email` + `password` in the body (rate limited per IP). The plaintext is in the answer once and never again.',
@@ -63,7 +64,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/tokens', {
     config: { scopes: ['tokens:read', 'tokens:write', 'tokens:manage'], minRole: 'viewer' },
-    schema: { tags: TAGS, summary: "List the caller's tokens (or all, for admins)", ...secured(), querystring: ListTokensQuery, response: { 200: TokenList, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'listTokens', summary: "List the caller's tokens (or all, for admins)", ...secured(), querystring: ListTokensQuery, response: { 200: TokenList, ...problemResponses } },
     handler: async (request) => {
       const { client, ...query } = request.query;
       const page = await listTokens(deps, actorOf(request), { ...query, clientId: client });
@@ -74,7 +75,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/tokens/current', {
     config: { scopes: [], minRole: 'viewer' },
-    schema: { tags: TAGS, summary: 'Introspect the token making this call', ...secured(), response: { 200: CurrentTokenResponse, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'getCurrentToken', summary: 'Introspect the token making this call', ...secured(), response: { 200: CurrentTokenResponse, ...problemResponses } },
     handler: async (request) => {
       const actor = actorOf(request);
       const effective = { scopes: actor.scopes, permission: actor.permission, resources: actor.resourceIds === 'all' ? null : actor.resourceIds };
@@ -84,7 +85,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.delete('/api/v1/tokens/current', {
     config: { scopes: [], minRole: 'viewer' },
-    schema: { tags: TAGS, summary: 'Revoke the token making this call (needs no scope)', ...secured(), response: { 204: NoContent, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'revokeCurrentToken', summary: 'Revoke the token making this call (needs no scope)', ...secured(), response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await revokeCurrentToken(deps, actorOf(request));
       return reply.code(204).send(null);
@@ -95,6 +96,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
     config: { scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: {
       tags: TAGS,
+      operationId: 'reportLeakedTokens',
       summary: 'Report leaked tokens',
       description: 'Each valid token in the list is revoked and audited in its own organization. The answer never says which were valid.',
       ...secured(),
@@ -109,7 +111,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.get('/api/v1/tokens/:id', {
     config: { scopes: ['tokens:read', 'tokens:write', 'tokens:manage'], minRole: 'viewer' },
-    schema: { tags: TAGS, summary: 'Get one token', ...secured(), params: IdParams, response: { 200: TokenResponse, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'getToken', summary: 'Get one token', ...secured(), params: IdParams, response: { 200: TokenResponse, ...problemResponses } },
     handler: async (request) => tokenView(await getToken(deps, actorOf(request), request.params.id), deps.now()),
   });
 
@@ -117,6 +119,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
     config: { scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: {
       tags: TAGS,
+      operationId: 'updateToken',
       summary: 'Change a token',
       description: 'Same validation as creation; a change can never raise a token above the caller\'s own rights.',
       ...secured(),
@@ -131,6 +134,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
     config: { scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
     schema: {
       tags: TAGS,
+      operationId: 'rotateToken',
       summary: 'Rotate a token',
       description:
         'Issues a new token (new id and secret) copying the settings. The old secret stays valid for gracePeriodSeconds (0-86400). Rotating an already rotated token, or using a rotated-out secret after its grace period, revokes the whole lineage.',
@@ -148,7 +152,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
 
   app.delete('/api/v1/tokens/:id', {
     config: { scopes: ['tokens:write', 'tokens:manage'], minRole: 'viewer' },
-    schema: { tags: TAGS, summary: 'Revoke a token', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
+    schema: { tags: TAGS, operationId: 'revokeToken', summary: 'Revoke a token', ...secured(), params: IdParams, response: { 204: NoContent, ...problemResponses } },
     handler: async (request, reply) => {
       await revokeToken(deps, actorOf(request), request.params.id);
       return reply.code(204).send(null);

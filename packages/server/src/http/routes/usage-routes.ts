@@ -5,7 +5,7 @@ import { resolveUsageRange } from '../../usage/usage-range.ts';
 import type { App, AppContext } from '../app-types.ts';
 import { actorOf } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
-import { Id } from '../schemas.ts';
+import { Id, named } from '../schemas.ts';
 
 const strict = { additionalProperties: false } as const;
 const Timestamp = Type.String({ format: 'date-time' });
@@ -27,12 +27,12 @@ const CodeCounts = Type.Object(Object.fromEntries(VERIFY_CODES.map((code) => [co
   description: 'Verifications per outcome code; only the codes that occurred.',
 });
 
-export const UsageResponse = Type.Object({
+export const UsageResponse = named('UsageReport', Type.Object({
   granularity: granularity(),
   from: Timestamp,
   to: Timestamp,
   buckets: Type.Array(Type.Object({ start: Timestamp, total: Type.Integer({ minimum: 1 }), counts: CodeCounts })),
-});
+}));
 
 const DESCRIPTION = [
   'Verifications per time bucket (UTC) and outcome code, for the organization, one API client (`clientId`) or one token (`tokenId`). Only buckets with counts are listed, oldest first.',
@@ -60,7 +60,7 @@ export async function usageRoutes(app: App, ctx: AppContext): Promise<void> {
   app.get('/api/v1/usage', {
     // Any of these admits the request; the handler then checks what it asks for.
     config: { scopes: ['audit:read', 'clients:manage', 'tokens:read', 'tokens:write', 'tokens:manage'] },
-    schema: { tags: ['Usage'], summary: 'Verification counts per time bucket and outcome code', description: DESCRIPTION, ...secured(), querystring: UsageQuery, response: { 200: UsageResponse, ...problemResponses } },
+    schema: { tags: ['Usage'], operationId: 'getUsage', summary: 'Verification counts per time bucket and outcome code', description: DESCRIPTION, ...secured(), querystring: UsageQuery, response: { 200: UsageResponse, ...problemResponses } },
     handler: async (request) => {
       const actor = actorOf(request);
       const { tokenId, clientId } = request.query;

@@ -23,6 +23,7 @@ import {
 import type { App, AppContext } from '../app-types.ts';
 import { actorOf, requestFacts } from '../authenticate.ts';
 import { problemResponses, secured } from '../openapi.ts';
+import { named } from '../schemas.ts';
 import { setRateLimitHeaders } from '../rate-limit-headers.ts';
 import { tokenRateLimited } from '../../verification/bearer-actor.ts';
 import type { VerifyOutcome } from '../../verification/verifier.ts';
@@ -32,7 +33,7 @@ const strict = { additionalProperties: false } as const;
 const ScopeName = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}:[a-z][a-z0-9_-]{0,31}$', maxLength: 65 });
 const ResourceId = Type.String({ pattern: '^[a-z]{3}_[0-9A-Za-z]{1,64}$', maxLength: 68 });
 
-export const VerifyBody = Type.Object(
+export const VerifyBody = named('VerifyRequest', Type.Object(
   {
     token: Type.String({ minLength: 1, maxLength: 512, description: 'The token presented to the resource server.' }),
     scopes: Type.Optional(Type.Array(ScopeName, { maxItems: 100, description: 'Every listed scope is required.' })),
@@ -44,12 +45,12 @@ export const VerifyBody = Type.Object(
     cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Credits to spend on a token with a usage quota (default 1; 0 checks without spending).' })),
   },
   { ...strict, description: 'What a resource server asks about a token it was given.' },
-);
+));
 
 const ResourceRef = Type.Object({ id: Type.String(), type: Type.String(), name: Type.String() });
 const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('member'), Type.Literal('admin'), Type.Literal('owner')]);
 const VerifyCodeSchema = Type.Enum(VERIFY_CODES);
-export const VerifyResponse = Type.Object({
+export const VerifyResponse = named('VerifyResult', Type.Object({
   valid: Type.Boolean(),
   code: VerifyCodeSchema,
   token: Type.Optional(
@@ -68,13 +69,13 @@ export const VerifyResponse = Type.Object({
   ),
   rateLimit: Type.Optional(Type.Object({ limit: Type.Integer(), remaining: Type.Integer(), resetAt: Type.String({ format: 'date-time' }) })),
   remaining: Type.Optional(Type.Integer({ description: 'Credits left, for a token with a usage quota.' })),
-});
+}, { description: 'The answer about the token: `valid` and a `code`; `token` only when it is valid.' }));
 
-const IntrospectBody = Type.Object(
+const IntrospectBody = named('IntrospectRequest', Type.Object(
   { token: Type.String({ minLength: 1, maxLength: 512 }), token_type_hint: Type.Optional(Type.String({ maxLength: 64 })) },
   { ...strict, description: 'application/x-www-form-urlencoded, as RFC 7662 section 2.1 says.' },
-);
-const IntrospectResponse = Type.Object(
+));
+const IntrospectResponse = named('IntrospectResult', Type.Object(
   {
     active: Type.Boolean(),
     scope: Type.Optional(Type.String()),
@@ -88,7 +89,7 @@ const IntrospectResponse = Type.Object(
     permission: Type.Optional(Type.String()),
   },
   { description: 'RFC 7662: exactly `{"active": false}` for anything not valid.' },
-);
+));
 
 const AuthzQuery = Type.Object(
   {
@@ -175,6 +176,7 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
     config: { scopes: ['keyward:verify'] },
     schema: {
       tags: TAGS,
+      operationId: 'verifyToken',
       summary: 'Verify a token for a resource server',
       description:
         "Answers 200 whenever the caller itself is authorized, whatever the token: branch on `code`. A token of another organization than the caller's is NOT_FOUND. A VALID answer spends `cost` credits of a token's quota and counts against its rate limits.",
@@ -210,6 +212,7 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
       config: { auth: 'required', scopes: ['keyward:verify'] },
       schema: {
         tags: TAGS,
+        operationId: 'introspectToken',
         summary: 'Token introspection (RFC 7662)',
         description: 'For API gateways with an introspection plugin. The caller authenticates with a keyward:verify bearer token; anything not valid answers exactly `{"active": false}`.',
         ...secured(),
@@ -245,11 +248,12 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
     config: { auth: 'none' },
     schema: {
       tags: TAGS,
+      operationId: 'authorizeRequest',
       summary: 'Forward-auth for nginx auth_request, Traefik ForwardAuth and Caddy forward_auth',
       description:
         "Judges the bearer token of the original request (its Authorization header). `scopes` (comma or space separated) and `require` name what the route needs, `resource` the resource it touches. 200 carries X-Keyward-Token-Id, X-Keyward-Owner (`user:<id>` or `client:<id>`), X-Keyward-Organization, X-Keyward-Scopes (space separated) and X-Keyward-Resources (ranked ids, comma separated; empty = all); 401 with a Bearer challenge, 403 insufficient_scope or forbidden, 429 with RateLimit headers. The client address is the socket's unless the request came through KEYWARD_TRUSTED_PROXIES (then X-Forwarded-For).",
       querystring: AuthzQuery,
-      response: { 200: Type.Null(), ...problemResponses },
+      response: { 200: Type.Null({ description: 'Allowed; the X-Keyward-* headers describe the token (see above). No body.' }), ...problemResponses },
     },
     handler: async (request, reply) => {
       const token = bearerOf(request.headers.authorization);
