@@ -31,14 +31,16 @@ export async function systemRoutes(app: App, ctx: AppContext, serverVersion: str
 
   // Without the database nothing works: 503. Without Redis this replica still
   // serves from its own limits and events, so it stays in rotation: 200, degraded.
-  app.get('/readyz', { ...open, schema: { tags: ['System'], summary: 'Readiness: the database answers; degraded when Redis does not' } }, async () => {
+  app.get('/readyz', { ...open, schema: { tags: ['System'], summary: 'Readiness: the database answers (503 otherwise); 200 degraded, naming redis in `degraded`, when Redis does not' } }, async () => {
     const [isDatabaseUp, isCacheUp] = await Promise.all([
       isDatabaseAnswering(ctx),
       ctx.redis ? ctx.redis.ping() : null,
     ]);
-    if (!isDatabaseUp) throw new ServiceUnavailableError('The database is not reachable.');
+    if (!isDatabaseUp) throw new ServiceUnavailableError(`The database is not reachable${isCacheUp === false ? ', nor is Redis' : ''}.`);
     const cache = isCacheUp === null ? 'in-process' : isCacheUp ? 'ok' : 'unreachable';
-    return { status: cache === 'unreachable' ? 'degraded' : 'ready', checks: { database: 'ok', cache } };
+    // Names each dependency this replica runs without, so an operator (or a probe) sees which one at a glance.
+    const degraded = cache === 'unreachable' ? ['redis'] : [];
+    return { status: degraded.length > 0 ? 'degraded' : 'ready', checks: { database: 'ok', cache }, degraded };
   });
 
   app.get('/metrics', { ...open, schema: { tags: ['System'], summary: 'Prometheus metrics: request durations by route and status, error answers by problem code, process figures' } }, async (_request, reply) =>
