@@ -119,8 +119,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     pool: () => options.database.poolStats(),
   });
   // Events missed while Redis was away could leave revoked tokens cached here: start over.
-  redisBus?.onGap(() => {
-    log.info('the event bus may have missed events while Redis was away: dropped every cached token');
+  redisBus?.onGap((reason) => {
+    if (reason !== 'subscribed') log.info({ reason }, 'the event bus may have missed events while Redis was away: dropped every cached token');
     verifier.reset();
   });
   const context: AppContext = {

@@ -27,10 +27,17 @@ export interface RedisEventBus extends EventBus {
    * @example
    * bus.onGap(() => verifier.reset());
    */
-  onGap(onGap: () => void): () => void;
+  onGap(onGap: (reason: GapReason) => void): () => void;
   /** Events published here that Redis has not taken yet (published again when it is back). */
   readonly unsentCount: number;
 }
+
+/**
+ * Why events may have been missed: the first subscription (anything cached or
+ * streamed before it heard no other replica), a subscription again after an
+ * outage, or another replica that dropped events Redis refused.
+ */
+export type GapReason = 'subscribed' | 'resubscribed' | 'peer_dropped_events';
 
 /** What the bus reports for metrics. */
 export interface RedisEventBusObserver {
@@ -96,11 +103,11 @@ export function createRedisEventBus(redis: RedisClient, options: RedisEventBusOp
   const channel = eventChannel(redis.keyPrefix);
   const subscriber = redis.openConnection('subscriber');
   const maxUnsent = Math.max(1, options.maxUnsent ?? 10_000);
-  const gapListeners = new Set<() => void>();
-  const announceGap = () => {
+  const gapListeners = new Set<(reason: GapReason) => void>();
+  const announceGap = (reason: GapReason) => {
     for (const listener of gapListeners) {
       try {
-        listener();
+        listener(reason);
       } catch {
         // One failing listener must not keep the others' stale caches alive.
       }
@@ -114,13 +121,12 @@ export function createRedisEventBus(redis: RedisClient, options: RedisEventBusOp
   subscriber.on('ready', () => {
     subscriber.subscribe(channel).then(() => {
       markListening();
-      if (!hasSubscribed) {
-        hasSubscribed = true;
-        return;
-      }
-      // Whatever was published while this connection was down never arrives.
-      options.observer?.resubscribed();
-      announceGap();
+      // Whatever was published before this subscription (at start-up, or while
+      // the connection was down) never arrives; a replica can serve before its
+      // first subscription is answered.
+      if (hasSubscribed) options.observer?.resubscribed();
+      announceGap(hasSubscribed ? 'resubscribed' : 'subscribed');
+      hasSubscribed = true;
     }, () => {
       // The connection dropped again; the next 'ready' tries again, and the client logs the outage.
     });
@@ -130,7 +136,7 @@ export function createRedisEventBus(redis: RedisClient, options: RedisEventBusOp
     const envelope = parseEnvelope(message);
     if (!envelope || envelope.origin === origin) return;
     if (envelope.sentAtMs !== undefined) options.observer?.delivered(Math.max(0, Date.now() - envelope.sentAtMs) / 1000);
-    if ('gap' in envelope) announceGap();
+    if ('gap' in envelope) announceGap('peer_dropped_events');
     else void local.publish(envelope.event);
   });
 
