@@ -150,7 +150,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     },
     // Headers or a URL too large for Node's parser never reach a route: answered on the socket.
     clientErrorHandler: answerClientError,
-    return503OnClosing: true,
+    // Requests arriving while the server closes are refused by the hook below instead, as a problem answer.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   })
     .withTypeProvider<TypeBoxTypeProvider>()
@@ -183,6 +184,11 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   });
   app.addHook('onSend', async (_request, reply) => {
     if (isClosing) reply.header('connection', 'close');
+  });
+  // A request that arrives (on a kept-alive connection) after closing began is
+  // not started: 503 with Retry-After, so the client retries another replica.
+  app.addHook('onRequest', async () => {
+    if (isClosing) throw new ServiceUnavailableError('This replica is shutting down; retry the request.');
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
