@@ -88,13 +88,19 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   const log = createLogger({ level: config.logLevel, format: config.logFormat, prefixes: config.prefixes, stream: options.logStream });
   const ownRedis = options.redis === undefined && config.redisUrl ? openRedisClient({ url: config.redisUrl, keyPrefix: config.redisPrefix, log }) : null;
   const redis = options.redis ?? ownRedis;
+  const metrics = createMetrics();
+  const redisBus = options.bus === undefined && redis ? createRedisEventBus(redis, { observer: metrics.bus }) : null;
   const deps = createServiceDeps({
     ...options,
-    bus: options.bus ?? (redis ? createRedisEventBus(redis) : undefined),
+    bus: options.bus ?? redisBus ?? undefined,
     reportError: (error, what) => log.warn({ err: error }, what),
   });
-  const metrics = createMetrics();
-  const usage = createUsageRecorder({ store: new UsageStore(options.database.db, options.database.capabilities), now: deps.now, log });
+  const usage = createUsageRecorder({
+    store: new UsageStore(options.database.db, options.database.capabilities),
+    now: deps.now,
+    log,
+    onFlush: (outcome) => metrics.verification.flushed('usage', outcome),
+  });
   const verifier = new Verifier({
     deps,
     store: new VerificationStore(options.database.db),
@@ -109,6 +115,17 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     lastUseIntervalMs: config.verification.lastUseIntervalMs,
     observer: metrics.verification,
     usage,
+  });
+  metrics.watch({
+    lastUsePending: () => verifier.lastUse.size,
+    usagePending: () => usage.pendingCount(),
+    unsentEvents: redisBus ? () => redisBus.unsentCount : undefined,
+    pool: () => options.database.poolStats(),
+  });
+  // Events missed while Redis was away could leave revoked tokens cached here: start over.
+  redisBus?.onGap((reason) => {
+    if (reason !== 'subscribed') log.info({ reason }, 'the event bus may have missed events while Redis was away: dropped every cached token');
+    verifier.reset();
   });
   const context: AppContext = {
     deps,
@@ -145,7 +162,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     },
     // Headers or a URL too large for Node's parser never reach a route: answered on the socket.
     clientErrorHandler: answerClientError,
-    return503OnClosing: true,
+    // Requests arriving while the server closes are refused by the hook below instead, as a problem answer.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   })
     .withTypeProvider<TypeBoxTypeProvider>()
@@ -172,6 +190,20 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   app.addHook('preValidation', async (request) => {
     const field = findNulCharacter(request.body, '') ?? findNulCharacter(request.query, '');
     if (field !== null) throw ValidationError.field(field || 'body', 'must not contain NUL characters');
+  });
+  // While closing, answers end their connection, so a client (or load balancer)
+  // sends its next request to another replica instead of one about to go.
+  let isClosing = false;
+  app.addHook('preClose', async () => {
+    isClosing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (isClosing) reply.header('connection', 'close');
+  });
+  // A request that arrives (on a kept-alive connection) after closing began is
+  // not started: 503 with Retry-After, so the client retries another replica.
+  app.addHook('onRequest', async () => {
+    if (isClosing) throw new ServiceUnavailableError('This replica is shutting down; retry the request.');
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
@@ -221,7 +253,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await organizationRoutes(app, context);
   await catalogRoutes(app, context);
   await usageRoutes(app, context);
-  await eventRoutes(app, context, metrics);
+  await eventRoutes(app, context, metrics, { onGap: redisBus ? (listener) => redisBus.onGap(listener) : undefined });
   await webhookRoutes(app, context);
   await pageRoutes(app);
   return { app, context };

@@ -12,6 +12,11 @@ import { migrateToLatest, openDatabase, type Database } from './storage/index.ts
 import { WebhookStore } from './storage/webhook-rows.ts';
 import { resealWebhookSecrets } from './webhooks/secret-box.ts';
 
+/** How often a stopping server closes the connections that went idle. */
+const SHUTDOWN_SWEEP_MS = 100;
+/** How long in-flight requests get to finish once the server is told to stop. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 export interface RunningServer {
   app: App;
   url: string;
@@ -184,7 +189,19 @@ export async function startServer(config: KeywardConfig, options: StartOptions =
       url,
       close() {
         closing ??= (async () => {
-          await running.close();
+          // Node's server.close() ends only the connections idle at that instant. A
+          // keep-alive connection whose request was still in flight stays open after
+          // its answer, until the client lets go (Fastify's keep-alive timeout is 72 s),
+          // and the process with it. So idle ones are swept until the server is
+          // closed, and whatever is left after the grace period is cut.
+          const sweep = setInterval(() => running.server.closeIdleConnections(), SHUTDOWN_SWEEP_MS);
+          const deadline = setTimeout(() => running.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+          try {
+            await running.close();
+          } finally {
+            clearInterval(sweep);
+            clearTimeout(deadline);
+          }
           await database.close();
         })();
         return closing;

@@ -75,7 +75,8 @@ export async function publishSafely(deps: ServiceDeps, event: KeywardEvent): Pro
     await deps.bus.publish(event);
   } catch (error) {
     // This process's caches already heard it (buses deliver locally first);
-    // other replicas fall back to their TTL. Never silent: the operator is told.
-    deps.reportError?.(error, `could not publish ${event.type} to other replicas; their caches hold it until the TTL`);
+    // other replicas hear it when the bus is back (the Redis bus publishes it again
+    // and drops their caches), at worst at their TTL. Never silent: the operator is told.
+    deps.reportError?.(error, `could not publish ${event.type} to other replicas yet; they hear it when Redis is back, at worst at their cache TTL`);
   }
 }

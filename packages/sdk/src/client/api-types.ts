@@ -43,7 +43,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers; degraded when Redis does not */
+        /** Readiness: the database answers (503 otherwise); 200 degraded, naming redis in `degraded`, when Redis does not */
         get: operations["checkReadiness"];
         put?: never;
         post?: never;
@@ -1331,6 +1331,8 @@ export interface components {
                 database: "ok";
                 cache: "ok" | "in-process" | "unreachable";
             };
+            /** @description Each dependency this replica runs without (empty when ready). */
+            degraded: "redis"[];
         };
         UsageReport: {
             granularity: "minute" | "hour" | "day";

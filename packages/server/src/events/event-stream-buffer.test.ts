@@ -45,6 +45,20 @@ describe('createEventStreamBuffer', () => {
     expect(buffer.eventsAfter('b-4', 'org_a')?.map((entry) => entry.id)).toEqual(['b-5']);
   });
 
+  it('after a gap, resumes from no position issued before it, but from every one issued after', () => {
+    const buffer = createEventStreamBuffer({ bootId: 'b' });
+    const before = buffer.append(orgEvent('org_a', 1)).id;
+    const positionBefore = buffer.position();
+    buffer.markGap();
+    expect(buffer.eventsAfter(before, 'org_a')).toBeNull();
+    expect(buffer.eventsAfter(positionBefore, 'org_a')).toBeNull();
+    const positionAfter = buffer.position();
+    expect(positionAfter).not.toBe(positionBefore);
+    expect(buffer.eventsAfter(positionAfter, 'org_a')).toEqual([]);
+    const next = buffer.append(orgEvent('org_a', 2));
+    expect(buffer.eventsAfter(positionAfter, 'org_a')).toEqual([next]);
+  });
+
   it('refuses a capacity that is not a positive integer', () => {
     expect(() => createEventStreamBuffer({ capacity: 0 })).toThrow(RangeError);
   });

@@ -24,6 +24,11 @@ export interface EventStreamBuffer {
    * already been forgotten.
    */
   eventsAfter(lastEventId: string, organizationId: string): NumberedEvent[] | null;
+  /**
+   * Events may have been missed (the bus lost Redis for a while): no position
+   * issued so far can be resumed from, so those clients are told to reset.
+   */
+  markGap(): void;
 }
 
 export interface EventStreamBufferOptions {
@@ -48,6 +53,8 @@ export function createEventStreamBuffer(options: EventStreamBufferOptions = {}):
   // A ring: the event numbered n sits at slots[(n - 1) % capacity].
   const slots: NumberedEvent[] = [];
   let lastSequence = 0;
+  /** The oldest position a client may resume from; raised past every position issued before a gap. */
+  let resumableFrom = 0;
 
   const sequenceOf = (id: string): number | null => {
     if (!id.startsWith(idPrefix)) return null;
@@ -65,11 +72,16 @@ export function createEventStreamBuffer(options: EventStreamBufferOptions = {}):
       return numbered;
     },
     position: () => `${idPrefix}${lastSequence}`,
+    markGap() {
+      // A number of its own, never given to an event, so the position after the gap differs from every one before it.
+      lastSequence += 1;
+      resumableFrom = lastSequence;
+    },
     eventsAfter(lastEventId, organizationId) {
       const seen = sequenceOf(lastEventId);
       const oldestKept = Math.max(1, lastSequence - capacity + 1);
       // Resumable only if nothing after `seen` has been forgotten (and `seen` was ever issued).
-      if (seen === null || seen > lastSequence || seen < oldestKept - 1) return null;
+      if (seen === null || seen > lastSequence || seen < oldestKept - 1 || seen < resumableFrom) return null;
       const missed: NumberedEvent[] = [];
       for (let sequence = seen + 1; sequence <= lastSequence; sequence += 1) {
         const numbered = slots[(sequence - 1) % capacity] as NumberedEvent;

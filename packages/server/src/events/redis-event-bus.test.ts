@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { EventBus, KeywardEvent } from '@keyward/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openRedisClient, type RedisClient } from '../redis/redis-client.ts';
+import { startTcpProxy, type TcpProxy } from '../testing/tcp-proxy.ts';
 import { describeEventBus, listen } from './event-bus-contract.ts';
 import { createRedisEventBus, eventChannel, type RedisEventBus } from './redis-event-bus.ts';
 
@@ -12,8 +13,10 @@ const REDIS_URL = process.env.KEYWARD_TEST_REDIS_URL;
 const UNREACHABLE_REDIS_URL = 'redis://127.0.0.1:1';
 
 const opened: RedisClient[] = [];
+const proxies: TcpProxy[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((redis) => redis.close()));
+  await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
 });
 
 function testPrefix(): string {
@@ -33,6 +36,16 @@ async function openReplica(url: string, keyPrefix: string): Promise<{ redis: Red
   await bus.listening;
   await vi.waitFor(async () => expect(await redis.ping()).toBe(true), { timeout: 2000, interval: 10 });
   return { redis, bus };
+}
+
+/** Redis behind a TCP proxy this test can cut (the shared server itself never stops). */
+async function proxyRedis(url: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(url);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+  proxies.push(proxy);
+  target.hostname = '127.0.0.1';
+  target.port = String(proxy.port);
+  return { proxy, url: target.href };
 }
 
 const tokensChanged = (organizationId: string): KeywardEvent => ({ type: 'tokens.changed', organizationId, tokenIds: ['tok_1'] });
@@ -79,6 +92,50 @@ if (REDIS_URL) {
       await ourOtherReplica.bus.publish(tokensChanged('org_last'));
       await heard.received(1);
       expect(heard.events).toEqual([tokensChanged('org_last')]);
+    });
+
+    it('reports a gap once its first subscription is answered, since a replica may serve before it hears the others', async () => {
+      const redis = openTestRedis(REDIS_URL, testPrefix());
+      const bus = createRedisEventBus(redis);
+      const reasons: string[] = [];
+      bus.onGap((reason) => reasons.push(reason));
+      await bus.listening;
+      expect(reasons).toEqual(['subscribed']);
+    });
+
+    it('reports a gap when it subscribes again after losing Redis, since what was published meanwhile never arrives', async () => {
+      const { proxy, url: proxiedUrl } = await proxyRedis(REDIS_URL);
+      const prefix = testPrefix();
+      const cutOff = await openReplica(proxiedUrl, prefix);
+      const other = await openReplica(REDIS_URL, prefix);
+      const gaps: string[] = [];
+      cutOff.bus.onGap((reason) => gaps.push(reason));
+      const heard = listen(cutOff.bus);
+
+      proxy.cut();
+      await other.bus.publish(tokensChanged('org_missed'));
+      expect(gaps).toEqual([]);
+      proxy.restore();
+      await vi.waitFor(() => expect(gaps).toEqual(['resubscribed']), { timeout: 5000, interval: 20 });
+      await other.bus.publish(tokensChanged('org_after'));
+      await heard.received(1);
+      expect(heard.events).toEqual([tokensChanged('org_after')]);
+    });
+
+    it('publishes again, once Redis is back, the events it could not publish while Redis was away', async () => {
+      const { proxy, url: proxiedUrl } = await proxyRedis(REDIS_URL);
+      const prefix = testPrefix();
+      const publisher = await openReplica(proxiedUrl, prefix);
+      const listener = await openReplica(REDIS_URL, prefix);
+      const heard = listen(listener.bus);
+
+      proxy.cut();
+      await expect(publisher.bus.publish(tokensChanged('org_during'))).rejects.toThrow();
+      expect(publisher.bus.unsentCount).toBe(1);
+      proxy.restore();
+      // The client retries every 2 s at most, then sends what it kept.
+      await vi.waitFor(() => expect(heard.events).toEqual([tokensChanged('org_during')]), { timeout: 5000, interval: 20 });
+      expect(publisher.bus.unsentCount).toBe(0);
     });
 
     it('ignores malformed messages on the channel and keeps listening', async () => {

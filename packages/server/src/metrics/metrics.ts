@@ -2,7 +2,20 @@
 // one process (tests, embedding) never share or clash.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProblemCode } from '@keyward/core';
+import type { RedisEventBusObserver } from '../events/redis-event-bus.ts';
 import type { VerificationObserver } from '../verification/verifier.ts';
+
+/** Figures read when /metrics is scraped, not on every change. */
+export interface GaugeSources {
+  /** Tokens whose last use waits to be written. */
+  lastUsePending(): number;
+  /** Verifications counted and not yet written. */
+  usagePending(): number;
+  /** Events Redis refused, kept to publish again (Redis bus only). */
+  unsentEvents?: (() => number) | undefined;
+  /** The PostgreSQL pool (null on SQLite). */
+  pool?: (() => { total: number; idle: number; waiting: number; max: number } | null) | undefined;
+}
 
 export interface Metrics {
   registry: Registry;
@@ -13,6 +26,10 @@ export interface Metrics {
   verification: VerificationObserver;
   /** The number of open `GET /api/v1/events` streams in this process. */
   setOpenEventStreams(count: number): void;
+  /** Cross-replica event delivery: lag and resubscriptions after Redis outages. */
+  bus: RedisEventBusObserver;
+  /** Registers what the buffer and pool gauges read at scrape time; call once. */
+  watch(sources: GaugeSources): void;
 }
 
 export function createMetrics(): Metrics {
@@ -75,6 +92,41 @@ export function createMetrics(): Metrics {
     help: 'Open invalidation event streams (GET /api/v1/events) in this process.',
     registers: [registry],
   });
+  const busLag = new Histogram({
+    name: 'keyward_event_bus_lag_seconds',
+    help: 'Time from another replica publishing an invalidation to this replica hearing it through Redis (wall clocks).',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [registry],
+  });
+  const busResubscriptions = new Counter({
+    name: 'keyward_event_bus_resubscriptions_total',
+    help: 'Times the event bus subscribed to Redis again after losing it; each one dropped every cached token.',
+    registers: [registry],
+  });
+  let sources: GaugeSources | null = null;
+  new Gauge({
+    name: 'keyward_buffer_pending',
+    help: 'Entries waiting in a write buffer: last_use (tokens), usage (verifications), unsent_events (invalidations Redis refused).',
+    labelNames: ['buffer'] as const,
+    registers: [registry],
+    collect() {
+      if (!sources) return;
+      this.set({ buffer: 'last_use' }, sources.lastUsePending());
+      this.set({ buffer: 'usage' }, sources.usagePending());
+      if (sources.unsentEvents) this.set({ buffer: 'unsent_events' }, sources.unsentEvents());
+    },
+  });
+  new Gauge({
+    name: 'keyward_db_pool_connections',
+    help: 'PostgreSQL pool connections by state: total open, idle, waiting (requests queued for one), max (the pool size).',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const pool = sources?.pool?.();
+      if (!pool) return;
+      for (const state of ['total', 'idle', 'waiting', 'max'] as const) this.set({ state }, pool[state]);
+    },
+  });
   const requestHistograms = new Map<string, { observe(value: number): void }>();
   const verificationCounters = new Map<string, { inc(): void }>();
   const durationHistograms = new Map<string, { observe(value: number): void }>();
@@ -115,6 +167,17 @@ export function createMetrics(): Metrics {
     },
     setOpenEventStreams(count) {
       eventStreams.set(count);
+    },
+    bus: {
+      delivered(lagSeconds) {
+        busLag.observe(lagSeconds);
+      },
+      resubscribed() {
+        busResubscriptions.inc();
+      },
+    },
+    watch(watched) {
+      sources = watched;
     },
   };
 }

@@ -30,6 +30,8 @@ export interface Database {
   capabilities: DialectCapabilities;
   /** Closes the file or the pool; safe to call twice. */
   close(): Promise<void>;
+  /** PostgreSQL: the pool's connections now (for metrics); null on SQLite. */
+  poolStats(): { total: number; idle: number; waiting: number; max: number } | null;
 }
 
 /** PostgreSQL's type id for int8 (bigint, and what count(*) returns). */
@@ -48,7 +50,7 @@ function parseInt8(value: string): number {
   return parsed;
 }
 
-function postgresDialect(options: OpenDatabaseOptions & { databaseUrl: string }): Dialect {
+function postgresDialect(options: OpenDatabaseOptions & { databaseUrl: string }): { dialect: Dialect; pool: pg.Pool } {
   if (options.searchPath !== undefined && !SCHEMA_NAME.test(options.searchPath)) {
     throw new TypeError(`Invalid schema name for search_path: ${options.searchPath}`);
   }
@@ -72,7 +74,7 @@ function postgresDialect(options: OpenDatabaseOptions & { databaseUrl: string })
   // failed) emits 'error' with nobody listening, which would end the process;
   // the query in flight, if any, gets its own error and answers 503.
   pool.on('connect', (client) => client.on('error', (error) => options.onPoolError?.(error)));
-  return new PostgresDialect({ pool });
+  return { dialect: new PostgresDialect({ pool }), pool };
 }
 
 function sqliteDialect(dataDir: string): Dialect {
@@ -94,8 +96,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     throw new TypeError('DATABASE_URL must be a postgres:// or postgresql:// URL (leave it unset to use SQLite)');
   }
   const name: DialectName = url === '' ? 'sqlite' : 'postgres';
-  const dialect = name === 'postgres' ? postgresDialect({ ...options, databaseUrl: url }) : sqliteDialect(options.dataDir);
+  const postgres = name === 'postgres' ? postgresDialect({ ...options, databaseUrl: url }) : null;
+  const dialect = postgres?.dialect ?? sqliteDialect(options.dataDir);
   const db = new Kysely<Schema>({ dialect, plugins: [new CamelCasePlugin()] });
+  const pool = postgres?.pool;
   let closing: Promise<void> | undefined;
   return {
     db,
@@ -105,5 +109,6 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       closing ??= db.destroy();
       return closing;
     },
+    poolStats: () => (pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 } : null),
   };
 }

@@ -37,6 +37,8 @@ export interface UsageRecorderOptions {
    */
   maxPending?: number;
   log: UsageLog;
+  /** Told after each write: how many counters, how long, and the error if it failed (metrics). */
+  onFlush?: ((outcome: { count: number; seconds: number; error?: unknown }) => void) | undefined;
 }
 
 /**
@@ -117,9 +119,12 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     pending = new Map();
     inFlightSamples = pendingSamples;
     pendingSamples = 0;
+    const started = performance.now();
     try {
       await store.addUsage([...batch.values()]);
+      options.onFlush?.({ count: batch.size, seconds: (performance.now() - started) / 1000 });
     } catch (error) {
+      options.onFlush?.({ count: 0, seconds: (performance.now() - started) / 1000, error });
       // The write is one transaction, so none of the batch was stored: put it
       // back ahead of what arrived meanwhile, and keep within the bound.
       for (const [key, counter] of pending) {

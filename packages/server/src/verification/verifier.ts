@@ -42,7 +42,7 @@ export interface UsageSample {
 export interface VerificationObserver {
   verified(entryPoint: EntryPoint, code: VerifyCode, seconds: number): void;
   cache(result: 'hit' | 'miss' | 'negative'): void;
-  flushed(buffer: 'last_use', outcome: { count: number; seconds: number; error?: unknown }): void;
+  flushed(buffer: 'last_use' | 'usage', outcome: { count: number; seconds: number; error?: unknown }): void;
 }
 
 export interface VerifierOptions {

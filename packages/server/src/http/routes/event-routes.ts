@@ -21,6 +21,8 @@ export interface EventRoutesOptions {
   bufferCapacity?: number;
   /** Unsent bytes after which a client that does not read is cut; default 1 MiB. */
   maxBufferedBytes?: number;
+  /** Where the bus reports missed events (the Redis bus after an outage): every open stream is told to reset. */
+  onGap?: ((listener: () => void) => () => void) | undefined;
 }
 
 /** What EventSource waits before reconnecting. */
@@ -75,7 +77,15 @@ export async function eventRoutes(app: App, ctx: AppContext, metrics: Metrics, o
     isClosing = true;
     for (const connection of connections) connection.end();
   });
-  app.addHook('onClose', async () => unsubscribe());
+  // The bus may have missed events: SDK verifiers must drop what they cached, as this process did.
+  const unsubscribeGaps = options.onGap?.(() => {
+    buffer.markGap();
+    for (const connection of connections) connection.send({ id: buffer.position(), event: 'reset', data: { reason: 'gap' } });
+  });
+  app.addHook('onClose', async () => {
+    unsubscribe();
+    unsubscribeGaps?.();
+  });
 
   app.get('/api/v1/events', {
     config: { scopes: ['keyward:verify'] },

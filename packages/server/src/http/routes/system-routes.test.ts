@@ -21,14 +21,14 @@ describeEachDialect('GET /readyz', (open) => {
     expect(t.context.redis).toBeNull();
     const response = await t.app.inject({ method: 'GET', url: '/readyz' });
     expect(response.statusCode).toBe(200);
-    expect(json(response)).toEqual({ status: 'ready', checks: { database: 'ok', cache: 'in-process' } });
+    expect(json(response)).toEqual({ status: 'ready', checks: { database: 'ok', cache: 'in-process' }, degraded: [] });
   });
 
   it('answers 200 degraded with the cache unreachable when Redis does not answer', async () => {
     t = await createTestApp(open, { env: { REDIS_URL: UNREACHABLE_REDIS_URL } });
     const response = await t.app.inject({ method: 'GET', url: '/readyz' });
     expect(response.statusCode).toBe(200);
-    expect(json(response)).toEqual({ status: 'degraded', checks: { database: 'ok', cache: 'unreachable' } });
+    expect(json(response)).toEqual({ status: 'degraded', checks: { database: 'ok', cache: 'unreachable' }, degraded: ['redis'] });
   });
 
   it('answers 503 service_unavailable when the database is gone, whatever Redis says', async () => {
@@ -44,7 +44,7 @@ describeEachDialect('GET /readyz', (open) => {
       await vi.waitFor(async () => expect(json(await app.inject({ method: 'GET', url: '/readyz' })).checks.cache).toBe('ok'), { timeout: 2000, interval: 10 });
       const response = await app.inject({ method: 'GET', url: '/readyz' });
       expect(response.statusCode).toBe(200);
-      expect(json(response)).toEqual({ status: 'ready', checks: { database: 'ok', cache: 'ok' } });
+      expect(json(response)).toEqual({ status: 'ready', checks: { database: 'ok', cache: 'ok' }, degraded: [] });
     });
   }
 });

@@ -25,6 +25,7 @@ const Readiness = named(
   Type.Object({
     status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')], { description: 'degraded: Redis does not answer; this replica serves from its own limits and events.' }),
     checks: Type.Object({ database: Type.Literal('ok'), cache: Type.Union([Type.Literal('ok'), Type.Literal('in-process'), Type.Literal('unreachable')]) }),
+    degraded: Type.Array(Type.Literal('redis'), { description: 'Each dependency this replica runs without (empty when ready).' }),
   }),
 );
 const MetricsText = { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: Type.String() } } };
@@ -55,14 +56,16 @@ export async function systemRoutes(app: App, ctx: AppContext, serverVersion: str
 
   // Without the database nothing works: 503. Without Redis this replica still
   // serves from its own limits and events, so it stays in rotation: 200, degraded.
-  app.get('/readyz', { ...open, schema: { tags: TAGS, operationId: 'checkReadiness', summary: 'Readiness: the database answers; degraded when Redis does not', response: { 200: Readiness, 503: ProblemResponse } } }, async () => {
+  app.get('/readyz', { ...open, schema: { tags: TAGS, operationId: 'checkReadiness', summary: 'Readiness: the database answers (503 otherwise); 200 degraded, naming redis in `degraded`, when Redis does not', response: { 200: Readiness, 503: ProblemResponse } } }, async () => {
     const [isDatabaseUp, isCacheUp] = await Promise.all([
       isDatabaseAnswering(ctx),
       ctx.redis ? ctx.redis.ping() : null,
     ]);
-    if (!isDatabaseUp) throw new ServiceUnavailableError('The database is not reachable.');
+    if (!isDatabaseUp) throw new ServiceUnavailableError(`The database is not reachable${isCacheUp === false ? ', nor is Redis' : ''}.`);
     const cache = isCacheUp === null ? ('in-process' as const) : isCacheUp ? ('ok' as const) : ('unreachable' as const);
-    return { status: cache === 'unreachable' ? ('degraded' as const) : ('ready' as const), checks: { database: 'ok' as const, cache } };
+    // Names each dependency this replica runs without, so an operator (or a probe) sees which one at a glance.
+    const degraded: Array<'redis'> = cache === 'unreachable' ? ['redis'] : [];
+    return { status: degraded.length > 0 ? ('degraded' as const) : ('ready' as const), checks: { database: 'ok' as const, cache }, degraded };
   });
 
   app.get('/metrics', { ...open, schema: { tags: TAGS, operationId: 'getMetrics', summary: 'Prometheus metrics: request durations by route and status, error answers by problem code, process figures', response: { 200: MetricsText } } }, async (_request, reply) =>
