@@ -41,10 +41,9 @@ export interface Verifier {
 const MALFORMED: VerifyAnswer = Object.freeze({ valid: false, code: 'MALFORMED' });
 
 /**
- * The cache key of a question, without the token: JSON, so it holds no raw
- * newline and `questionKey + "\n" + presented` splits one way only. A route
- * asks the same question over and over, so the last one is remembered (by
- * value: a caller may reuse and change its scopes array).
+ * The cache key of a question, without the token. A route asks the same
+ * question over and over, so the last one is remembered (by value: a caller
+ * may reuse and change its scopes array) and a hit builds no string.
  */
 function createQuestionKeys(): (question: VerifyQuestion) => string {
   let lastScopes: string[] = [];
@@ -157,10 +156,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     async verify(presented, question = {}) {
       if (typeof presented !== 'string') return MALFORMED;
       // A hit first: only a token that passed the checksum below was ever cached,
-      // so a key that matches needs no second check (cost is not in the key:
+      // so one found needs no second check (cost is not in the question:
       // answers about quotas are never cached).
-      const key = cache ? `${questionKey(question)}\n${presented}` : '';
-      const cached = cache?.get(key);
+      const key = cache ? questionKey(question) : '';
+      const cached = cache?.get(presented, key);
       if (cached) return cached;
       // Checksum next: typos and garbage never cost a round trip.
       if (!parseToken(presented, prefixes)) return MALFORMED;
@@ -176,7 +175,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const answer = await ask(presented, wire);
       // Fill only if no invalidation arrived during the lookup;
       // otherwise a slow answer could put a revoked token back.
-      if (asked === generation) cache.fill(key, answer);
+      if (asked === generation) cache.fill(presented, key, answer);
       return answer;
     },
     get streamState() {
