@@ -116,9 +116,21 @@ async function fastifyApp(verifier: Verifier | undefined): Promise<{ url: string
   return { url, close: () => app.close() };
 }
 
+/** A load run, with the CPU time this thread (where the apps run; autocannon has its own) spent per request. */
+interface Run extends LoadResult {
+  serverCpuMicrosPerRequest: number;
+}
+
+async function measured(plan: LoadPlan): Promise<Run> {
+  const before = process.threadCpuUsage();
+  const result = await load(plan);
+  const cpu = process.threadCpuUsage(before);
+  return { ...result, serverCpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests) };
+}
+
 interface Pair {
-  unprotected: LoadResult;
-  protected: LoadResult;
+  unprotected: Run;
+  protected: Run;
 }
 
 /**
@@ -135,9 +147,9 @@ async function comparePair(start: (verifier: Verifier | undefined) => Promise<{ 
     await load(plan(guarded.url, 1));
     const runs: Pair[] = [];
     for (let round = 0; round < rounds; round += 1) {
-      runs.push({ unprotected: await load(plan(open.url, seconds)), protected: await load(plan(guarded.url, seconds)) });
+      runs.push({ unprotected: await measured(plan(open.url, seconds)), protected: await measured(plan(guarded.url, seconds)) });
     }
-    const best = (pick: (pair: Pair) => LoadResult) => runs.map(pick).reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
+    const best = (pick: (pair: Pair) => Run) => runs.map(pick).reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
     return { unprotected: best((pair) => pair.unprotected), protected: best((pair) => pair.protected), runs };
   } finally {
     await open.close();
@@ -146,7 +158,17 @@ async function comparePair(start: (verifier: Verifier | undefined) => Promise<{ 
 }
 
 function recordPair(figures: Figures, framework: string, pair: Pair & { runs: Pair[] }, seconds: number): void {
-  const details = (result: LoadResult) => ({ connections: CONNECTIONS, seconds, requests: result.requests, p50Ms: result.p50Ms, p99Ms: result.p99Ms, statusCodes: result.statusCodes, errors: result.errors, timeouts: result.timeouts });
+  const details = (result: Run) => ({
+    connections: CONNECTIONS,
+    seconds,
+    requests: result.requests,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    statusCodes: result.statusCodes,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    serverCpuMicrosPerRequest: result.serverCpuMicrosPerRequest,
+  });
   const ok = pair.protected.statusCodes['200'] ?? 0;
   if (ok !== pair.protected.requests) throw new Error(`the protected ${framework} route refused requests: ${JSON.stringify(pair.protected.statusCodes)}`);
   figures.record(`${framework} GET /scans unprotected`, pair.unprotected.requestsPerSecond, 'req/s', { details: details(pair.unprotected) });
@@ -159,6 +181,14 @@ function recordPair(figures: Figures, framework: string, pair: Pair & { runs: Pa
       runs: pair.runs.map((run) => ({ unprotected: Math.round(run.unprotected.requestsPerSecond), protected: Math.round(run.protected.requestsPerSecond) })),
     },
   });
+  // The same comparison in the app's CPU per request (median of the runs): what the ratio would be
+  // with the cores to itself, and far steadier than req/s while other processes take them.
+  const cpu = (pick: (pair: Pair) => Run) => median(pair.runs.map((run) => pick(run).serverCpuMicrosPerRequest));
+  const unprotectedCpu = cpu((run) => run.unprotected);
+  const protectedCpu = cpu((run) => run.protected);
+  figures.record(`${framework} app CPU per request: unprotected`, unprotectedCpu, 'µs');
+  figures.record(`${framework} app CPU per request: protected`, protectedCpu, 'µs');
+  figures.record(`${framework} unprotected / protected, in app CPU per request`, unprotectedCpu / protectedCpu, 'ratio', { target: { op: '>=', value: 0.85 } });
 }
 
 /** Revokes each token over HTTP and times until the verifier, polled between I/O turns, answers REVOKED. */
