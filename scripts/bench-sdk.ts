@@ -20,8 +20,8 @@ import { createVerifier, type Verifier } from '../packages/sdk/src/index.ts';
 import * as expressSdk from '../packages/sdk/src/express.ts';
 import * as fastifySdk from '../packages/sdk/src/fastify.ts';
 import { asyncRates, median, percentile, type Figures } from './bench-figures.ts';
-import type { LoadPlan, LoadResult } from './bench-load.ts';
-import { load, type VerificationBenchOptions } from './bench-verification.ts';
+import type { LoadPlan } from './bench-load.ts';
+import { measure, type Measured, type VerificationBenchOptions } from './bench-verification.ts';
 
 export type SdkBenchOptions = Pick<VerificationBenchOptions, 'quick' | 'httpSeconds' | 'log'>;
 
@@ -116,26 +116,14 @@ async function fastifyApp(verifier: Verifier | undefined): Promise<{ url: string
   return { url, close: () => app.close() };
 }
 
-/** A load run, with the CPU time this thread (where the apps run; autocannon has its own) spent per request. */
-interface Run extends LoadResult {
-  serverCpuMicrosPerRequest: number;
-}
-
-async function measured(plan: LoadPlan): Promise<Run> {
-  const before = process.threadCpuUsage();
-  const result = await load(plan);
-  const cpu = process.threadCpuUsage(before);
-  return { ...result, serverCpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests) };
-}
-
 interface Pair {
-  unprotected: Run;
-  protected: Run;
+  unprotected: Measured;
+  protected: Measured;
 }
 
 /**
- * Unprotected and protected runs alternate (after a discarded warm-up of
- * each), and each figure is the better of its runs: on a shared machine a
+ * Unprotected and protected runs alternate (each after a discarded second of
+ * warm-up), and each figure is the better of its runs: on a shared machine a
  * single run mostly measures the neighbours.
  */
 async function comparePair(start: (verifier: Verifier | undefined) => Promise<{ url: string; close: () => Promise<void> }>, verifier: Verifier, authorizations: string[], seconds: number, rounds: number): Promise<Pair & { runs: Pair[] }> {
@@ -143,13 +131,11 @@ async function comparePair(start: (verifier: Verifier | undefined) => Promise<{ 
   const guarded = await start(verifier);
   try {
     const plan = (url: string, durationSeconds: number): LoadPlan => ({ url, method: 'GET', path: '/scans', connections: CONNECTIONS, durationSeconds, headers: {}, variants: authorizations, vary: 'authorization' });
-    await load(plan(open.url, 1));
-    await load(plan(guarded.url, 1));
     const runs: Pair[] = [];
     for (let round = 0; round < rounds; round += 1) {
-      runs.push({ unprotected: await measured(plan(open.url, seconds)), protected: await measured(plan(guarded.url, seconds)) });
+      runs.push({ unprotected: await measure(plan(open.url, seconds), 1), protected: await measure(plan(guarded.url, seconds), 1) });
     }
-    const best = (pick: (pair: Pair) => Run) => runs.map(pick).reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
+    const best = (pick: (pair: Pair) => Measured) => runs.map(pick).reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
     return { unprotected: best((pair) => pair.unprotected), protected: best((pair) => pair.protected), runs };
   } finally {
     await open.close();
@@ -158,7 +144,7 @@ async function comparePair(start: (verifier: Verifier | undefined) => Promise<{ 
 }
 
 function recordPair(figures: Figures, framework: string, pair: Pair & { runs: Pair[] }, seconds: number): void {
-  const details = (result: Run) => ({
+  const details = (result: Measured) => ({
     connections: CONNECTIONS,
     seconds,
     requests: result.requests,
@@ -183,7 +169,7 @@ function recordPair(figures: Figures, framework: string, pair: Pair & { runs: Pa
   });
   // The same comparison in the app's CPU per request (median of the runs): what the ratio would be
   // with the cores to itself, and far steadier than req/s while other processes take them.
-  const cpu = (pick: (pair: Pair) => Run) => median(pair.runs.map((run) => pick(run).serverCpuMicrosPerRequest));
+  const cpu = (pick: (pair: Pair) => Measured) => median(pair.runs.map((run) => pick(run).serverCpuMicrosPerRequest));
   const unprotectedCpu = cpu((run) => run.unprotected);
   const protectedCpu = cpu((run) => run.protected);
   figures.record(`${framework} app CPU per request: unprotected`, unprotectedCpu, 'µs');
