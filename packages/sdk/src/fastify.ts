@@ -20,7 +20,10 @@ export type { Refusal } from './middleware/refusal.ts';
 export type { VerifiedToken } from './verifier/verify-answer.ts';
 export type KeywardFastifyOptions = KeywardMiddlewareOptions<FastifyRequest>;
 
-const presentedOf = new WeakMap<FastifyRequest, Presented>();
+// A symbol decoration rather than a WeakMap: the request's shape stays fixed, and per-request
+// WeakMap entries cost the garbage collector. JSON and log serializers skip symbol keys.
+const PRESENTED = Symbol('keyward.presented');
+type WithPresented = FastifyRequest & { [PRESENTED]: Presented | null };
 
 function send(reply: FastifyReply, refusal: Refusal): FastifyReply {
   return reply.code(refusal.status).headers(refusal.headers).send(JSON.stringify(refusal.body));
@@ -29,6 +32,7 @@ function send(reply: FastifyReply, refusal: Refusal): FastifyReply {
 const plugin: FastifyPluginAsync<KeywardFastifyOptions> = async (app, options) => {
   if (options.scopes) assertScopeNames(options.scopes, 'keyward plugin');
   app.decorateRequest('keyward', null);
+  app.decorateRequest(PRESENTED, null);
   app.addHook('onRequest', async (request, reply) => {
     const outcome = await authenticate({
       verifier: options.verifier,
@@ -41,8 +45,8 @@ const plugin: FastifyPluginAsync<KeywardFastifyOptions> = async (app, options) =
     });
     if (!outcome.accepted) return send(reply, outcome.refusal);
     request.keyward = outcome.token;
-    if (outcome.presented) presentedOf.set(request, outcome.presented);
-    reply.headers(rateLimitHeaders(outcome.answer));
+    if (outcome.presented) (request as WithPresented)[PRESENTED] = outcome.presented;
+    if (outcome.answer.rateLimit) reply.headers(rateLimitHeaders(outcome.answer));
   });
 };
 
@@ -77,7 +81,7 @@ export function requireScope(...scopes: string[]): preHandlerAsyncHookHandler {
  */
 export function requireResource(resolve: (request: FastifyRequest) => string | undefined): preHandlerAsyncHookHandler {
   return async (request, reply) => {
-    const refusal = await checkResource(request.keyward, presentedOf.get(request), resolve(request));
+    const refusal = await checkResource(request.keyward, (request as WithPresented)[PRESENTED] ?? undefined, resolve(request));
     if (refusal) return send(reply, refusal);
   };
 }
