@@ -2,7 +2,7 @@
 //
 //   await app.register(keyward, { verifier });
 //   app.get('/scans', { preHandler: requireScope('scans:read') }, handler);
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { authenticate, checkResource, checkScopes, type Presented } from './middleware/authenticate.ts';
 import { assertScopeNames, normalizeIp, type KeywardMiddlewareOptions } from './middleware/options.ts';
@@ -33,8 +33,9 @@ const plugin: FastifyPluginAsync<KeywardFastifyOptions> = async (app, options) =
   if (options.scopes) assertScopeNames(options.scopes, 'keyward plugin');
   app.decorateRequest('keyward', null);
   app.decorateRequest(PRESENTED, null);
-  app.addHook('onRequest', async (request, reply) => {
-    const outcome = await authenticate({
+  // Callback-style hooks: Fastify runs them without wrapping a promise of its own around each.
+  app.addHook('onRequest', (request, reply, done) => {
+    authenticate({
       verifier: options.verifier,
       authorization: request.headers.authorization,
       scopes: options.scopes,
@@ -42,11 +43,14 @@ const plugin: FastifyPluginAsync<KeywardFastifyOptions> = async (app, options) =
       resource: options.resource?.(request),
       cost: options.cost,
       ip: normalizeIp(options.ip ? options.ip(request) : request.ip),
-    });
-    if (!outcome.accepted) return send(reply, outcome.refusal);
-    request.keyward = outcome.token;
-    if (outcome.presented) (request as WithPresented)[PRESENTED] = outcome.presented;
-    if (outcome.answer.rateLimit) reply.headers(rateLimitHeaders(outcome.answer));
+    }).then((outcome) => {
+      // A refused request is answered here, and the route never runs (no done()).
+      if (!outcome.accepted) return void send(reply, outcome.refusal);
+      request.keyward = outcome.token;
+      if (outcome.presented) (request as WithPresented)[PRESENTED] = outcome.presented;
+      if (outcome.answer.rateLimit) reply.headers(rateLimitHeaders(outcome.answer));
+      done();
+    }, done);
   });
 };
 
@@ -66,11 +70,12 @@ export default keyward;
  *
  * @example app.get('/scans', { preHandler: requireScope('scans:read') }, handler);
  */
-export function requireScope(...scopes: string[]): preHandlerAsyncHookHandler {
+export function requireScope(...scopes: string[]): preHandlerHookHandler {
   assertScopeNames(scopes, 'requireScope()');
-  return async (request, reply) => {
+  return (request, reply, done) => {
     const refusal = checkScopes(request.keyward, scopes);
-    if (refusal) return send(reply, refusal);
+    if (refusal) return void send(reply, refusal);
+    done();
   };
 }
 
