@@ -192,7 +192,7 @@ function load(plan: LoadPlan): Promise<LoadResult> {
   });
 }
 
-interface Measured extends LoadResult {
+export interface Measured extends LoadResult {
   /**
    * CPU time of this (the server's) thread per answered request. The servers
    * run here and autocannon in a worker, so this is the server's cost alone,
@@ -201,8 +201,8 @@ interface Measured extends LoadResult {
   serverCpuMicrosPerRequest: number;
 }
 
-/** A short discarded run first (code compiled, connections open), then the measured one. */
-async function measure(plan: LoadPlan, warmSeconds: number): Promise<Measured> {
+/** A short discarded run first (code compiled, connections open), then the measured one; also used by bench-sdk.ts. */
+export async function measure(plan: LoadPlan, warmSeconds: number): Promise<Measured> {
   await load({ ...plan, durationSeconds: warmSeconds });
   const cpuBefore = process.threadCpuUsage();
   const result = await load(plan);
