@@ -21,7 +21,7 @@ export type OpenTestDatabase = () => Promise<Database>;
 
 export const TEST_DATABASE_URL_VARIABLE = 'KEYWARD_TEST_DATABASE_URL';
 
-async function openSqliteTestDatabase(): Promise<Database> {
+export async function openSqliteTestDatabase(): Promise<Database> {
   const dataDir = await mkdtemp(join(tmpdir(), 'keyward-test-'));
   try {
     const database = await openDatabase({ dataDir });

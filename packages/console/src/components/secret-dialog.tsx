@@ -1,0 +1,67 @@
+// The show-once dialog. The secret is only in the parent's state while this is
+// open; closing it drops the last reference (nothing is cached or stored).
+import { Dialog } from 'radix-ui';
+import { useRef, useState } from 'react';
+import { focusIfConnected } from './return-focus.ts';
+
+export interface ShownSecret {
+  title: string;
+  name: string;
+  secret: string;
+  /** Where focus goes once the dialog closes. */
+  returnTo: HTMLElement | null;
+}
+
+export function SecretDialog({ shown, onClose }: { shown: ShownSecret | null; onClose: () => void }) {
+  const [copied, setCopied] = useState<'yes' | 'failed' | null>(null);
+  // Kept past `shown` becoming null, for the close animation frame that moves focus.
+  const returnTo = useRef<HTMLElement | null>(null);
+  if (shown) returnTo.current = shown.returnTo;
+  const close = () => {
+    setCopied(null);
+    onClose();
+  };
+  return (
+    <Dialog.Root open={shown !== null} onOpenChange={(open) => !open && close()}>
+      <Dialog.Portal>
+        <Dialog.Overlay className="overlay" />
+        <Dialog.Content className="dialog" onPointerDownOutside={(event) => event.preventDefault()} onCloseAutoFocus={(event) => focusIfConnected(returnTo.current, event)}>
+          <Dialog.Title>{shown?.title}</Dialog.Title>
+          <Dialog.Description className="warning" role="note">
+            Copy this token now and keep it somewhere safe, such as a secret manager. It will not be shown again: Keyward stores only a hash of it.
+          </Dialog.Description>
+          <p className="muted">Token “{shown?.name}”</p>
+          <div className="secret-row">
+            <code className="secret" data-testid="secret" aria-label="The new token">
+              {shown?.secret}
+            </code>
+            <button
+              type="button"
+              className="button"
+              onClick={async () => {
+                try {
+                  await navigator.clipboard.writeText(shown?.secret ?? '');
+                  setCopied('yes');
+                } catch {
+                  setCopied('failed');
+                }
+              }}
+            >
+              Copy
+            </button>
+          </div>
+          <p role="status" className="muted">
+            {copied === 'yes' ? 'Copied to the clipboard.' : copied === 'failed' ? 'Copying is not allowed here: select the token and copy it.' : ''}
+          </p>
+          <div className="actions">
+            <Dialog.Close asChild>
+              <button type="button" className="button primary">
+                I have copied it
+              </button>
+            </Dialog.Close>
+          </div>
+        </Dialog.Content>
+      </Dialog.Portal>
+    </Dialog.Root>
+  );
+}

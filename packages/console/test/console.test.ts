@@ -1,0 +1,164 @@
+// The console in a real browser: Debian's Chromium driven by playwright-core,
+// against a real Keyward server serving the built console. In CI a missing
+// Chromium fails the run; elsewhere these tests are skipped with the reason.
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startConsoleServer, type ConsoleServer } from './console-server.ts';
+
+const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+const isCi = process.env.CI === 'true' || process.env.CI === '1';
+const STEP_MS = 120_000;
+
+if (!hasChromium && !isCi) console.warn(`console browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+
+describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
+  let server: ConsoleServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let consoleErrors: string[];
+
+  beforeAll(async () => {
+    if (!hasChromium) throw new Error(`CI needs Chromium at ${CHROMIUM} for the console tests (apt-get install -y chromium)`);
+    server = await startConsoleServer();
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  beforeEach(async () => {
+    context = await browser.newContext();
+    page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    consoleErrors = [];
+    page.on('console', (message) => {
+      if (message.type() !== 'error') return;
+      // A 4xx from the API is an answer the console handles (signed out, a
+      // validation problem); Chromium still logs it. Anything else fails.
+      const isApiAnswer = /^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text()) && message.location().url.startsWith(`${server.baseUrl}/api/`);
+      if (!isApiAnswer) consoleErrors.push(message.text());
+    });
+    page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+  });
+  afterEach(async () => {
+    await context?.close();
+    expect(consoleErrors).toEqual([]);
+  });
+
+  // Evaluated in the page (strings, since the test itself has no DOM types).
+  const focusedText = () => page.evaluate('(document.activeElement?.textContent ?? "").trim()') as Promise<string>;
+  const focusedName = () => page.evaluate('document.activeElement?.getAttribute("name") ?? null') as Promise<string | null>;
+
+  async function signIn(): Promise<void> {
+    await page.goto(`${server.baseUrl}/tokens`);
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+    await page.getByLabel('Email').fill(server.email);
+    await page.getByLabel('Password').fill(server.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'API tokens', exact: true }).waitFor();
+  }
+
+  it('serves the console under a Content-Security-Policy without inline scripts', async () => {
+    const response = await page.goto(`${server.baseUrl}/`);
+    const csp = (await response?.headerValue('content-security-policy')) ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/sign-in');
+  });
+
+  it('signs in, creates a token with a preset and a resource, shows it once, and revokes it', async () => {
+    await signIn();
+    await expect(page.getByRole('heading', { name: 'No API tokens yet' }).isVisible()).resolves.toBe(true);
+
+    await page.getByRole('button', { name: 'Create your first token' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByLabel('Name', { exact: true }).fill('deploy-bot');
+    await dialog.getByRole('radio', { name: '90 days' }).check();
+    await dialog.getByRole('radio', { name: 'Read & write' }).check();
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).fill('web');
+    await dialog.getByRole('option', { name: /website/ }).waitFor();
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).press('Enter');
+    await expect(dialog.getByRole('list', { name: /Chosen resources/ }).innerText()).resolves.toContain('website');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+
+    const shown = page.getByRole('dialog', { name: 'Your new token' });
+    await shown.waitFor();
+    await expect(shown.innerText()).resolves.toContain('will not be shown again');
+    const secret = (await shown.getByTestId('secret').innerText()).trim();
+    expect(secret.length).toBeGreaterThan(20);
+    await expect(server.verify(secret)).resolves.toMatchObject({ valid: true });
+
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await shown.waitFor({ state: 'detached' });
+    expect(await page.content()).not.toContain(secret);
+
+    const row = page.getByRole('row', { name: /deploy-bot/ });
+    await row.waitFor();
+    const text = await row.innerText();
+    expect(text).toContain('Active');
+    expect(text).toContain('owner');
+    expect(text).toContain('scans:write');
+    expect(text).toContain('website');
+
+    await row.getByRole('button', { name: 'Actions for deploy-bot' }).click();
+    await page.getByRole('menuitem', { name: 'Revoke…' }).click();
+    const confirm = page.getByRole('alertdialog', { name: 'Revoke “deploy-bot”?' });
+    await confirm.getByRole('button', { name: 'Revoke token' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    await row.getByText('Revoked').waitFor();
+    await expect(server.verify(secret)).resolves.toMatchObject({ valid: false, code: 'REVOKED' });
+  }, STEP_MS);
+
+  it("shows the server's validation message next to the field it is about", async () => {
+    await signIn();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    const name = dialog.getByLabel('Name', { exact: true });
+    await name.fill('no/slashes allowed!');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    await expect.poll(() => name.getAttribute('aria-invalid')).toBe('true');
+    const describedBy = (await name.getAttribute('aria-describedby')) ?? '';
+    const errorId = describedBy.split(' ').find((id) => id.endsWith('-error')) ?? '';
+    expect(errorId).not.toBe('');
+    const message = await dialog.locator(`[id="${errorId}"]`).innerText();
+    expect(message.length).toBeGreaterThan(3);
+    await expect(dialog.isVisible()).resolves.toBe(true);
+  }, STEP_MS);
+
+  it('creates a token with the keyboard alone: Tab, Enter and Escape', async () => {
+    await signIn();
+    // Tab from the top of the page to the create button.
+    for (let step = 0; step < 20; step += 1) {
+      await page.keyboard.press('Tab');
+      if ((await focusedText()) === 'Create token') break;
+    }
+    expect(await focusedText()).toBe('Create token');
+
+    // Escape closes the dialog and gives focus back to the button.
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Create an API token' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog', { name: 'Create an API token' }).waitFor({ state: 'detached' });
+    await expect.poll(focusedText).toBe('Create token');
+
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.waitFor();
+    await expect.poll(focusedName).toBe('name');
+    await page.keyboard.type('keyboard-only');
+    await page.keyboard.press('Enter');
+
+    const shown = page.getByRole('dialog', { name: 'Your new token' });
+    await shown.waitFor();
+    const secret = (await shown.getByTestId('secret').innerText()).trim();
+    await expect(server.verify(secret)).resolves.toMatchObject({ valid: true });
+    await page.keyboard.press('Escape');
+    await shown.waitFor({ state: 'detached' });
+    await page.getByRole('row', { name: /keyboard-only/ }).getByText('Active').waitFor();
+  }, STEP_MS);
+});
