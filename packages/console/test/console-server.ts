@@ -38,6 +38,8 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
   await post('/api/v1/resources', { type: 'project', name: 'billing' });
   const client = await post('/api/v1/clients', { name: 'resource-server' });
   const verifier = await post(`/api/v1/clients/${client.id}/tokens`, { name: 'verifier', scopes: ['keyward:verify'] });
+  // A second organization of the owner, for the switcher.
+  await post('/api/v1/organizations', { name: 'Globex', slug: 'globex' });
   await t.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers });
 
   return {

@@ -2,6 +2,8 @@
 // against a real Keyward server serving the built console. In CI a missing
 // Chromium fails the run; elsewhere these tests are skipped with the reason.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startConsoleServer, type ConsoleServer } from './console-server.ts';
@@ -10,6 +12,16 @@ const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 const isCi = process.env.CI === 'true' || process.env.CI === '1';
 const STEP_MS = 120_000;
+// KEYWARD_SCREENSHOTS=docs/images saves the README's screenshots on the way.
+const SCREENSHOTS = process.env.KEYWARD_SCREENSHOTS;
+const AXE_SOURCE = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
 
 if (!hasChromium && !isCi) console.warn(`console browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
 
@@ -52,6 +64,24 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
   // Evaluated in the page (strings, since the test itself has no DOM types).
   const focusedText = () => page.evaluate('(document.activeElement?.textContent ?? "").trim()') as Promise<string>;
   const focusedName = () => page.evaluate('document.activeElement?.getAttribute("name") ?? null') as Promise<string | null>;
+
+  async function screenshot(name: string): Promise<void> {
+    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+  }
+
+  /** axe-core's serious and critical WCAG 2 A/AA violations on the page as it is now. */
+  async function seriousViolations(): Promise<AxeViolation[]> {
+    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+    if (!(await page.evaluate('typeof window.axe !== "undefined"'))) await page.evaluate(AXE_SOURCE);
+    const { passes, violations } = (await page.evaluate(
+      `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+        .then((r) => ({ passes: r.passes.length, violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => String(n.target)) })) }))`,
+    )) as { passes: number; violations: AxeViolation[] };
+    // An axe that checked nothing would pass every page.
+    expect(passes).toBeGreaterThan(5);
+    if (violations.length > 0) console.log(`axe (minor/moderate included) on ${page.url()}:`, violations.map((v) => `${v.impact} ${v.id}`).join(', '));
+    return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  }
 
   async function signIn(): Promise<void> {
     await page.goto(`${server.baseUrl}/tokens`);
@@ -160,5 +190,80 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await page.keyboard.press('Escape');
     await shown.waitFor({ state: 'detached' });
     await page.getByRole('row', { name: /keyboard-only/ }).getByText('Active').waitFor();
+  }, STEP_MS);
+
+  it('rotates a token with a grace period, then disables and enables it', async () => {
+    await signIn();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    let dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByLabel('Name', { exact: true }).fill('nightly-sync');
+    await dialog.getByRole('radio', { name: '7 days' }).check();
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    let shown = page.getByRole('dialog', { name: 'Your new token' });
+    const first = (await shown.getByTestId('secret').innerText()).trim();
+    await screenshot('show-once-dialog');
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+
+    const row = page.getByRole('row', { name: /nightly-sync/ });
+    // Under 7 days to go: the expiry is in the warning colour.
+    await row.locator('time.warn').waitFor();
+    await row.getByRole('button', { name: 'Actions for nightly-sync' }).click();
+    await page.getByRole('menuitem', { name: 'Rotate…' }).click();
+    dialog = page.getByRole('dialog', { name: 'Rotate “nightly-sync”' });
+    await dialog.getByRole('radio', { name: '1 hour' }).check();
+    await dialog.getByRole('button', { name: 'Rotate token' }).click();
+    shown = page.getByRole('dialog', { name: 'Your rotated token' });
+    const second = (await shown.getByTestId('secret').innerText()).trim();
+    expect(second).not.toBe(first);
+    await expect(server.verify(second)).resolves.toMatchObject({ valid: true });
+    // Within the grace period the old secret still works.
+    await expect(server.verify(first)).resolves.toMatchObject({ valid: true });
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await shown.waitFor({ state: 'detached' });
+    // Focus is back on the row's menu button, not lost on the page.
+    await expect.poll(focusedText).toMatch(/^Actions/);
+    await page.getByRole('row', { name: /nightly-sync/ }).filter({ hasText: `…${first.slice(-4)}` }).getByText('Rotated').waitFor();
+
+    // The new secret's row, found by its hint (the old one stays listed until its grace period ends).
+    const current = page.getByRole('row', { name: /nightly-sync/ }).filter({ hasText: `…${second.slice(-4)}` });
+    await expect(current.innerText()).resolves.not.toContain('Rotated');
+    await current.getByRole('button', { name: 'Actions for nightly-sync' }).click();
+    await page.getByRole('menuitem', { name: 'Disable' }).click();
+    await current.getByText('Disabled').waitFor();
+    await expect.poll(() => server.verify(second).then((answer) => answer.valid)).toBe(false);
+    await current.getByRole('button', { name: 'Actions for nightly-sync' }).click();
+    await page.getByRole('menuitem', { name: 'Enable' }).click();
+    await current.getByText('Active').waitFor();
+    await expect.poll(() => server.verify(second).then((answer) => answer.valid)).toBe(true);
+    await screenshot('api-tokens');
+  }, STEP_MS);
+
+  it('switches organization: each has its own tokens', async () => {
+    await signIn();
+    await page.getByRole('button', { name: /^Organization: Acme/ }).click();
+    await page.getByRole('menuitemradio', { name: /Globex/ }).click();
+    await page.getByRole('button', { name: /^Organization: Globex/ }).waitFor();
+    await page.getByRole('heading', { name: 'No API tokens yet' }).waitFor();
+    await page.getByRole('button', { name: /^Organization: Globex/ }).click();
+    await page.getByRole('menuitemradio', { name: /Acme/ }).click();
+    await page.getByRole('row', { name: /nightly-sync/ }).first().waitFor();
+  }, STEP_MS);
+
+  it('has no serious or critical axe-core violations on the sign-in page, the tokens page and its dialogs', async () => {
+    await page.goto(`${server.baseUrl}/sign-in`);
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+    await screenshot('sign-in');
+    const found: Record<string, AxeViolation[]> = { 'sign-in': await seriousViolations() };
+    await signIn();
+    await page.getByRole('row', { name: /nightly-sync/ }).first().waitFor();
+    found.tokens = await seriousViolations();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).press('ArrowDown');
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).press('Enter');
+    await screenshot('create-token-dialog');
+    found['create dialog'] = await seriousViolations();
+    expect(found).toEqual({ 'sign-in': [], tokens: [], 'create dialog': [] });
   }, STEP_MS);
 });

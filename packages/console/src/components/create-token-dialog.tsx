@@ -6,6 +6,7 @@ import { Dialog } from 'radix-ui';
 import { useState, type FormEvent } from 'react';
 import { ApiProblem, api, unwrap, type Catalog, type CreateTokenInput, type Organization, type Resource } from '../api/client.ts';
 import { isRoleAtLeast } from '../api/roles.ts';
+import { DialogFooter, ErrorAlert } from './dialog-footer.tsx';
 import { Field } from './field.tsx';
 import { ResourcePicker } from './resource-picker.tsx';
 
@@ -107,7 +108,7 @@ function CreateTokenForm({ organization, onDone, onIssued }: { organization: Org
   };
 
   if (catalog.isLoading) return <p role="status">Loading the scope catalog…</p>;
-  if (catalog.error) return <p className="error" role="alert">{catalog.error.message}</p>;
+  if (catalog.error) return <ErrorAlert error={catalog.error} />;
 
   return (
     <form onSubmit={submit} noValidate className="form">
@@ -184,21 +185,11 @@ function CreateTokenForm({ organization, onDone, onIssued }: { organization: Org
         </div>
       </details>
 
-      {generalError && (
-        <p className="error" role="alert">
-          {generalError}
-        </p>
-      )}
-      <div className="actions">
-        <Dialog.Close asChild>
-          <button type="button" className="button">
-            Cancel
-          </button>
-        </Dialog.Close>
+      <DialogFooter error={generalError}>
         <button type="submit" className="button primary" disabled={create.isPending}>
           {create.isPending ? 'Creating…' : 'Create token'}
         </button>
-      </div>
+      </DialogFooter>
     </form>
   );
 }

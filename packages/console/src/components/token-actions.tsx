@@ -3,6 +3,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { AlertDialog, Dialog, DropdownMenu } from 'radix-ui';
 import { useRef, useState } from 'react';
+import { DialogFooter, ErrorAlert } from './dialog-footer.tsx';
 import { focusIfConnected } from './return-focus.ts';
 import { api, unwrap, type Token } from '../api/client.ts';
 
@@ -77,11 +78,7 @@ export function TokenActions({ token, onIssued }: Props) {
           </DropdownMenu.Content>
         </DropdownMenu.Portal>
       </DropdownMenu.Root>
-      {failure && (
-        <span className="field-error" role="alert">
-          {failure.message}
-        </span>
-      )}
+      <ErrorAlert error={failure} />
 
       <Dialog.Root open={dialog === 'rotate'} onOpenChange={(open) => setDialog(open ? 'rotate' : null)}>
         <Dialog.Portal>
@@ -98,21 +95,11 @@ export function TokenActions({ token, onIssued }: Props) {
                 </label>
               ))}
             </fieldset>
-            {rotate.error && (
-              <p className="error" role="alert">
-                {rotate.error.message}
-              </p>
-            )}
-            <div className="actions">
-              <Dialog.Close asChild>
-                <button type="button" className="button">
-                  Cancel
-                </button>
-              </Dialog.Close>
+            <DialogFooter error={rotate.error}>
               <button type="button" className="button primary" disabled={rotate.isPending} onClick={() => rotate.mutate()}>
                 Rotate token
               </button>
-            </div>
+            </DialogFooter>
           </Dialog.Content>
         </Dialog.Portal>
       </Dialog.Root>
@@ -123,21 +110,11 @@ export function TokenActions({ token, onIssued }: Props) {
           <AlertDialog.Content className="dialog" onCloseAutoFocus={backToTrigger}>
             <AlertDialog.Title>Revoke “{token.name}”?</AlertDialog.Title>
             <AlertDialog.Description>Anything using this token stops working at once. A revoked token cannot be brought back.</AlertDialog.Description>
-            {revoke.error && (
-              <p className="error" role="alert">
-                {revoke.error.message}
-              </p>
-            )}
-            <div className="actions">
-              <AlertDialog.Cancel asChild>
-                <button type="button" className="button">
-                  Cancel
-                </button>
-              </AlertDialog.Cancel>
+            <DialogFooter error={revoke.error} kind="alert">
               <button type="button" className="button danger" disabled={revoke.isPending} onClick={() => revoke.mutate()}>
                 Revoke token
               </button>
-            </div>
+            </DialogFooter>
           </AlertDialog.Content>
         </AlertDialog.Portal>
       </AlertDialog.Root>

@@ -16,6 +16,32 @@ const PAGE_SIZE = 25;
 const WARN_BEFORE_MS = 7 * 86_400_000;
 
 type Kind = 'personal' | 'client';
+const STATUS_OPTIONS: Array<[TokenStatus, string]> = [
+  ['active', 'Active'],
+  ['disabled', 'Disabled'],
+  ['expired', 'Expired'],
+  ['revoked', 'Revoked'],
+];
+const KIND_OPTIONS: Array<[Kind, string]> = [
+  ['personal', 'Personal'],
+  ['client', 'API client'],
+];
+
+function FilterSelect<T extends string>({ label, value, options, onChange }: { label: string; value: T | ''; options: Array<[T, string]>; onChange(value: T | ''): void }) {
+  return (
+    <label>
+      {label}{' '}
+      <select value={value} onChange={(e) => onChange(e.target.value as T | '')}>
+        <option value="">Any</option>
+        {options.map(([option, text]) => (
+          <option key={option} value={option}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
 
 export function TokensPage() {
   const { organization } = useSession();
@@ -65,38 +91,26 @@ export function TokensPage() {
       <p className="muted lead">Tokens let scripts, CI jobs and tools call the API as you, limited to the scopes and resources you choose.</p>
 
       <div className="filters" role="group" aria-label="Filters">
-        <label>
-          Status{' '}
-          <select
-            value={status}
-            onChange={(e) => {
-              setStatus(e.target.value as TokenStatus | '');
-              resetPages();
-            }}
-          >
-            <option value="">Any</option>
-            <option value="active">Active</option>
-            <option value="disabled">Disabled</option>
-            <option value="expired">Expired</option>
-            <option value="revoked">Revoked</option>
-          </select>
-        </label>
+        <FilterSelect
+          label="Status"
+          value={status}
+          options={STATUS_OPTIONS}
+          onChange={(value) => {
+            setStatus(value);
+            resetPages();
+          }}
+        />
         {isAdmin && (
           <>
-            <label>
-              Kind{' '}
-              <select
-                value={kind}
-                onChange={(e) => {
-                  setKind(e.target.value as Kind | '');
-                  resetPages();
-                }}
-              >
-                <option value="">Any</option>
-                <option value="personal">Personal</option>
-                <option value="client">API client</option>
-              </select>
-            </label>
+            <FilterSelect
+              label="Kind"
+              value={kind}
+              options={KIND_OPTIONS}
+              onChange={(value) => {
+                setKind(value);
+                resetPages();
+              }}
+            />
             <label className="choice">
               <input
                 type="checkbox"
@@ -188,6 +202,11 @@ function TokenTable({ items, onIssued }: { items: Token[]; onIssued(issued: { na
             <td>{token.kind === 'client' ? 'API client' : 'Personal'}</td>
             <td>
               <StatusBadge status={token.status} />
+              {token.graceEndsAt && token.status === 'active' && (
+                <span className="badge rotated" title="Rotated: this old secret keeps working until its grace period ends">
+                  Rotated
+                </span>
+              )}
             </td>
             <td>
               <PermissionBadge permission={token.permission} />
