@@ -5,6 +5,8 @@ import { createRoot } from 'react-dom/client';
 import { RouterProvider, createBrowserRouter } from 'react-router';
 import { ApiProblem } from './api/client.ts';
 import { Layout } from './components/layout.tsx';
+import { AuditPage } from './pages/audit-page.tsx';
+import { MembersPage } from './pages/members-page.tsx';
 import { NotFoundPage } from './pages/not-found-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { TokensPage } from './pages/tokens-page.tsx';
@@ -25,6 +27,8 @@ const router = createBrowserRouter([
     children: [
       { index: true, element: <TokensPage /> },
       { path: 'tokens', element: <TokensPage /> },
+      { path: 'members', element: <MembersPage /> },
+      { path: 'audit', element: <AuditPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

@@ -266,4 +266,51 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     found['create dialog'] = await seriousViolations();
     expect(found).toEqual({ 'sign-in': [], tokens: [], 'create dialog': [] });
   }, STEP_MS);
+
+  it("invites a member, changes the member's role as owner, and finds the events in the audit log", async () => {
+    await signIn();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Members' }).click();
+    await page.getByRole('heading', { name: 'Members' }).waitFor();
+    await page.getByRole('button', { name: 'Invite member' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Invite a member' });
+    await dialog.getByLabel('Email').fill('dev@example.com');
+    await dialog.getByLabel('Role').selectOption('member');
+    await dialog.getByRole('button', { name: 'Invite' }).click();
+    const shown = page.getByRole('dialog', { name: 'Invitation link' });
+    const link = (await shown.getByTestId('secret').innerText()).trim();
+    expect(link).toMatch(/\/invite#.+/);
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await page.getByRole('row', { name: /dev@example\.com/ }).getByText('Invited').waitFor();
+
+    // The person accepts the invitation from its link.
+    const accepted = await fetch(`${server.baseUrl}/api/v1/auth/accept-invite`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inviteToken: link.slice(link.indexOf('#') + 1), password: 'a long password for dev' }),
+    });
+    expect(accepted.status).toBe(204);
+    await page.reload();
+    const role = page.getByLabel('Role of dev@example.com');
+    await expect.poll(() => role.inputValue()).toBe('member');
+    await role.selectOption('admin');
+    await expect.poll(() => role.isEnabled()).toBe(true);
+    await page.reload();
+    await expect.poll(() => page.getByLabel('Role of dev@example.com').inputValue()).toBe('admin');
+    await screenshot('members');
+    const membersViolations = await seriousViolations();
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+    await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await page.getByLabel('Action').fill('member.updated');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('row', { name: /member\.updated/ }).first().waitFor();
+    const actions = await page.locator('tbody th').allInnerTexts();
+    expect(actions.length).toBeGreaterThan(0);
+    expect(new Set(actions)).toEqual(new Set(['member.updated']));
+    await page.getByLabel('Action').fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('row', { name: /token\.revoked/ }).first().waitFor();
+    await screenshot('audit-log');
+    expect({ members: membersViolations, audit: await seriousViolations() }).toEqual({ members: [], audit: [] });
+  }, STEP_MS);
 });

@@ -2,6 +2,7 @@
 // navigation, and the page. Anyone not signed in is sent to /sign-in.
 import { DropdownMenu } from 'radix-ui';
 import { Navigate, NavLink, Outlet, useLocation, useNavigate } from 'react-router';
+import { isRoleAtLeast } from '../api/roles.ts';
 import { useSession } from '../session.tsx';
 
 export function Layout() {
@@ -35,6 +36,12 @@ export function Layout() {
         </DropdownMenu.Root>
         <nav aria-label="Main" className="nav">
           <NavLink to="/tokens">API tokens</NavLink>
+          {organization && isRoleAtLeast(organization.role, 'admin') && (
+            <>
+              <NavLink to="/members">Members</NavLink>
+              <NavLink to="/audit">Audit log</NavLink>
+            </>
+          )}
         </nav>
         <span className="spacer" />
         <span className="muted" title="Signed in as">{session.user.email}</span>

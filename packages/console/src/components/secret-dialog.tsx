@@ -8,6 +8,8 @@ export interface ShownSecret {
   title: string;
   name: string;
   secret: string;
+  /** What the secret is, for the warning: a token by default. */
+  kind?: 'token' | 'invitation link';
   /** Where focus goes once the dialog closes. */
   returnTo: HTMLElement | null;
 }
@@ -28,11 +30,13 @@ export function SecretDialog({ shown, onClose }: { shown: ShownSecret | null; on
         <Dialog.Content className="dialog" onPointerDownOutside={(event) => event.preventDefault()} onCloseAutoFocus={(event) => focusIfConnected(returnTo.current, event)}>
           <Dialog.Title>{shown?.title}</Dialog.Title>
           <Dialog.Description className="warning" role="note">
-            Copy this token now and keep it somewhere safe, such as a secret manager. It will not be shown again: Keyward stores only a hash of it.
+            {shown?.kind === 'invitation link'
+              ? 'Copy this link now and send it to the person over a channel you trust. It will not be shown again, and it works once, for 7 days.'
+              : 'Copy this token now and keep it somewhere safe, such as a secret manager. It will not be shown again: Keyward stores only a hash of it.'}
           </Dialog.Description>
-          <p className="muted">Token “{shown?.name}”</p>
+          <p className="muted">{shown?.kind === 'invitation link' ? `Invitation for ${shown.name}` : `Token “${shown?.name}”`}</p>
           <div className="secret-row">
-            <code className="secret" data-testid="secret" aria-label="The new token">
+            <code className="secret" data-testid="secret" aria-label={shown?.kind === 'invitation link' ? 'The invitation link' : 'The new token'}>
               {shown?.secret}
             </code>
             <button

@@ -6,6 +6,8 @@ import { api, unwrap, type Token, type TokenStatus } from '../api/client.ts';
 import { isRoleAtLeast } from '../api/roles.ts';
 import { PermissionBadge, ScopeChips, StatusBadge } from '../components/badges.tsx';
 import { CreateTokenDialog } from '../components/create-token-dialog.tsx';
+import { CursorPager, useCursorPages } from '../components/cursor-pager.tsx';
+import { DataTable } from '../components/data-table.tsx';
 import { RelativeTime } from '../components/relative-time.tsx';
 import { SecretDialog, type ShownSecret } from '../components/secret-dialog.tsx';
 import { TokenActions } from '../components/token-actions.tsx';
@@ -48,8 +50,7 @@ export function TokensPage() {
   const [status, setStatus] = useState<TokenStatus | ''>('');
   const [kind, setKind] = useState<Kind | ''>('');
   const [everyone, setEveryone] = useState(false);
-  // The cursors of the pages before this one, so Previous works without a server cursor backwards.
-  const [cursors, setCursors] = useState<string[]>([]);
+  const pages = useCursorPages();
   const [creating, setCreating] = useState(false);
   const [shown, setShown] = useState<ShownSecret | null>(null);
   const createFocus = useReturnFocus();
@@ -58,7 +59,7 @@ export function TokensPage() {
     setCreating(true);
   };
   const isAdmin = organization ? isRoleAtLeast(organization.role, 'admin') : false;
-  const cursor = cursors.at(-1);
+  const cursor = pages.cursor;
   const all = isAdmin && (everyone || kind === 'client');
 
   const tokens = useQuery({
@@ -73,7 +74,7 @@ export function TokensPage() {
     enabled: organization !== null,
   });
   const filtered = status !== '' || kind !== '' || everyone;
-  const resetPages = () => setCursors([]);
+  const resetPages = pages.reset;
   const showSecret = (title: string) => (issued: { name: string; secret: string; returnTo?: HTMLElement | null }) =>
     setShown({ title, name: issued.name, secret: issued.secret, returnTo: issued.returnTo ?? createFocus.element });
 
@@ -132,19 +133,10 @@ export function TokensPage() {
         </p>
       )}
       {tokens.isLoading && <p role="status">Loading tokens…</p>}
-      {tokens.isSuccess && items.length === 0 && cursors.length === 0 && (filtered ? <p className="empty">No tokens match these filters.</p> : <EmptyState onCreate={openCreate} />)}
+      {tokens.isSuccess && items.length === 0 && pages.isFirst && (filtered ? <p className="empty">No tokens match these filters.</p> : <EmptyState onCreate={openCreate} />)}
       {items.length > 0 && <TokenTable items={items} onIssued={showSecret('Your rotated token')} />}
 
-      {(cursors.length > 0 || tokens.data?.nextCursor) && (
-        <nav className="pager" aria-label="Pages">
-          <button type="button" className="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
-            Previous
-          </button>
-          <button type="button" className="button" disabled={!tokens.data?.nextCursor} onClick={() => tokens.data?.nextCursor && setCursors([...cursors, tokens.data.nextCursor])}>
-            Next
-          </button>
-        </nav>
-      )}
+      <CursorPager pages={pages} nextCursor={tokens.data?.nextCursor} />
 
       <CreateTokenDialog open={creating} organization={organization} onOpenChange={setCreating} onIssued={showSecret('Your new token')} onCloseAutoFocus={createFocus.onCloseAutoFocus} />
       <SecretDialog shown={shown} onClose={() => setShown(null)} />
@@ -175,66 +167,48 @@ function Expiry({ token }: { token: Token }) {
 
 function TokenTable({ items, onIssued }: { items: Token[]; onIssued(issued: { name: string; secret: string; returnTo: HTMLElement | null }): void }) {
   return (
-    <table className="tokens">
-      <caption className="visually-hidden">API tokens</caption>
-      <thead>
-        <tr>
-          <th scope="col">Name</th>
-          <th scope="col">Kind</th>
-          <th scope="col">Status</th>
-          <th scope="col">Permission</th>
-          <th scope="col">Scopes</th>
-          <th scope="col">Resources</th>
-          <th scope="col">Last used</th>
-          <th scope="col">Expires</th>
-          <th scope="col">
-            <span className="visually-hidden">Actions</span>
+    <DataTable caption="API tokens" columns={['Name', 'Kind', 'Status', 'Permission', 'Scopes', 'Resources', 'Last used', 'Expires', 'hidden:Actions']}>
+      {items.map((token) => (
+        <tr key={token.id} data-token-id={token.id}>
+          <th scope="row">
+            <span className="token-name">{token.name}</span>
+            <code className="hint">{token.hint}</code>
           </th>
+          <td>{token.kind === 'client' ? 'API client' : 'Personal'}</td>
+          <td>
+            <StatusBadge status={token.status} />
+            {token.graceEndsAt && token.status === 'active' && (
+              <span className="badge rotated" title="Rotated: this old secret keeps working until its grace period ends">
+                Rotated
+              </span>
+            )}
+          </td>
+          <td>
+            <PermissionBadge permission={token.permission} />
+          </td>
+          <td>
+            <ScopeChips scopes={token.scopes} />
+          </td>
+          <td>
+            {token.resources.length === 0 ? (
+              <span className="muted">All</span>
+            ) : (
+              <ol className="ranked-inline">
+                {token.resources.map((r) => (
+                  <li key={r.id}>{r.name}</li>
+                ))}
+              </ol>
+            )}
+          </td>
+          <td>{token.lastUsedAt ? <RelativeTime at={token.lastUsedAt} /> : <span className="muted">Never</span>}</td>
+          <td>
+            <Expiry token={token} />
+          </td>
+          <td>
+            <TokenActions token={token} onIssued={onIssued} />
+          </td>
         </tr>
-      </thead>
-      <tbody>
-        {items.map((token) => (
-          <tr key={token.id} data-token-id={token.id}>
-            <th scope="row">
-              <span className="token-name">{token.name}</span>
-              <code className="hint">{token.hint}</code>
-            </th>
-            <td>{token.kind === 'client' ? 'API client' : 'Personal'}</td>
-            <td>
-              <StatusBadge status={token.status} />
-              {token.graceEndsAt && token.status === 'active' && (
-                <span className="badge rotated" title="Rotated: this old secret keeps working until its grace period ends">
-                  Rotated
-                </span>
-              )}
-            </td>
-            <td>
-              <PermissionBadge permission={token.permission} />
-            </td>
-            <td>
-              <ScopeChips scopes={token.scopes} />
-            </td>
-            <td>
-              {token.resources.length === 0 ? (
-                <span className="muted">All</span>
-              ) : (
-                <ol className="ranked-inline">
-                  {token.resources.map((r) => (
-                    <li key={r.id}>{r.name}</li>
-                  ))}
-                </ol>
-              )}
-            </td>
-            <td>{token.lastUsedAt ? <RelativeTime at={token.lastUsedAt} /> : <span className="muted">Never</span>}</td>
-            <td>
-              <Expiry token={token} />
-            </td>
-            <td>
-              <TokenActions token={token} onIssued={onIssued} />
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </DataTable>
   );
 }
