@@ -7,6 +7,7 @@ import { ApiProblem } from './api/client.ts';
 import { Layout } from './components/layout.tsx';
 import { AuditPage } from './pages/audit-page.tsx';
 import { MembersPage } from './pages/members-page.tsx';
+import { OrganizationPage } from './pages/organization-page.tsx';
 import { NotFoundPage } from './pages/not-found-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { TokensPage } from './pages/tokens-page.tsx';
@@ -29,6 +30,7 @@ const router = createBrowserRouter([
       { path: 'tokens', element: <TokensPage /> },
       { path: 'members', element: <MembersPage /> },
       { path: 'audit', element: <AuditPage /> },
+      { path: 'organization', element: <OrganizationPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

@@ -313,4 +313,31 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await screenshot('audit-log');
     expect({ members: membersViolations, audit: await seriousViolations() }).toEqual({ members: [], audit: [] });
   }, STEP_MS);
+
+  it('changes the token policy and adds a resource, and the create dialog follows', async () => {
+    await signIn();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    let dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByRole('radio', { name: '30 days' }).waitFor();
+    expect(await dialog.getByRole('radio', { name: 'No expiration' }).count()).toBe(0);
+    await page.keyboard.press('Escape');
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Organization' }).click();
+    await page.getByRole('heading', { name: 'Token policy' }).waitFor();
+    await page.getByLabel('Resource name').fill('docs');
+    await page.getByRole('button', { name: 'Add resource' }).click();
+    await page.getByRole('row', { name: /docs/ }).waitFor();
+    await page.getByLabel('Allow tokens that never expire').check();
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await screenshot('organization');
+    expect(await seriousViolations()).toEqual([]);
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API tokens' }).click();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByRole('radio', { name: 'No expiration' }).waitFor();
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).fill('doc');
+    await dialog.getByRole('option', { name: /docs/ }).waitFor();
+  }, STEP_MS);
 });

@@ -167,7 +167,7 @@ function CreateTokenForm({ organization, onDone, onIssued }: { organization: Org
 
       <ResourcePicker resources={resources.data ?? []} value={chosen} onChange={setChosen} error={fieldError('resources')} />
 
-      <details className="field">
+      <details className="field" open={policy.requireIpAllowlist || undefined}>
         <summary>Optional restrictions: IP allowlist, rate limit, quota</summary>
         <Field label="Allowed IP addresses" hint="Addresses or CIDR ranges, separated by spaces or commas. Empty = any address." error={fieldError('allowedIps')}>
           <textarea name="allowedIps" rows={2} value={allowedIps} onChange={(e) => setAllowedIps(e.target.value)} />

@@ -39,6 +39,7 @@ export function Layout() {
           {organization && isRoleAtLeast(organization.role, 'admin') && (
             <>
               <NavLink to="/members">Members</NavLink>
+              <NavLink to="/organization">Organization</NavLink>
               <NavLink to="/audit">Audit log</NavLink>
             </>
           )}
