@@ -340,4 +340,33 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await dialog.getByRole('combobox', { name: 'Add a resource' }).fill('doc');
     await dialog.getByRole('option', { name: /docs/ }).waitFor();
   }, STEP_MS);
+
+  it("creates an API client, issues it a service token, and charts the token's verifications", async () => {
+    await signIn();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API clients' }).click();
+    await page.getByRole('button', { name: 'New client' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New API client' });
+    await dialog.getByLabel('Client name').fill('billing-api');
+    await dialog.getByLabel('Description').fill('Invoices and payments');
+    await dialog.getByRole('button', { name: 'Create client' }).click();
+    await page.getByRole('link', { name: 'billing-api' }).click();
+    await page.getByRole('heading', { name: 'billing-api' }).waitFor();
+    await page.getByText('No verifications of this client’s tokens').waitFor();
+
+    await page.getByRole('button', { name: 'Issue token' }).click();
+    const issue = page.getByRole('dialog', { name: 'Issue a service token' });
+    await issue.getByLabel('Name', { exact: true }).fill('billing-worker');
+    await issue.getByRole('button', { name: 'Create token' }).click();
+    const shown = page.getByRole('dialog', { name: 'Your new service token' });
+    const secret = (await shown.getByTestId('secret').innerText()).trim();
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await page.getByRole('row', { name: /billing-worker/ }).getByText('API client').waitFor();
+
+    for (let i = 0; i < 3; i += 1) await expect(server.verify(secret)).resolves.toMatchObject({ valid: true });
+    await server.t.context.usage.flush();
+    await page.reload();
+    await page.getByRole('figure', { name: 'Verifications in the last 24 hours: 3' }).locator('.recharts-bar-rectangle').first().waitFor();
+    await screenshot('api-client');
+    expect(await seriousViolations()).toEqual([]);
+  }, STEP_MS);
 });

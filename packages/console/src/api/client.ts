@@ -16,6 +16,8 @@ export type CreateTokenInput = Body<'/api/v1/tokens', 'post'>;
 export type Catalog = Json<'/api/v1/scopes', 'get', 200>;
 export type Member = Json<'/api/v1/members', 'get', 200>['items'][number];
 export type AuditEvent = Json<'/api/v1/audit', 'get', 200>['items'][number];
+export type Client = Json<'/api/v1/clients', 'get', 200>['items'][number];
+export type Usage = Json<'/api/v1/usage', 'get', 200>;
 export type Resource = Json<'/api/v1/resources', 'get', 200>['items'][number];
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -20,16 +20,18 @@ interface Props {
   /** Receives the plaintext once; it is never returned into the query cache. */
   onIssued(issued: { name: string; secret: string }): void;
   onCloseAutoFocus(event: Event): void;
+  /** Issue a service token of this API client instead of a personal token. */
+  clientId?: string;
 }
 
-export function CreateTokenDialog({ open, organization, onOpenChange, onIssued, onCloseAutoFocus }: Props) {
+export function CreateTokenDialog({ open, organization, onOpenChange, onIssued, onCloseAutoFocus, clientId }: Props) {
   return (
     <Dialog.Root open={open} onOpenChange={onOpenChange}>
       <Dialog.Portal>
         <Dialog.Overlay className="overlay" />
         <Dialog.Content className="dialog wide" aria-describedby={undefined} onCloseAutoFocus={onCloseAutoFocus}>
-          <Dialog.Title>Create an API token</Dialog.Title>
-          {open && <CreateTokenForm organization={organization} onDone={() => onOpenChange(false)} onIssued={onIssued} />}
+          <Dialog.Title>{clientId ? 'Issue a service token' : 'Create an API token'}</Dialog.Title>
+          {open && <CreateTokenForm organization={organization} clientId={clientId} onDone={() => onOpenChange(false)} onIssued={onIssued} />}
         </Dialog.Content>
       </Dialog.Portal>
     </Dialog.Root>
@@ -44,7 +46,7 @@ function isoDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-function CreateTokenForm({ organization, onDone, onIssued }: { organization: Organization; onDone(): void; onIssued: Props['onIssued'] }) {
+function CreateTokenForm({ organization, clientId, onDone, onIssued }: { organization: Organization; clientId?: string; onDone(): void; onIssued: Props['onIssued'] }) {
   const queryClient = useQueryClient();
   const catalog = useQuery({ queryKey: ['catalog', organization.id], queryFn: async () => unwrap(await api.GET('/api/v1/scopes')) });
   const resources = useQuery({
@@ -80,14 +82,17 @@ function CreateTokenForm({ organization, onDone, onIssued }: { organization: Org
       if (ips.length > 0) body.allowedIps = ips;
       if (rateLimit.trim() !== '') body.rateLimit = { limit: Number(rateLimit), windowSeconds: Number(rateWindow) };
       if (quota.trim() !== '') body.remaining = Number(quota);
-      const { token, ...issued } = unwrap(await api.POST('/api/v1/tokens', { body }));
+      const answer = clientId
+        ? await api.POST('/api/v1/clients/{id}/tokens', { params: { path: { id: clientId } }, body })
+        : await api.POST('/api/v1/tokens', { body });
+      const { token, ...issued } = unwrap(answer);
       onIssued({ name: issued.name, secret: token });
       // Only the secret-free view reaches the mutation state.
       return issued;
     },
     onSuccess: async () => {
       onDone();
-      await queryClient.invalidateQueries({ queryKey: ['tokens'] });
+      await queryClient.invalidateQueries({ queryKey: [clientId ? 'client-tokens' : 'tokens'] });
     },
   });
 

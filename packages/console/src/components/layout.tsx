@@ -38,6 +38,7 @@ export function Layout() {
           <NavLink to="/tokens">API tokens</NavLink>
           {organization && isRoleAtLeast(organization.role, 'admin') && (
             <>
+              <NavLink to="/clients">API clients</NavLink>
               <NavLink to="/members">Members</NavLink>
               <NavLink to="/organization">Organization</NavLink>
               <NavLink to="/audit">Audit log</NavLink>

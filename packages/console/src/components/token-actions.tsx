@@ -24,7 +24,7 @@ export function TokenActions({ token, onIssued }: Props) {
   const [grace, setGrace] = useState(0);
   const trigger = useRef<HTMLButtonElement>(null);
   const backToTrigger = (event: Event) => focusIfConnected(trigger.current, event);
-  const refresh = () => queryClient.invalidateQueries({ queryKey: ['tokens'] });
+  const refresh = () => Promise.all(['tokens', 'client-tokens'].map((key) => queryClient.invalidateQueries({ queryKey: [key] })));
 
   const setEnabled = useMutation({
     mutationFn: async (enabled: boolean) => unwrap(await api.PATCH('/api/v1/tokens/{id}', { params: { path: { id: token.id } }, body: { enabled } })),

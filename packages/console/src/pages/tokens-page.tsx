@@ -165,7 +165,7 @@ function Expiry({ token }: { token: Token }) {
   return <RelativeTime at={token.expiresAt} className={soon ? 'warn' : undefined} />;
 }
 
-function TokenTable({ items, onIssued }: { items: Token[]; onIssued(issued: { name: string; secret: string; returnTo: HTMLElement | null }): void }) {
+export function TokenTable({ items, onIssued }: { items: Token[]; onIssued(issued: { name: string; secret: string; returnTo: HTMLElement | null }): void }) {
   return (
     <DataTable caption="API tokens" columns={['Name', 'Kind', 'Status', 'Permission', 'Scopes', 'Resources', 'Last used', 'Expires', 'hidden:Actions']}>
       {items.map((token) => (
