@@ -6,7 +6,6 @@ import { RouterProvider, createBrowserRouter } from 'react-router';
 import { ApiProblem } from './api/client.ts';
 import { Layout } from './components/layout.tsx';
 import { AuditPage } from './pages/audit-page.tsx';
-import { ClientPage, ClientsPage } from './pages/clients-page.tsx';
 import { MembersPage } from './pages/members-page.tsx';
 import { OrganizationPage } from './pages/organization-page.tsx';
 import { NotFoundPage } from './pages/not-found-page.tsx';
@@ -29,8 +28,9 @@ const router = createBrowserRouter([
     children: [
       { index: true, element: <TokensPage /> },
       { path: 'tokens', element: <TokensPage /> },
-      { path: 'clients', element: <ClientsPage /> },
-      { path: 'clients/:id', element: <ClientPage /> },
+      // Loaded on first visit: the chart library is most of the bundle, and most people never open these pages.
+      { path: 'clients', lazy: () => import('./pages/clients-page.tsx').then((page) => ({ Component: page.ClientsPage })) },
+      { path: 'clients/:id', lazy: () => import('./pages/clients-page.tsx').then((page) => ({ Component: page.ClientPage })) },
       { path: 'members', element: <MembersPage /> },
       { path: 'audit', element: <AuditPage /> },
       { path: 'organization', element: <OrganizationPage /> },
