@@ -122,7 +122,7 @@ if (!DATABASE_URL || !REDIS_URL) {
       console.log(`nginx: ${refusedAtOnce} of ${rounds} revoked tokens were refused by the very next request through nginx; the rest within 1 s`);
     });
 
-    it('streams revocations to an SDK verifier through nginx within a second (unbuffered SSE)', async () => {
+    it('streams revocations to an SDK verifier through nginx within a second over the event stream', async () => {
       const sdk = createVerifier({ baseUrl: url, token: verifyToken });
       try {
         await sdk.whenStreamOpen();
