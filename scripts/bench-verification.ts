@@ -181,7 +181,8 @@ async function issueVerifyToken(instance: Instance): Promise<string> {
   return (issued.json() as { token: string }).token;
 }
 
-function load(plan: LoadPlan): Promise<LoadResult> {
+/** Runs one autocannon plan in a worker thread (scripts/bench-load.ts). */
+export function load(plan: LoadPlan): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./bench-load.ts', import.meta.url), { workerData: plan });
     worker.once('message', (result: LoadResult) => resolve(result));
