@@ -15,6 +15,8 @@ export interface ConsoleServer {
   verify(token: string): Promise<{ valid: boolean; code?: string }>;
   /** Adds a member who accepted their invitation and holds one personal token with these settings. */
   addMemberWithToken(email: string, role: string, token: { name: string; scopes: string[] }): Promise<{ tokenId: string }>;
+  /** Adds an API client with one service token. */
+  addClientWithToken(clientName: string, tokenName: string): Promise<void>;
   /** The fields each token.updated audit event of this token lists as changed, oldest first. */
   changedFields(tokenId: string): Promise<string[][]>;
   close(): Promise<void>;
@@ -73,6 +75,12 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       const accepted = await t.app.inject({ method: 'POST', url: '/api/v1/auth/accept-invite', payload: { inviteToken: invited.inviteToken, password: PASSWORD } });
       if (accepted.statusCode !== 204) throw new Error(`accepting the invitation failed: ${accepted.body}`);
       return { tokenId: (await passwordToken(t, token, email)).id };
+    },
+    async addClientWithToken(clientName, tokenName) {
+      const session = await ownerSession();
+      const created = await session.post('/api/v1/clients', { name: clientName });
+      await session.post(`/api/v1/clients/${created.id}/tokens`, { name: tokenName, scopes: ['scans:read'] });
+      await session.signOut();
     },
     async changedFields(tokenId) {
       const events = await t.context.deps.store.listAuditEvents({ organizationId: t.organizationId, limit: 100, targetId: tokenId, action: 'token.updated' });

@@ -455,4 +455,27 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await dialog.waitFor({ state: 'detached' });
     await expect(page.getByRole('row', { name: /ops-script/ }).innerText()).resolves.not.toContain('members:manage');
   }, STEP_MS);
+  it("filters the tokens page to one API client's service tokens", async () => {
+    await server.addClientWithToken('reporting', 'report-exporter');
+    await signIn();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    const names = () => page.locator('tbody .token-name').allInnerTexts();
+    // The client filter belongs to service tokens: it appears with that kind.
+    expect(await page.getByRole('combobox', { name: /^Client\b/ }).count()).toBe(0);
+    await page.getByLabel('Kind').selectOption('client');
+    const clientFilter = page.getByRole('combobox', { name: /^Client\b/ });
+    await page.getByRole('row', { name: /report-exporter/ }).waitFor();
+    await expect.poll(names).toEqual(expect.arrayContaining(['report-exporter', 'verifier']));
+
+    await clientFilter.selectOption({ label: 'reporting' });
+    await expect.poll(names).toEqual(['report-exporter']);
+    await clientFilter.selectOption({ label: 'resource-server' });
+    await expect.poll(names).toEqual(['verifier']);
+    expect(await seriousViolations()).toEqual([]);
+
+    // Back to personal tokens: the client filter goes away and no longer applies.
+    await page.getByLabel('Kind').selectOption('personal');
+    await expect.poll(() => clientFilter.count()).toBe(0);
+    await expect.poll(names).not.toContain('verifier');
+  }, STEP_MS);
 });
