@@ -369,4 +369,113 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await screenshot('api-client');
     expect(await seriousViolations()).toEqual([]);
   }, STEP_MS);
+  async function createToken(name: string): Promise<void> {
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByLabel('Name', { exact: true }).fill(name);
+    await dialog.getByRole('radio', { name: 'Read only' }).check();
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    const shown = page.getByRole('dialog', { name: 'Your new token' });
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await shown.waitFor({ state: 'detached' });
+  }
+
+  async function openEdit(name: string) {
+    await page.getByRole('row', { name: new RegExp(name) }).getByRole('button', { name: `Actions for ${name}` }).click();
+    await page.getByRole('menuitem', { name: 'Edit…' }).click();
+    const dialog = page.getByRole('dialog', { name: `Edit “${name}”` });
+    await dialog.waitFor();
+    return dialog;
+  }
+
+  it('edits a token: renames it and adds a scope, sending only what changed', async () => {
+    await signIn();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await createToken('report-reader');
+    const id = await page.getByRole('row', { name: /report-reader/ }).getAttribute('data-token-id');
+
+    const dialog = await openEdit('report-reader');
+    // The dialog starts from the token's settings.
+    await expect(dialog.getByLabel('Name', { exact: true }).inputValue()).resolves.toBe('report-reader');
+    await expect(dialog.getByRole('radio', { name: 'Read only' }).isChecked()).resolves.toBe(true);
+    await dialog.getByLabel('Name', { exact: true }).fill('report-writer');
+    await dialog.getByRole('checkbox', { name: /scans:write/ }).check();
+    await expect(dialog.getByRole('radio', { name: 'Custom' }).isChecked()).resolves.toBe(true);
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    const row = page.getByRole('row', { name: /report-writer/ });
+    await row.getByText('scans:write').waitFor();
+    expect(await page.getByRole('row', { name: /report-reader/ }).count()).toBe(0);
+    await expect.poll(focusedText).toMatch(/^Actions/);
+    await expect(server.changedFields(id ?? '')).resolves.toEqual([['name', 'scopes']]);
+
+    // Saving an untouched dialog sends nothing.
+    const again = await openEdit('report-writer');
+    await again.getByRole('button', { name: 'Save changes' }).click();
+    await again.waitFor({ state: 'detached' });
+    await expect(server.changedFields(id ?? '')).resolves.toEqual([['name', 'scopes']]);
+  }, STEP_MS);
+
+  it("shows an edit's validation problem next to its field and keeps the dialog open", async () => {
+    await signIn();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await createToken('ip-bound');
+    const dialog = await openEdit('ip-bound');
+    await dialog.getByText('Optional restrictions').click();
+    const ips = dialog.getByLabel('Allowed IP addresses');
+    await ips.fill('10.0.0.0/8 not-an-address');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await expect.poll(() => ips.getAttribute('aria-invalid')).toBe('true');
+    const errorId = ((await ips.getAttribute('aria-describedby')) ?? '').split(' ').find((id) => id.endsWith('-error')) ?? '';
+    await expect(dialog.locator(`[id="${errorId}"]`).innerText()).resolves.toContain('not-an-address is not an IPv4 or IPv6 address');
+    // Only the field the problem is about is marked.
+    await expect(dialog.getByLabel('Name', { exact: true }).getAttribute('aria-invalid')).resolves.toBeNull();
+    await expect(dialog.isVisible()).resolves.toBe(true);
+    await screenshot('edit-token-dialog');
+    expect(await seriousViolations()).toEqual([]);
+
+    await ips.fill('10.0.0.0/8');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect(openEdit('ip-bound').then((edit) => edit.getByLabel('Allowed IP addresses').inputValue())).resolves.toBe('10.0.0.0/8');
+  }, STEP_MS);
+
+  it("says clearly when the server refuses an edit: an admin cannot give a member's token an admin scope", async () => {
+    await server.addMemberWithToken('ops@example.com', 'member', { name: 'ops-script', scopes: ['scans:read'] });
+    await signIn();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.getByLabel(/Everyone/).check();
+    const dialog = await openEdit('ops-script');
+    await dialog.getByRole('checkbox', { name: /members:manage/ }).check();
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    const alert = dialog.getByRole('alert');
+    await expect(alert.innerText()).resolves.toBe("Not allowed: The token's owner is member, which cannot hold members:manage.");
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await expect(page.getByRole('row', { name: /ops-script/ }).innerText()).resolves.not.toContain('members:manage');
+  }, STEP_MS);
+  it("filters the tokens page to one API client's service tokens", async () => {
+    await server.addClientWithToken('reporting', 'report-exporter');
+    await signIn();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    const names = () => page.locator('tbody .token-name').allInnerTexts();
+    // The client filter belongs to service tokens: it appears with that kind.
+    expect(await page.getByRole('combobox', { name: /^Client\b/ }).count()).toBe(0);
+    await page.getByLabel('Kind').selectOption('client');
+    const clientFilter = page.getByRole('combobox', { name: /^Client\b/ });
+    await page.getByRole('row', { name: /report-exporter/ }).waitFor();
+    await expect.poll(names).toEqual(expect.arrayContaining(['report-exporter', 'verifier']));
+
+    await clientFilter.selectOption({ label: 'reporting' });
+    await expect.poll(names).toEqual(['report-exporter']);
+    await clientFilter.selectOption({ label: 'resource-server' });
+    await expect.poll(names).toEqual(['verifier']);
+    expect(await seriousViolations()).toEqual([]);
+
+    // Back to personal tokens: the client filter goes away and no longer applies.
+    await page.getByLabel('Kind').selectOption('personal');
+    await expect.poll(() => clientFilter.count()).toBe(0);
+    await expect.poll(names).not.toContain('verifier');
+  }, STEP_MS);
 });

@@ -13,12 +13,15 @@ export type Role = Organization['role'];
 export type Token = Json<'/api/v1/tokens', 'get', 200>['items'][number];
 export type TokenStatus = Token['status'];
 export type CreateTokenInput = Body<'/api/v1/tokens', 'post'>;
+export type UpdateTokenInput = Body<'/api/v1/tokens/{id}', 'patch'>;
 export type Catalog = Json<'/api/v1/scopes', 'get', 200>;
 export type Member = Json<'/api/v1/members', 'get', 200>['items'][number];
 export type AuditEvent = Json<'/api/v1/audit', 'get', 200>['items'][number];
 export type Client = Json<'/api/v1/clients', 'get', 200>['items'][number];
 export type Usage = Json<'/api/v1/usage', 'get', 200>;
 export type Resource = Json<'/api/v1/resources', 'get', 200>['items'][number];
+/** A resource as a token lists it. */
+export type ResourceRef = Token['resources'][number];
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

@@ -2,12 +2,12 @@
 // to add; the chosen list keeps its order (the first grant that applies wins)
 // and each entry moves up or down with its buttons or Alt+ArrowUp/ArrowDown.
 import { useId, useState, type KeyboardEvent } from 'react';
-import type { Resource } from '../api/client.ts';
+import type { ResourceRef } from '../api/client.ts';
 
 interface Props {
-  resources: Resource[];
-  value: Resource[];
-  onChange(value: Resource[]): void;
+  resources: ResourceRef[];
+  value: ResourceRef[];
+  onChange(value: ResourceRef[]): void;
   error?: string;
 }
 
@@ -29,7 +29,7 @@ export function ResourcePicker({ resources, value, onChange, error }: Props) {
   const options = resources.filter((r) => !chosen.has(r.id) && (needle === '' || `${r.type} ${r.name}`.toLowerCase().includes(needle)));
   const current = Math.min(active, Math.max(options.length - 1, 0));
 
-  const add = (resource: Resource | undefined) => {
+  const add = (resource: ResourceRef | undefined) => {
     if (!resource) return;
     onChange([...value, resource]);
     setFilter('');

@@ -1,11 +1,13 @@
-// A row's actions: rotate (with a grace period; the new secret is shown once),
-// disable/enable, and revoke behind a confirmation.
+// A row's actions: edit, rotate (with a grace period; the new secret is shown
+// once), disable/enable, and revoke behind a confirmation.
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { AlertDialog, Dialog, DropdownMenu } from 'radix-ui';
 import { useRef, useState } from 'react';
 import { DialogFooter, ErrorAlert } from './dialog-footer.tsx';
+import { EditTokenDialog } from './edit-token-dialog.tsx';
 import { focusIfConnected } from './return-focus.ts';
 import { api, unwrap, type Token } from '../api/client.ts';
+import { useSession } from '../session.tsx';
 
 const GRACE_CHOICES: Array<[number, string]> = [
   [0, 'None: the old secret stops working now'],
@@ -20,7 +22,8 @@ interface Props {
 
 export function TokenActions({ token, onIssued }: Props) {
   const queryClient = useQueryClient();
-  const [dialog, setDialog] = useState<'rotate' | 'revoke' | null>(null);
+  const { organization } = useSession();
+  const [dialog, setDialog] = useState<'edit' | 'rotate' | 'revoke' | null>(null);
   const [grace, setGrace] = useState(0);
   const trigger = useRef<HTMLButtonElement>(null);
   const backToTrigger = (event: Event) => focusIfConnected(trigger.current, event);
@@ -57,6 +60,9 @@ export function TokenActions({ token, onIssued }: Props) {
         </DropdownMenu.Trigger>
         <DropdownMenu.Portal>
           <DropdownMenu.Content className="menu" align="end" sideOffset={4}>
+            <DropdownMenu.Item className="menu-item" onSelect={() => setDialog('edit')}>
+              Edit…
+            </DropdownMenu.Item>
             {token.status === 'active' && (
               <DropdownMenu.Item className="menu-item" onSelect={() => setDialog('rotate')}>
                 Rotate…
@@ -79,6 +85,8 @@ export function TokenActions({ token, onIssued }: Props) {
         </DropdownMenu.Portal>
       </DropdownMenu.Root>
       <ErrorAlert error={failure} />
+
+      {organization && <EditTokenDialog token={token} organization={organization} open={dialog === 'edit'} onOpenChange={(open) => setDialog(open ? 'edit' : null)} onCloseAutoFocus={backToTrigger} />}
 
       <Dialog.Root open={dialog === 'rotate'} onOpenChange={(open) => setDialog(open ? 'rotate' : null)}>
         <Dialog.Portal>

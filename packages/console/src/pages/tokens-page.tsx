@@ -49,6 +49,7 @@ export function TokensPage() {
   const { organization } = useSession();
   const [status, setStatus] = useState<TokenStatus | ''>('');
   const [kind, setKind] = useState<Kind | ''>('');
+  const [client, setClient] = useState('');
   const [everyone, setEveryone] = useState(false);
   const pages = useCursorPages();
   const [creating, setCreating] = useState(false);
@@ -61,13 +62,30 @@ export function TokensPage() {
   const isAdmin = organization ? isRoleAtLeast(organization.role, 'admin') : false;
   const cursor = pages.cursor;
   const all = isAdmin && (everyone || kind === 'client');
+  // The service tokens of one API client: only offered with kind = API client.
+  const clientId = kind === 'client' ? client : '';
+  const clients = useQuery({
+    queryKey: ['clients', organization?.id],
+    queryFn: async () => unwrap(await api.GET('/api/v1/clients', { params: { query: { limit: 100 } } })),
+    enabled: organization !== null && kind === 'client',
+  });
+  const clientOptions = (clients.data?.items ?? []).map((c): [string, string] => [c.id, c.name]);
 
   const tokens = useQuery({
-    queryKey: ['tokens', organization?.id, { status, kind, all, cursor }],
+    queryKey: ['tokens', organization?.id, { status, kind, all, clientId, cursor }],
     queryFn: async () =>
       unwrap(
         await api.GET('/api/v1/tokens', {
-          params: { query: { limit: PAGE_SIZE, ...(status ? { status } : {}), ...(kind ? { kind } : {}), ...(all ? { all: true } : {}), ...(cursor ? { cursor } : {}) } },
+          params: {
+            query: {
+              limit: PAGE_SIZE,
+              ...(status ? { status } : {}),
+              ...(kind ? { kind } : {}),
+              ...(all ? { all: true } : {}),
+              ...(clientId ? { client: clientId } : {}),
+              ...(cursor ? { cursor } : {}),
+            },
+          },
         }),
       ),
     placeholderData: keepPreviousData,
@@ -112,6 +130,17 @@ export function TokensPage() {
                 resetPages();
               }}
             />
+            {kind === 'client' && (
+              <FilterSelect
+                label="Client"
+                value={clientId}
+                options={clientOptions}
+                onChange={(value) => {
+                  setClient(value);
+                  resetPages();
+                }}
+              />
+            )}
             <label className="choice">
               <input
                 type="checkbox"
@@ -127,9 +156,9 @@ export function TokensPage() {
         )}
       </div>
 
-      {tokens.error && (
+      {(tokens.error ?? clients.error) && (
         <p className="error" role="alert">
-          {tokens.error.message}
+          {(tokens.error ?? clients.error)?.message}
         </p>
       )}
       {tokens.isLoading && <p role="status">Loading tokens…</p>}
