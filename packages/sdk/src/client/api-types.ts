@@ -993,6 +993,10 @@ export interface components {
                 maxLifetimeDays?: number;
                 allowNoExpiry?: boolean;
                 requireIpAllowlist?: boolean;
+                /** @description Revoke live tokens not used for this many days (counted from creation when never used); null = never. */
+                revokeUnusedAfterDays?: number | null;
+                /** @description Purge revoked and expired tokens, audit events, usage counts and sent webhooks older than this many days; null = keep forever. */
+                retentionDays?: number | null;
             };
         };
         Token: {
@@ -1153,6 +1157,10 @@ export interface components {
                 maxLifetimeDays: number;
                 allowNoExpiry: boolean;
                 requireIpAllowlist: boolean;
+                /** @description null = unused tokens are never revoked automatically. */
+                revokeUnusedAfterDays: number | null;
+                /** @description null = revoked/expired tokens and audit events are kept forever. */
+                retentionDays: number | null;
             };
             /** Format: date-time */
             createdAt: string;
@@ -1166,6 +1174,10 @@ export interface components {
                 maxLifetimeDays: number;
                 allowNoExpiry: boolean;
                 requireIpAllowlist: boolean;
+                /** @description null = unused tokens are never revoked automatically. */
+                revokeUnusedAfterDays: number | null;
+                /** @description null = revoked/expired tokens and audit events are kept forever. */
+                retentionDays: number | null;
             };
             /** Format: date-time */
             createdAt: string;
