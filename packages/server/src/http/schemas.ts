@@ -318,6 +318,19 @@ export const ClientResponse = named('Client', Type.Object({
 }));
 export const ClientList = pageOf('ClientPage', ClientResponse);
 
+export const AuditExportQuery = Type.Object(
+  {
+    from: Type.String({ format: 'date-time', description: 'Start of the range, inclusive.' }),
+    to: Type.String({ format: 'date-time', description: 'End of the range, exclusive.' }),
+    format: Type.Optional(Type.Union([Type.Literal('ndjson'), Type.Literal('csv')], { default: 'ndjson', description: 'ndjson (default) or csv.' })),
+  },
+  strict,
+);
+export const AuditExportBody = {
+  description: 'The audit events of the range, oldest first: one JSON object a line (the AuditEvent shape), or CSV with a header row. Streamed.',
+  content: { 'application/x-ndjson': { schema: Type.String() }, 'text/csv': { schema: Type.String() } },
+};
+
 export const AuditEventResponse = named('AuditEvent', Type.Object({
   id: Type.String(),
   at: Timestamp,
