@@ -144,6 +144,25 @@ describeEachDialect('the token-hygiene jobs', (open) => {
     expect(await statusOf(live.id)).toBe('active');
   });
 
+  it('purges a rotated-out token once its grace period is older than the retention, and never a disabled or freshly rotated one', async () => {
+    await setPolicy({ retentionDays: 30 });
+    const old = await passwordToken(t, { scopes: ['tokens:read'], expiresInDays: 365 });
+    const rotation = await t.app.inject({ method: 'POST', url: `/api/v1/tokens/${old.id}/rotate`, headers: bearer(owner), payload: { gracePeriodSeconds: 3600 } });
+    expect(rotation.statusCode).toBe(201);
+    const disabled = await passwordToken(t, { scopes: ['tokens:read'], expiresInDays: 365 });
+    const disabling = await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${disabled.id}`, headers: bearer(owner), payload: { enabled: false } });
+    expect(disabling.statusCode, disabling.body).toBe(200);
+
+    t.clock.advance(29 * DAY_MS);
+    await t.context.retention.runOnce();
+    expect(await tokenExists(old.id)).toBe(true);
+    t.clock.advance(2 * DAY_MS);
+    await t.context.retention.runOnce();
+    expect(await tokenExists(old.id)).toBe(false);
+    expect(await tokenExists(json(rotation).id)).toBe(true);
+    expect(await tokenExists(disabled.id)).toBe(true);
+  });
+
   it('purges tokens revoked or expired longer ago than the retention, with their dependent rows, and old audit events, usage and webhooks', async () => {
     const resource = json(await t.app.inject({ method: 'POST', url: '/api/v1/resources', headers: bearer(owner), payload: { type: 'project', name: 'alpha' } }));
     const expired = await passwordToken(t, { scopes: ['tokens:read'], expiresInDays: 2, resources: [resource.id] });
