@@ -181,7 +181,8 @@ async function issueVerifyToken(instance: Instance): Promise<string> {
   return (issued.json() as { token: string }).token;
 }
 
-function load(plan: LoadPlan): Promise<LoadResult> {
+/** Runs one autocannon plan in a worker thread (scripts/bench-load.ts). */
+export function load(plan: LoadPlan): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./bench-load.ts', import.meta.url), { workerData: plan });
     worker.once('message', (result: LoadResult) => resolve(result));
@@ -192,7 +193,7 @@ function load(plan: LoadPlan): Promise<LoadResult> {
   });
 }
 
-interface Measured extends LoadResult {
+export interface Measured extends LoadResult {
   /**
    * CPU time of this (the server's) thread per answered request. The servers
    * run here and autocannon in a worker, so this is the server's cost alone,
@@ -201,8 +202,8 @@ interface Measured extends LoadResult {
   serverCpuMicrosPerRequest: number;
 }
 
-/** A short discarded run first (code compiled, connections open), then the measured one. */
-async function measure(plan: LoadPlan, warmSeconds: number): Promise<Measured> {
+/** A short discarded run first (code compiled, connections open), then the measured one; also used by bench-sdk.ts. */
+export async function measure(plan: LoadPlan, warmSeconds: number): Promise<Measured> {
   await load({ ...plan, durationSeconds: warmSeconds });
   const cpuBefore = process.threadCpuUsage();
   const result = await load(plan);

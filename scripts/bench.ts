@@ -1,16 +1,19 @@
 // npm run bench: figures, not assertions. Times the pieces of the management
 // path on this machine (token format checks, HMAC hashing, argon2id, bearer
 // authentication against the database, whole requests through Fastify), then
-// the verification path of issue 9 (scripts/bench-verification.ts). Prints a
+// the verification path of issue 9 (scripts/bench-verification.ts), the SDK of
+// issue 10 (scripts/bench-sdk.ts), then verification throughput with 1 and 3
+// replicas (scripts/bench-replicas.ts). Prints a
 // JSON report and a table, and writes the report to bench-report.json.
 //
 // Settings (environment):
 //   KEYWARD_BENCH_QUICK=1             fewer rounds and rows, short HTTP runs: for development
 //   KEYWARD_BENCH_SECONDS=10          length of each measured HTTP run
 //   KEYWARD_BENCH_TOKENS=1000000      stored tokens for the large-table latency figure
-//   KEYWARD_BENCH_ONLY=verification   or `management`: run one part only
+//   KEYWARD_BENCH_ONLY=verification   or `management`, `sdk`, `replicas`: run one part only
 //   KEYWARD_BENCH_REPORT=path.json    where the JSON report goes (default ./bench-report.json)
 //   KEYWARD_BENCH_DATABASE_URL=postgres://…   the management storage figures on PostgreSQL too
+//   KEYWARD_BENCH_REDIS_URL=redis://…          with the above: 1 vs 3 replicas (skipped without both)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +24,8 @@ import { sql } from 'kysely';
 import { DEFAULT_TOKEN_PREFIXES, authenticateToken, bootstrapOwner, generateToken, hashToken, newKeyringEntry, parseKeyring, parseToken } from '@keyward/core';
 import { argon2Hasher, buildApp, loadConfig, migrateToLatest, openDatabase, type Database } from '@keyward/server';
 import { Figures, asyncOpsPerSecond, median, opsPerSecond, percentile } from './bench-figures.ts';
+import { benchSdk } from './bench-sdk.ts';
+import { benchReplicas } from './bench-replicas.ts';
 import { benchVerification } from './bench-verification.ts';
 
 const figures = new Figures();
@@ -127,15 +132,19 @@ async function benchManagement(): Promise<void> {
 async function main(): Promise<void> {
   const quick = process.env.KEYWARD_BENCH_QUICK === '1';
   const only = process.env.KEYWARD_BENCH_ONLY;
-  if (only !== undefined && only !== 'management' && only !== 'verification') throw new Error('KEYWARD_BENCH_ONLY must be management or verification');
+  const parts = ['management', 'verification', 'sdk', 'replicas'];
+  if (only !== undefined && !parts.includes(only)) throw new Error(`KEYWARD_BENCH_ONLY must be one of ${parts.join(', ')}`);
   const settings = {
     quick,
     httpSeconds: positiveInteger('KEYWARD_BENCH_SECONDS', quick ? 3 : 10),
     storedTokens: positiveInteger('KEYWARD_BENCH_TOKENS', quick ? 100_000 : 1_000_000),
   };
   const started = performance.now();
-  if (only !== 'verification') await benchManagement();
-  if (only !== 'management') await benchVerification(figures, { ...settings, log: (line) => console.error(line) });
+  const log = (line: string) => console.error(line);
+  if (only === undefined || only === 'management') await benchManagement();
+  if (only === undefined || only === 'verification') await benchVerification(figures, { ...settings, log });
+  if (only === undefined || only === 'sdk') await benchSdk(figures, { quick, httpSeconds: settings.httpSeconds, log });
+  if (only === undefined || only === 'replicas') await benchReplicas(figures, { ...settings, log });
 
   const report = {
     node: process.version,

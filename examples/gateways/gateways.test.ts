@@ -6,11 +6,12 @@ import { writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateToken } from '@keyward/core';
+import { describeWithBinary } from '../../packages/server/src/testing/requires-binary.ts';
 import { startKeywardServer, type KeywardTestServer } from '../../packages/sdk/src/testing/keyward-server.ts';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.ts';
-import { findBinary, freePort, gatewayDir, startGateway, type GatewayProcess } from './gateway-process.ts';
+import { findBinary, freePort, gatewayDir, startGateway, startNginx, type GatewayProcess } from '../../packages/server/src/testing/gateway-process.ts';
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const DOC = readFileSync(join(ROOT, 'docs', 'gateways.md'), 'utf8');
@@ -53,27 +54,9 @@ const nginx: Gateway = {
   binary: findBinary('nginx'),
   debianPackage: 'nginx',
   unavailableStatus: 503,
-  async start(ports) {
-    const dir = await gatewayDir('nginx');
+  start(ports) {
     const server = configFromDoc('nginx', ['listen 8081;', `listen 127.0.0.1:${ports.gateway};`], ports);
-    // Everything nginx writes stays in the test's directory; logs go to stderr.
-    const main = `daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log stderr notice;
-events { worker_connections 128; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-${server}
-}
-`;
-    await writeFile(join(dir, 'nginx.conf'), main);
-    return startGateway(dir, this.binary!, ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], ports.gateway);
+    return startNginx(this.binary!, server, ports.gateway);
   },
 };
 
@@ -129,24 +112,7 @@ function expectProblem(answer: Answer, status: number, code: string): void {
 }
 
 function describeGateway(gateway: Gateway): void {
-  if (!gateway.binary) {
-    const install = `apt-get install -y ${gateway.debianPackage}`;
-    if (process.env.CI === 'true') {
-      describe(gateway.name, () => {
-        it(`finds the ${gateway.debianPackage} binary, which CI installs`, () => {
-          expect.fail(`no ${gateway.debianPackage} binary on PATH or in /usr/sbin, /usr/bin, /usr/local: .ci/run should have run \`${install}\``);
-        });
-      });
-    } else {
-      console.warn(`Skipping the ${gateway.name} tests: no ${gateway.debianPackage} binary (\`${install}\` to run them).`);
-      describe.skip(`${gateway.name} (skipped: no ${gateway.debianPackage} binary; \`${install}\` to run it)`, () => {
-        it('is skipped', () => {});
-      });
-    }
-    return;
-  }
-
-  describe(`docs/gateways.md: ${gateway.name} in front of an API`, () => {
+  describeWithBinary(gateway.binary, gateway.debianPackage, `docs/gateways.md: ${gateway.name} in front of an API`, () => {
     let keyward: KeywardTestServer;
     let keywardUp = true;
     let upstream: EchoUpstream;

@@ -52,7 +52,7 @@ export function keyward(options: KeywardExpressOptions): RequestHandler {
       if (!outcome.accepted) return send(response, outcome.refusal);
       request.keyward = outcome.token;
       (request as WithPresented)[PRESENTED] = outcome.presented;
-      response.set(rateLimitHeaders(outcome.answer));
+      if (outcome.answer.rateLimit) response.set(rateLimitHeaders(outcome.answer));
       next();
     }, next);
   };

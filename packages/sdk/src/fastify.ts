@@ -2,7 +2,7 @@
 //
 //   await app.register(keyward, { verifier });
 //   app.get('/scans', { preHandler: requireScope('scans:read') }, handler);
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { authenticate, checkResource, checkScopes, type Presented } from './middleware/authenticate.ts';
 import { assertScopeNames, normalizeIp, type KeywardMiddlewareOptions } from './middleware/options.ts';
@@ -20,7 +20,10 @@ export type { Refusal } from './middleware/refusal.ts';
 export type { VerifiedToken } from './verifier/verify-answer.ts';
 export type KeywardFastifyOptions = KeywardMiddlewareOptions<FastifyRequest>;
 
-const presentedOf = new WeakMap<FastifyRequest, Presented>();
+// A symbol decoration rather than a WeakMap: the request's shape stays fixed, and per-request
+// WeakMap entries cost the garbage collector. JSON and log serializers skip symbol keys.
+const PRESENTED = Symbol('keyward.presented');
+type WithPresented = FastifyRequest & { [PRESENTED]: Presented | null };
 
 function send(reply: FastifyReply, refusal: Refusal): FastifyReply {
   return reply.code(refusal.status).headers(refusal.headers).send(JSON.stringify(refusal.body));
@@ -29,8 +32,10 @@ function send(reply: FastifyReply, refusal: Refusal): FastifyReply {
 const plugin: FastifyPluginAsync<KeywardFastifyOptions> = async (app, options) => {
   if (options.scopes) assertScopeNames(options.scopes, 'keyward plugin');
   app.decorateRequest('keyward', null);
-  app.addHook('onRequest', async (request, reply) => {
-    const outcome = await authenticate({
+  app.decorateRequest(PRESENTED, null);
+  // Callback-style hooks: Fastify runs them without wrapping a promise of its own around each.
+  app.addHook('onRequest', (request, reply, done) => {
+    authenticate({
       verifier: options.verifier,
       authorization: request.headers.authorization,
       scopes: options.scopes,
@@ -38,11 +43,14 @@ const plugin: FastifyPluginAsync<KeywardFastifyOptions> = async (app, options) =
       resource: options.resource?.(request),
       cost: options.cost,
       ip: normalizeIp(options.ip ? options.ip(request) : request.ip),
-    });
-    if (!outcome.accepted) return send(reply, outcome.refusal);
-    request.keyward = outcome.token;
-    if (outcome.presented) presentedOf.set(request, outcome.presented);
-    reply.headers(rateLimitHeaders(outcome.answer));
+    }).then((outcome) => {
+      // A refused request is answered here, and the route never runs (no done()).
+      if (!outcome.accepted) return void send(reply, outcome.refusal);
+      request.keyward = outcome.token;
+      if (outcome.presented) (request as WithPresented)[PRESENTED] = outcome.presented;
+      if (outcome.answer.rateLimit) reply.headers(rateLimitHeaders(outcome.answer));
+      done();
+    }, done);
   });
 };
 
@@ -62,11 +70,12 @@ export default keyward;
  *
  * @example app.get('/scans', { preHandler: requireScope('scans:read') }, handler);
  */
-export function requireScope(...scopes: string[]): preHandlerAsyncHookHandler {
+export function requireScope(...scopes: string[]): preHandlerHookHandler {
   assertScopeNames(scopes, 'requireScope()');
-  return async (request, reply) => {
+  return (request, reply, done) => {
     const refusal = checkScopes(request.keyward, scopes);
-    if (refusal) return send(reply, refusal);
+    if (refusal) return void send(reply, refusal);
+    done();
   };
 }
 
@@ -77,7 +86,7 @@ export function requireScope(...scopes: string[]): preHandlerAsyncHookHandler {
  */
 export function requireResource(resolve: (request: FastifyRequest) => string | undefined): preHandlerAsyncHookHandler {
   return async (request, reply) => {
-    const refusal = await checkResource(request.keyward, presentedOf.get(request), resolve(request));
+    const refusal = await checkResource(request.keyward, (request as WithPresented)[PRESENTED] ?? undefined, resolve(request));
     if (refusal) return send(reply, refusal);
   };
 }

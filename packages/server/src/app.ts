@@ -17,6 +17,7 @@ import { PROBLEM_CONTENT_TYPE, problem, retryAfter, scrubProblem, toProblem, www
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { catalogRoutes } from './http/routes/catalog-routes.ts';
 import { clientRoutes } from './http/routes/client-routes.ts';
+import { consoleRoutes, type ConsolePage } from './http/routes/console-routes.ts';
 import { eventRoutes } from './http/routes/event-routes.ts';
 import { memberRoutes } from './http/routes/member-routes.ts';
 import { organizationRoutes } from './http/routes/organization-routes.ts';
@@ -65,6 +66,8 @@ export interface AppOptions {
    * one, the app opens `config.redisUrl` (if set) itself and closes it last, when it closes.
    */
   redis?: RedisClient;
+  /** The built web console (packages/console/dist by default). */
+  consoleDir?: string;
 }
 
 registerAjvFormats();
@@ -240,9 +243,13 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     return sendProblem(reply, { ...body, instance: request.url.split('?')[0] });
   });
 
+  // Set once the console routes are registered, below.
+  let consolePage: ConsolePage = () => false;
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = allowedMethods(path);
+    // A browser reloading a console page such as /tokens gets the app, which routes it.
+    if (allowed.length === 0 && consolePage(request, reply)) return;
     if (allowed.length > 0) {
       metrics.countProblem('method_not_allowed');
       reply.header('allow', allowed.join(', '));
@@ -266,5 +273,6 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await eventRoutes(app, context, metrics, { onGap: redisBus ? (listener) => redisBus.onGap(listener) : undefined });
   await webhookRoutes(app, context);
   await pageRoutes(app);
+  consolePage = await consoleRoutes(app, options.consoleDir);
   return { app, context };
 }

@@ -2,6 +2,7 @@
 // problem codes and challenges as the Keyward server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, type Verifier } from '../verifier/create-verifier.ts';
+import { eventually } from './eventually.ts';
 import { startKeywardServer, type KeywardTestServer } from './keyward-server.ts';
 
 const DAY_MS = 86_400_000;
@@ -94,6 +95,24 @@ export function describeMiddleware(name: string, start: StartProtectedApp): void
       const { token, id } = await server.createToken();
       await server.revoke(id);
       expectInvalidToken(await get('/scans', token), /revoked/);
+    });
+
+    it('refuses a token revoked after it was accepted, as soon as the event stream carries the revocation', async () => {
+      const live = createVerifier({ baseUrl: server.baseUrl, token: server.verifyToken, cache: { ttlMs: 60_000 }, events: { initialDelayMs: 50 } });
+      const liveApp = await start(live);
+      try {
+        await live.whenStreamOpen();
+        const { token, id } = await server.createToken();
+        const headers = { authorization: `Bearer ${token}` };
+        expect((await liveApp.request('/scans', headers)).status).toBe(200);
+        await server.revoke(id);
+        // Well under the cache TTL: the stream, not the expiry of the cached answer, refuses it (1 s target; 3 s allowed here).
+        await eventually(async () => (await liveApp.request('/scans', headers)).status === 401, 3_000);
+        expectInvalidToken(await liveApp.request('/scans', headers), /revoked/);
+      } finally {
+        await liveApp.close();
+        await live.close();
+      }
     });
 
     it('refuses a disabled token with 401 invalid_token', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createAnswerCache, reuseMsFor } from './answer-cache.ts';
+import { createAnswerCache, QUESTIONS_PER_TOKEN, reuseMsFor } from './answer-cache.ts';
 import type { VerifiedToken, VerifyAnswer } from './verify-answer.ts';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
@@ -37,23 +37,38 @@ describe('createAnswerCache', () => {
   it('drops every answer about a token, and every answer about an owner', () => {
     let now = NOW;
     const cache = createAnswerCache({ ttlMs: 60_000 }, () => now);
-    cache.fill('a1', valid(token('tok_a')));
-    cache.fill('a2', valid(token('tok_a')));
-    cache.fill('b', valid(token('tok_b', { type: 'client', id: 'cli_1' })));
-    cache.fill('c', valid(token('tok_c', { type: 'user', id: 'usr_2' })));
+    cache.fill('kw_pat_a', 'q1', valid(token('tok_a')));
+    cache.fill('kw_pat_a', 'q2', valid(token('tok_a')));
+    cache.fill('kw_svc_b', 'q1', valid(token('tok_b', { type: 'client', id: 'cli_1' })));
+    cache.fill('kw_pat_c', 'q1', valid(token('tok_c', { type: 'user', id: 'usr_2' })));
+    expect(cache.size).toBe(4);
     cache.dropTokens(['tok_a']);
-    expect([cache.get('a1'), cache.get('a2')]).toEqual([undefined, undefined]);
+    expect([cache.get('kw_pat_a', 'q1'), cache.get('kw_pat_a', 'q2')]).toEqual([undefined, undefined]);
     cache.dropOwner('client', 'cli_1');
-    expect(cache.get('b')).toBeUndefined();
-    expect(cache.get('c')).toMatchObject({ code: 'VALID' });
+    expect(cache.get('kw_svc_b', 'q1')).toBeUndefined();
+    expect(cache.get('kw_pat_c', 'q1')).toMatchObject({ code: 'VALID' });
+    expect(cache.size).toBe(1);
     now += 60_001;
-    expect(cache.get('c')).toBeUndefined();
+    expect(cache.get('kw_pat_c', 'q1')).toBeUndefined();
+    expect(cache.size).toBe(0);
   });
 
-  it('stays within its bound', () => {
+  it('keeps answers per question: another question about a cached token is not an answer', () => {
+    const cache = createAnswerCache();
+    cache.fill('kw_pat_a', '[["scans:read"],null,null,null]', valid(token('tok_a')));
+    expect(cache.get('kw_pat_a', '[["scans:read"],null,null,null]')).toMatchObject({ code: 'VALID' });
+    expect(cache.get('kw_pat_a', '[["scans:write"],null,null,null]')).toBeUndefined();
+    expect(cache.get('kw_pat_b', '[["scans:read"],null,null,null]')).toBeUndefined();
+  });
+
+  it('stays within its bound of tokens, and of questions per token', () => {
     const cache = createAnswerCache({ max: 2 });
-    for (const id of ['tok_1', 'tok_2', 'tok_3']) cache.fill(id, valid(token(id)));
+    for (const id of ['tok_1', 'tok_2', 'tok_3']) cache.fill(id, 'q', valid(token(id)));
     expect(cache.size).toBe(2);
-    expect(cache.get('tok_1')).toBeUndefined();
+    expect(cache.get('tok_1', 'q')).toBeUndefined();
+    for (let i = 0; i <= QUESTIONS_PER_TOKEN; i += 1) cache.fill('tok_2', `ip ${i}`, valid(token('tok_2')));
+    expect(cache.get('tok_2', 'ip 0')).toBeUndefined();
+    expect(cache.get('tok_2', `ip ${QUESTIONS_PER_TOKEN}`)).toMatchObject({ code: 'VALID' });
+    expect(cache.size).toBe(1 + QUESTIONS_PER_TOKEN);
   });
 });

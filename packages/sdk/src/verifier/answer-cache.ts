@@ -1,10 +1,14 @@
 // The verifier's cache of server answers, with an index so an invalidation
 // event drops every answer about a token, an owner or at once.
+//
+// Answers are kept per presented token (the LRU's key), then per question: a
+// hit looks up the token string as the request carried it, with no key to
+// build, which is most of what a hit costs.
 import { LRUCache } from 'lru-cache';
 import type { VerifyAnswer } from './verify-answer.ts';
 
 export interface AnswerCacheOptions {
-  /** Most answers kept; default 10,000. */
+  /** Most presented tokens kept, each with up to 32 distinct questions; default 10,000. */
   max?: number;
   /** How long a VALID answer is trusted without news from the event stream; default 60 s. */
   ttlMs?: number;
@@ -13,18 +17,22 @@ export interface AnswerCacheOptions {
 }
 
 export interface AnswerCache {
-  get(key: string): VerifyAnswer | undefined;
+  /** The answer kept for this token and question (see the verifier's question key), if still fresh. */
+  get(presented: string, question: string): VerifyAnswer | undefined;
   /** Keeps the answer if it is safe to reuse, for as long as it is safe. */
-  fill(key: string, answer: VerifyAnswer): void;
+  fill(presented: string, question: string, answer: VerifyAnswer): void;
   dropTokens(tokenIds: readonly string[]): void;
   dropOwner(type: 'user' | 'client', id: string): void;
   clear(): void;
+  /** Answers kept, all tokens together. */
   readonly size: number;
 }
 
 export const DEFAULT_CACHE_MAX = 10_000;
 export const DEFAULT_TTL_MS = 60_000;
 export const DEFAULT_NEGATIVE_TTL_MS = 5_000;
+/** Distinct questions kept per token (a route asks one; client addresses make more): the oldest goes first. */
+export const QUESTIONS_PER_TOKEN = 32;
 
 /**
  * How long an answer may be reused, or 0 for never. Answers that depend on
@@ -51,50 +59,82 @@ export function reuseMsFor(answer: VerifyAnswer, ttlMs: number, negativeTtlMs: n
   }
 }
 
+interface Kept {
+  answer: VerifyAnswer;
+  /** By the cache's clock. */
+  until: number;
+}
+
+/** What is kept about one presented token: its answers by question, and whom they are about. */
+interface Bucket {
+  answers: Map<string, Kept>;
+  /** Index names (`<tokenId>`, `<ownerType>:<ownerId>`) of the token, once an answer named it. */
+  names: string[] | undefined;
+}
+
 export function createAnswerCache(options: AnswerCacheOptions = {}, now: () => number = Date.now): AnswerCache {
   const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
   const negativeTtlMs = options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS;
-  // Index: token id, `user:<id>` or `client:<id>` → cache keys holding an answer about it.
+  // Index: token id, `user:<id>` or `client:<id>` → presented tokens holding answers about it.
   const index = new Map<string, Set<string>>();
+  let size = 0;
 
-  function unindex(key: string, answer: VerifyAnswer): void {
-    const token = answer.token;
-    if (!token) return;
-    for (const name of [token.id, `${token.owner.type}:${token.owner.id}`]) {
+  function unindex(presented: string, bucket: Bucket): void {
+    size -= bucket.answers.size;
+    for (const name of bucket.names ?? []) {
       const keys = index.get(name);
-      keys?.delete(key);
+      keys?.delete(presented);
       if (keys?.size === 0) index.delete(name);
     }
   }
 
-  const cache = new LRUCache<string, VerifyAnswer>({
+  const buckets = new LRUCache<string, Bucket>({
     max: options.max ?? DEFAULT_CACHE_MAX,
-    ttlAutopurge: false,
-    // Ages by the same clock as the expiry cap, read on every get (a clock read is cheap next to a round trip).
-    perf: { now },
-    ttlResolution: 0,
-    dispose: (answer, key) => unindex(key, answer),
+    dispose: (bucket, presented) => unindex(presented, bucket),
   });
 
   function dropIndexed(name: string): void {
     const keys = index.get(name);
     if (!keys) return;
-    for (const key of [...keys]) cache.delete(key);
+    for (const presented of [...keys]) buckets.delete(presented);
     index.delete(name);
   }
 
   return {
-    get: (key) => cache.get(key),
-    fill(key, answer) {
-      const reuseMs = reuseMsFor(answer, ttlMs, negativeTtlMs, now());
+    get(presented, question) {
+      const bucket = buckets.get(presented);
+      const kept = bucket?.answers.get(question);
+      if (!kept) return undefined;
+      if (now() < kept.until) return kept.answer;
+      bucket!.answers.delete(question);
+      size--;
+      return undefined;
+    },
+    fill(presented, question, answer) {
+      const nowMs = now();
+      const reuseMs = reuseMsFor(answer, ttlMs, negativeTtlMs, nowMs);
       if (reuseMs <= 0) return;
-      cache.set(key, answer, { ttl: reuseMs });
+      let bucket = buckets.get(presented);
+      if (!bucket) {
+        bucket = { answers: new Map(), names: undefined };
+        buckets.set(presented, bucket);
+      }
+      if (!bucket.answers.has(question)) {
+        if (bucket.answers.size >= QUESTIONS_PER_TOKEN) {
+          // Maps keep insertion order: the first key is the oldest question.
+          bucket.answers.delete(bucket.answers.keys().next().value as string);
+          size--;
+        }
+        size++;
+      }
+      bucket.answers.set(question, { answer, until: nowMs + reuseMs });
       const token = answer.token;
-      if (!token) return;
-      for (const name of [token.id, `${token.owner.type}:${token.owner.id}`]) {
+      if (!token || bucket.names) return;
+      bucket.names = [token.id, `${token.owner.type}:${token.owner.id}`];
+      for (const name of bucket.names) {
         let keys = index.get(name);
         if (!keys) index.set(name, (keys = new Set()));
-        keys.add(key);
+        keys.add(presented);
       }
     },
     dropTokens(tokenIds) {
@@ -104,11 +144,12 @@ export function createAnswerCache(options: AnswerCacheOptions = {}, now: () => n
       dropIndexed(`${type}:${id}`);
     },
     clear() {
-      cache.clear();
+      buckets.clear();
       index.clear();
+      size = 0;
     },
     get size() {
-      return cache.size;
+      return size;
     },
   };
 }

@@ -40,10 +40,37 @@ export interface Verifier {
 
 const MALFORMED: VerifyAnswer = Object.freeze({ valid: false, code: 'MALFORMED' });
 
-function cacheKey(presented: string, question: VerifyQuestion): string {
-  // Scopes are all required, so their order does not change the answer.
-  const scopes = question.scopes && question.scopes.length > 0 ? [...question.scopes].sort() : [];
-  return JSON.stringify([presented, scopes, question.require ?? null, question.resource ?? null, question.ip ?? null]);
+/**
+ * The cache key of a question, without the token. A route asks the same
+ * question over and over, so the last one is remembered (by value: a caller
+ * may reuse and change its scopes array) and a hit builds no string.
+ */
+function createQuestionKeys(): (question: VerifyQuestion) => string {
+  let lastScopes: string[] = [];
+  let lastRequire: string | undefined;
+  let lastResource: string | undefined;
+  let lastIp: string | undefined;
+  let lastKey: string | undefined;
+  return (question) => {
+    const scopes = question.scopes ?? [];
+    if (
+      lastKey !== undefined &&
+      question.require === lastRequire &&
+      question.resource === lastResource &&
+      question.ip === lastIp &&
+      scopes.length === lastScopes.length &&
+      scopes.every((scope, i) => scope === lastScopes[i])
+    ) {
+      return lastKey;
+    }
+    lastScopes = [...scopes];
+    lastRequire = question.require;
+    lastResource = question.resource;
+    lastIp = question.ip;
+    // Scopes are all required, so their order does not change the answer.
+    lastKey = JSON.stringify([[...scopes].sort(), question.require ?? null, question.resource ?? null, question.ip ?? null]);
+    return lastKey;
+  };
 }
 
 /**
@@ -63,6 +90,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const prefixes = options.tokenPrefixes ?? DEFAULT_TOKEN_PREFIXES;
   const timeoutMs = options.timeoutMs ?? 5_000;
   const cache = options.cache === false ? undefined : createAnswerCache(options.cache ?? {});
+  const questionKey = createQuestionKeys();
   // Bumped by every invalidation: an answer asked for before one must not be cached after it.
   let generation = 0;
 
@@ -126,8 +154,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   return {
     async verify(presented, question = {}) {
-      // Checksum first: typos and garbage never cost a round trip.
-      if (typeof presented !== 'string' || !parseToken(presented, prefixes)) return MALFORMED;
+      if (typeof presented !== 'string') return MALFORMED;
+      // A hit first: only a token that passed the checksum below was ever cached,
+      // so one found needs no second check (cost is not in the question:
+      // answers about quotas are never cached).
+      const key = cache ? questionKey(question) : '';
+      const cached = cache?.get(presented, key);
+      if (cached) return cached;
+      // Checksum next: typos and garbage never cost a round trip.
+      if (!parseToken(presented, prefixes)) return MALFORMED;
       const wire: VerifyQuestion = {};
       if (question.scopes && question.scopes.length > 0) wire.scopes = [...question.scopes];
       if (question.require !== undefined) wire.require = question.require;
@@ -136,14 +171,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (question.cost !== undefined) wire.cost = question.cost;
       if (!cache) return ask(presented, wire);
 
-      const key = cacheKey(presented, wire);
-      const cached = cache.get(key);
-      if (cached) return cached;
       const asked = generation;
       const answer = await ask(presented, wire);
       // Fill only if no invalidation arrived during the lookup;
       // otherwise a slow answer could put a revoked token back.
-      if (asked === generation) cache.fill(key, answer);
+      if (asked === generation) cache.fill(presented, key, answer);
       return answer;
     },
     get streamState() {

@@ -38,6 +38,8 @@ export interface TestApp {
 export interface TestAppOptions {
   env?: Record<string, string>;
   keyring?: Keyring;
+  /** The built web console to serve (packages/console/dist by default). */
+  consoleDir?: string;
 }
 
 export async function createTestApp(open: () => Promise<Database>, options: TestAppOptions = {}): Promise<TestApp> {
@@ -53,7 +55,7 @@ export async function createTestApp(open: () => Promise<Database>, options: Test
       done();
     },
   });
-  const { app, context } = await buildApp({ config, database, keyring, now: clock.now, logStream });
+  const { app, context } = await buildApp({ config, database, keyring, now: clock.now, logStream, consoleDir: options.consoleDir });
   await app.ready();
   const { user, organization } = await bootstrapOwner(context.deps, { email: OWNER_EMAIL, password: PASSWORD, organizationName: 'Acme', organizationSlug: 'acme' });
   return {

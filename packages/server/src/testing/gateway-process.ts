@@ -1,9 +1,10 @@
-// Real gateway binaries for the gateway tests: find them, start them on
-// 127.0.0.1 with a configuration in a temporary directory, wait until they
-// listen, and stop them.
+// Real gateway binaries (nginx, Caddy) for the tests that run the docs'
+// configurations (examples/gateways, the nginx upstream of docs/scaling.md)
+// and for `npm run bench`: find them, start them on 127.0.0.1 with a
+// configuration in a temporary directory, wait until they listen, and stop them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -96,4 +97,34 @@ export async function startGateway(dir: string, binary: string, args: string[], 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return process_;
+}
+
+/**
+ * Runs nginx in the foreground with `http` (server and upstream blocks) as
+ * its whole `http` context, listening on `port`: everything nginx writes
+ * (pid, temp files) stays in its own temporary directory, errors go to its
+ * stderr, and stop() ends the process and removes the directory.
+ *
+ * @example
+ * const proxy = await startNginx(findBinary('nginx')!, `server { listen 127.0.0.1:${port}; … }`, port);
+ */
+export async function startNginx(binary: string, http: string, port: number): Promise<GatewayProcess> {
+  const dir = await gatewayDir('nginx');
+  const main = `daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log stderr notice;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+${http}
+}
+`;
+  await writeFile(join(dir, 'nginx.conf'), main);
+  return startGateway(dir, binary, ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], port);
 }

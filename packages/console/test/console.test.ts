@@ -1,0 +1,372 @@
+// The console in a real browser: Debian's Chromium driven by playwright-core,
+// against a real Keyward server serving the built console. In CI a missing
+// Chromium fails the run; elsewhere these tests are skipped with the reason.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startConsoleServer, type ConsoleServer } from './console-server.ts';
+
+const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+const isCi = process.env.CI === 'true' || process.env.CI === '1';
+const STEP_MS = 120_000;
+// KEYWARD_SCREENSHOTS=docs/images saves the README's screenshots on the way.
+const SCREENSHOTS = process.env.KEYWARD_SCREENSHOTS;
+const AXE_SOURCE = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+if (!hasChromium && !isCi) console.warn(`console browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+
+describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
+  let server: ConsoleServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let consoleErrors: string[];
+
+  beforeAll(async () => {
+    if (!hasChromium) throw new Error(`CI needs Chromium at ${CHROMIUM} for the console tests (apt-get install -y chromium)`);
+    server = await startConsoleServer();
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  beforeEach(async () => {
+    context = await browser.newContext();
+    page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    consoleErrors = [];
+    page.on('console', (message) => {
+      if (message.type() !== 'error') return;
+      // A 4xx from the API is an answer the console handles (signed out, a
+      // validation problem); Chromium still logs it. Anything else fails.
+      const isApiAnswer = /^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text()) && message.location().url.startsWith(`${server.baseUrl}/api/`);
+      if (!isApiAnswer) consoleErrors.push(message.text());
+    });
+    page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+  });
+  afterEach(async () => {
+    await context?.close();
+    expect(consoleErrors).toEqual([]);
+  });
+
+  // Evaluated in the page (strings, since the test itself has no DOM types).
+  const focusedText = () => page.evaluate('(document.activeElement?.textContent ?? "").trim()') as Promise<string>;
+  const focusedName = () => page.evaluate('document.activeElement?.getAttribute("name") ?? null') as Promise<string | null>;
+
+  async function screenshot(name: string): Promise<void> {
+    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+  }
+
+  /** axe-core's serious and critical WCAG 2 A/AA violations on the page as it is now. */
+  async function seriousViolations(): Promise<AxeViolation[]> {
+    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+    if (!(await page.evaluate('typeof window.axe !== "undefined"'))) await page.evaluate(AXE_SOURCE);
+    const { passes, violations } = (await page.evaluate(
+      `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+        .then((r) => ({ passes: r.passes.length, violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => String(n.target)) })) }))`,
+    )) as { passes: number; violations: AxeViolation[] };
+    // An axe that checked nothing would pass every page.
+    expect(passes).toBeGreaterThan(5);
+    if (violations.length > 0) console.log(`axe (minor/moderate included) on ${page.url()}:`, violations.map((v) => `${v.impact} ${v.id}`).join(', '));
+    return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  }
+
+  async function signIn(): Promise<void> {
+    await page.goto(`${server.baseUrl}/tokens`);
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+    await page.getByLabel('Email').fill(server.email);
+    await page.getByLabel('Password').fill(server.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'API tokens', exact: true }).waitFor();
+  }
+
+  it('serves the console under a Content-Security-Policy without inline scripts', async () => {
+    const response = await page.goto(`${server.baseUrl}/`);
+    const csp = (await response?.headerValue('content-security-policy')) ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/sign-in');
+  });
+
+  it('signs in, creates a token with a preset and a resource, shows it once, and revokes it', async () => {
+    await signIn();
+    await expect(page.getByRole('heading', { name: 'No API tokens yet' }).isVisible()).resolves.toBe(true);
+
+    await page.getByRole('button', { name: 'Create your first token' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByLabel('Name', { exact: true }).fill('deploy-bot');
+    await dialog.getByRole('radio', { name: '90 days' }).check();
+    await dialog.getByRole('radio', { name: 'Read & write' }).check();
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).fill('web');
+    await dialog.getByRole('option', { name: /website/ }).waitFor();
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).press('Enter');
+    await expect(dialog.getByRole('list', { name: /Chosen resources/ }).innerText()).resolves.toContain('website');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+
+    const shown = page.getByRole('dialog', { name: 'Your new token' });
+    await shown.waitFor();
+    await expect(shown.innerText()).resolves.toContain('will not be shown again');
+    const secret = (await shown.getByTestId('secret').innerText()).trim();
+    expect(secret.length).toBeGreaterThan(20);
+    await expect(server.verify(secret)).resolves.toMatchObject({ valid: true });
+
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await shown.waitFor({ state: 'detached' });
+    expect(await page.content()).not.toContain(secret);
+
+    const row = page.getByRole('row', { name: /deploy-bot/ });
+    await row.waitFor();
+    const text = await row.innerText();
+    expect(text).toContain('Active');
+    expect(text).toContain('owner');
+    expect(text).toContain('scans:write');
+    expect(text).toContain('website');
+
+    await row.getByRole('button', { name: 'Actions for deploy-bot' }).click();
+    await page.getByRole('menuitem', { name: 'Revoke…' }).click();
+    const confirm = page.getByRole('alertdialog', { name: 'Revoke “deploy-bot”?' });
+    await confirm.getByRole('button', { name: 'Revoke token' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    await row.getByText('Revoked').waitFor();
+    await expect(server.verify(secret)).resolves.toMatchObject({ valid: false, code: 'REVOKED' });
+  }, STEP_MS);
+
+  it("shows the server's validation message next to the field it is about", async () => {
+    await signIn();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    const name = dialog.getByLabel('Name', { exact: true });
+    await name.fill('no/slashes allowed!');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    await expect.poll(() => name.getAttribute('aria-invalid')).toBe('true');
+    const describedBy = (await name.getAttribute('aria-describedby')) ?? '';
+    const errorId = describedBy.split(' ').find((id) => id.endsWith('-error')) ?? '';
+    expect(errorId).not.toBe('');
+    const message = await dialog.locator(`[id="${errorId}"]`).innerText();
+    expect(message.length).toBeGreaterThan(3);
+    await expect(dialog.isVisible()).resolves.toBe(true);
+  }, STEP_MS);
+
+  it('creates a token with the keyboard alone: Tab, Enter and Escape', async () => {
+    await signIn();
+    // Tab from the top of the page to the create button.
+    for (let step = 0; step < 20; step += 1) {
+      await page.keyboard.press('Tab');
+      if ((await focusedText()) === 'Create token') break;
+    }
+    expect(await focusedText()).toBe('Create token');
+
+    // Escape closes the dialog and gives focus back to the button.
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Create an API token' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog', { name: 'Create an API token' }).waitFor({ state: 'detached' });
+    await expect.poll(focusedText).toBe('Create token');
+
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.waitFor();
+    await expect.poll(focusedName).toBe('name');
+    await page.keyboard.type('keyboard-only');
+    await page.keyboard.press('Enter');
+
+    const shown = page.getByRole('dialog', { name: 'Your new token' });
+    await shown.waitFor();
+    const secret = (await shown.getByTestId('secret').innerText()).trim();
+    await expect(server.verify(secret)).resolves.toMatchObject({ valid: true });
+    await page.keyboard.press('Escape');
+    await shown.waitFor({ state: 'detached' });
+    await page.getByRole('row', { name: /keyboard-only/ }).getByText('Active').waitFor();
+  }, STEP_MS);
+
+  it('rotates a token with a grace period, then disables and enables it', async () => {
+    await signIn();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    let dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByLabel('Name', { exact: true }).fill('nightly-sync');
+    await dialog.getByRole('radio', { name: '7 days' }).check();
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    let shown = page.getByRole('dialog', { name: 'Your new token' });
+    const first = (await shown.getByTestId('secret').innerText()).trim();
+    await screenshot('show-once-dialog');
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+
+    const row = page.getByRole('row', { name: /nightly-sync/ });
+    // Under 7 days to go: the expiry is in the warning colour.
+    await row.locator('time.warn').waitFor();
+    await row.getByRole('button', { name: 'Actions for nightly-sync' }).click();
+    await page.getByRole('menuitem', { name: 'Rotate…' }).click();
+    dialog = page.getByRole('dialog', { name: 'Rotate “nightly-sync”' });
+    await dialog.getByRole('radio', { name: '1 hour' }).check();
+    await dialog.getByRole('button', { name: 'Rotate token' }).click();
+    shown = page.getByRole('dialog', { name: 'Your rotated token' });
+    const second = (await shown.getByTestId('secret').innerText()).trim();
+    expect(second).not.toBe(first);
+    await expect(server.verify(second)).resolves.toMatchObject({ valid: true });
+    // Within the grace period the old secret still works.
+    await expect(server.verify(first)).resolves.toMatchObject({ valid: true });
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await shown.waitFor({ state: 'detached' });
+    // Focus is back on the row's menu button, not lost on the page.
+    await expect.poll(focusedText).toMatch(/^Actions/);
+    await page.getByRole('row', { name: /nightly-sync/ }).filter({ hasText: `…${first.slice(-4)}` }).getByText('Rotated').waitFor();
+
+    // The new secret's row, found by its hint (the old one stays listed until its grace period ends).
+    const current = page.getByRole('row', { name: /nightly-sync/ }).filter({ hasText: `…${second.slice(-4)}` });
+    await expect(current.innerText()).resolves.not.toContain('Rotated');
+    await current.getByRole('button', { name: 'Actions for nightly-sync' }).click();
+    await page.getByRole('menuitem', { name: 'Disable' }).click();
+    await current.getByText('Disabled').waitFor();
+    await expect.poll(() => server.verify(second).then((answer) => answer.valid)).toBe(false);
+    await current.getByRole('button', { name: 'Actions for nightly-sync' }).click();
+    await page.getByRole('menuitem', { name: 'Enable' }).click();
+    await current.getByText('Active').waitFor();
+    await expect.poll(() => server.verify(second).then((answer) => answer.valid)).toBe(true);
+    await screenshot('api-tokens');
+  }, STEP_MS);
+
+  it('switches organization: each has its own tokens', async () => {
+    await signIn();
+    await page.getByRole('button', { name: /^Organization: Acme/ }).click();
+    await page.getByRole('menuitemradio', { name: /Globex/ }).click();
+    await page.getByRole('button', { name: /^Organization: Globex/ }).waitFor();
+    await page.getByRole('heading', { name: 'No API tokens yet' }).waitFor();
+    await page.getByRole('button', { name: /^Organization: Globex/ }).click();
+    await page.getByRole('menuitemradio', { name: /Acme/ }).click();
+    await page.getByRole('row', { name: /nightly-sync/ }).first().waitFor();
+  }, STEP_MS);
+
+  it('has no serious or critical axe-core violations on the sign-in page, the tokens page and its dialogs', async () => {
+    await page.goto(`${server.baseUrl}/sign-in`);
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+    await screenshot('sign-in');
+    const found: Record<string, AxeViolation[]> = { 'sign-in': await seriousViolations() };
+    await signIn();
+    await page.getByRole('row', { name: /nightly-sync/ }).first().waitFor();
+    found.tokens = await seriousViolations();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).press('ArrowDown');
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).press('Enter');
+    await screenshot('create-token-dialog');
+    found['create dialog'] = await seriousViolations();
+    expect(found).toEqual({ 'sign-in': [], tokens: [], 'create dialog': [] });
+  }, STEP_MS);
+
+  it("invites a member, changes the member's role as owner, and finds the events in the audit log", async () => {
+    await signIn();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Members' }).click();
+    await page.getByRole('heading', { name: 'Members' }).waitFor();
+    await page.getByRole('button', { name: 'Invite member' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Invite a member' });
+    await dialog.getByLabel('Email').fill('dev@example.com');
+    await dialog.getByLabel('Role').selectOption('member');
+    await dialog.getByRole('button', { name: 'Invite' }).click();
+    const shown = page.getByRole('dialog', { name: 'Invitation link' });
+    const link = (await shown.getByTestId('secret').innerText()).trim();
+    expect(link).toMatch(/\/invite#.+/);
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await page.getByRole('row', { name: /dev@example\.com/ }).getByText('Invited').waitFor();
+
+    // The person accepts the invitation from its link.
+    const accepted = await fetch(`${server.baseUrl}/api/v1/auth/accept-invite`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inviteToken: link.slice(link.indexOf('#') + 1), password: 'a long password for dev' }),
+    });
+    expect(accepted.status).toBe(204);
+    await page.reload();
+    const role = page.getByLabel('Role of dev@example.com');
+    await expect.poll(() => role.inputValue()).toBe('member');
+    await role.selectOption('admin');
+    await expect.poll(() => role.isEnabled()).toBe(true);
+    await page.reload();
+    await expect.poll(() => page.getByLabel('Role of dev@example.com').inputValue()).toBe('admin');
+    await screenshot('members');
+    const membersViolations = await seriousViolations();
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+    await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await page.getByLabel('Action').fill('member.updated');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('row', { name: /member\.updated/ }).first().waitFor();
+    const actions = await page.locator('tbody th').allInnerTexts();
+    expect(actions.length).toBeGreaterThan(0);
+    expect(new Set(actions)).toEqual(new Set(['member.updated']));
+    await page.getByLabel('Action').fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('row', { name: /token\.revoked/ }).first().waitFor();
+    await screenshot('audit-log');
+    expect({ members: membersViolations, audit: await seriousViolations() }).toEqual({ members: [], audit: [] });
+  }, STEP_MS);
+
+  it('changes the token policy and adds a resource, and the create dialog follows', async () => {
+    await signIn();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    let dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByRole('radio', { name: '30 days' }).waitFor();
+    expect(await dialog.getByRole('radio', { name: 'No expiration' }).count()).toBe(0);
+    await page.keyboard.press('Escape');
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Organization' }).click();
+    await page.getByRole('heading', { name: 'Token policy' }).waitFor();
+    await page.getByLabel('Resource name').fill('docs');
+    await page.getByRole('button', { name: 'Add resource' }).click();
+    await page.getByRole('row', { name: /docs/ }).waitFor();
+    await page.getByLabel('Allow tokens that never expire').check();
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await screenshot('organization');
+    expect(await seriousViolations()).toEqual([]);
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API tokens' }).click();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByRole('radio', { name: 'No expiration' }).waitFor();
+    await dialog.getByRole('combobox', { name: 'Add a resource' }).fill('doc');
+    await dialog.getByRole('option', { name: /docs/ }).waitFor();
+  }, STEP_MS);
+
+  it("creates an API client, issues it a service token, and charts the token's verifications", async () => {
+    await signIn();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API clients' }).click();
+    await page.getByRole('button', { name: 'New client' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New API client' });
+    await dialog.getByLabel('Client name').fill('billing-api');
+    await dialog.getByLabel('Description').fill('Invoices and payments');
+    await dialog.getByRole('button', { name: 'Create client' }).click();
+    await page.getByRole('link', { name: 'billing-api' }).click();
+    await page.getByRole('heading', { name: 'billing-api' }).waitFor();
+    await page.getByText('No verifications of this client’s tokens').waitFor();
+
+    await page.getByRole('button', { name: 'Issue token' }).click();
+    const issue = page.getByRole('dialog', { name: 'Issue a service token' });
+    await issue.getByLabel('Name', { exact: true }).fill('billing-worker');
+    await issue.getByRole('button', { name: 'Create token' }).click();
+    const shown = page.getByRole('dialog', { name: 'Your new service token' });
+    const secret = (await shown.getByTestId('secret').innerText()).trim();
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await page.getByRole('row', { name: /billing-worker/ }).getByText('API client').waitFor();
+
+    for (let i = 0; i < 3; i += 1) await expect(server.verify(secret)).resolves.toMatchObject({ valid: true });
+    await server.t.context.usage.flush();
+    await page.reload();
+    await page.getByRole('figure', { name: 'Verifications in the last 24 hours: 3' }).locator('.recharts-bar-rectangle').first().waitFor();
+    await screenshot('api-client');
+    expect(await seriousViolations()).toEqual([]);
+  }, STEP_MS);
+});
