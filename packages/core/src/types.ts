@@ -7,9 +7,13 @@ export interface TokenPolicy {
   maxLifetimeDays: number;
   allowNoExpiry: boolean;
   requireIpAllowlist: boolean;
+  /** Live tokens not used for this many days (since creation when never used) are revoked; null = never. */
+  revokeUnusedAfterDays: number | null;
+  /** Revoked and expired tokens, audit events, usage counts and sent webhooks are purged after this many days; null = kept forever. */
+  retentionDays: number | null;
 }
 
-export const DEFAULT_TOKEN_POLICY: TokenPolicy = { maxLifetimeDays: 365, allowNoExpiry: false, requireIpAllowlist: false };
+export const DEFAULT_TOKEN_POLICY: TokenPolicy = { maxLifetimeDays: 365, allowNoExpiry: false, requireIpAllowlist: false, revokeUnusedAfterDays: null, retentionDays: null };
 
 export interface Organization {
   id: string;

@@ -45,6 +45,9 @@ import { webhookRoutes } from './http/routes/webhook-routes.ts';
 import { WebhookStore } from './storage/webhook-rows.ts';
 import { WebhookWorker } from './webhooks/delivery-worker.ts';
 import { ExpiryWarningJob } from './webhooks/expiry-warnings.ts';
+import { ExpiredTokenEventJob } from './jobs/expired-token-events.ts';
+import { RetentionPurgeJob } from './jobs/retention-purge.ts';
+import { UnusedTokenRevocationJob } from './jobs/unused-token-revocation.ts';
 
 export interface AppOptions {
   config: KeywardConfig;
@@ -130,6 +133,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     if (reason !== 'subscribed') log.info({ reason }, 'the event bus may have missed events while Redis was away: dropped every cached token');
     verifier.reset();
   });
+  const jobOptions = { db: options.database.db, read: options.database.capabilities.readTimestamp, now: deps.now, log };
   const context: AppContext = {
     deps,
     config,
@@ -146,7 +150,10 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
       log,
       allowPrivate: config.webhooks.allowPrivate,
     }),
-    expiryWarnings: new ExpiryWarningJob({ db: options.database.db, read: options.database.capabilities.readTimestamp, now: deps.now, log }),
+    expiryWarnings: new ExpiryWarningJob(jobOptions),
+    expiredTokens: new ExpiredTokenEventJob(jobOptions),
+    unusedTokens: new UnusedTokenRevocationJob({ ...jobOptions, deps }),
+    retention: new RetentionPurgeJob(jobOptions),
   };
   const scrub = createSecretScrubber(config.prefixes);
   // Every problem answer leaves through here, so none repeats a token the caller pasted.
@@ -175,6 +182,9 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   // Before anything it needs closes: the round in flight finishes (each request within its timeout).
   app.addHook('onClose', () => context.webhooks.stop());
   app.addHook('onClose', () => context.expiryWarnings.stop());
+  app.addHook('onClose', () => context.expiredTokens.stop());
+  app.addHook('onClose', () => context.unusedTokens.stop());
+  app.addHook('onClose', () => context.retention.stop());
   // onClose runs once the server has stopped and in-flight requests are done:
   // the verifier's buffers are written before Redis (and the caller's database) go.
   app.addHook('onClose', () => verifier.close());

@@ -233,3 +233,23 @@ describe('replicas started together', () => {
     }
   });
 });
+
+describe('the periodic jobs', () => {
+  it('run from start-up, each under its own lease, and give their leases up on shutdown', async () => {
+    const started = await start(ADMIN);
+    const database = await openDatabase({ dataDir: path.join(workDir, 'data') });
+    try {
+      const names = ['retention-purge', 'token-expired-events', 'token-expiry-warnings', 'unused-token-revocation'];
+      const leases = () => database.db.selectFrom('jobLeases').select(['name', 'leaseUntil']).orderBy('name').execute();
+      // The first round of each comes a second after start-up.
+      for (let waited = 0; (await leases()).length < names.length && waited < 10_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+      const held = await leases();
+      expect(held.map((lease) => lease.name)).toEqual(names);
+      expect(held.every((lease) => new Date(lease.leaseUntil).getTime() > Date.now())).toBe(true);
+      await stop(started);
+      expect((await leases()).every((lease) => new Date(lease.leaseUntil).getTime() <= Date.now())).toBe(true);
+    } finally {
+      await database.close();
+    }
+  });
+});

@@ -173,7 +173,11 @@ export async function startServer(config: KeywardConfig, options: StartOptions =
     const url = listeningUrl(app, config);
     // Every replica sends webhooks; the leases in the delivery rows keep them from sending one twice at once.
     context.webhooks.start();
+    // The periodic jobs run on every replica; each takes its lease first, so one at a time does the work.
     context.expiryWarnings.start();
+    context.expiredTokens.start();
+    context.unusedTokens.start();
+    context.retention.start();
     if (bootstrap === 'none') {
       // A configured port of 0 means "any": the link points at the one chosen.
       const publicUrl = config.port === 0 ? url : config.publicUrl;

@@ -654,6 +654,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream the audit events of a time range, oldest first, as NDJSON or CSV (for SIEMs)
+         * @description Needs scope audit:read (a console session holds every scope its role grants).
+         *
+         *     Needs at least the admin permission level (a token's effective permission, or a session's role).
+         */
+        get: operations["exportAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/scopes": {
         parameters: {
             query?: never;
@@ -991,6 +1013,10 @@ export interface components {
                 maxLifetimeDays?: number;
                 allowNoExpiry?: boolean;
                 requireIpAllowlist?: boolean;
+                /** @description Revoke live tokens not used for this many days (counted from creation when never used); null = never. */
+                revokeUnusedAfterDays?: number | null;
+                /** @description Purge revoked and expired tokens, audit events, usage counts and sent webhooks older than this many days; null = keep forever. */
+                retentionDays?: number | null;
             };
         };
         Token: {
@@ -1151,6 +1177,10 @@ export interface components {
                 maxLifetimeDays: number;
                 allowNoExpiry: boolean;
                 requireIpAllowlist: boolean;
+                /** @description null = unused tokens are never revoked automatically. */
+                revokeUnusedAfterDays: number | null;
+                /** @description null = revoked/expired tokens and audit events are kept forever. */
+                retentionDays: number | null;
             };
             /** Format: date-time */
             createdAt: string;
@@ -1164,6 +1194,10 @@ export interface components {
                 maxLifetimeDays: number;
                 allowNoExpiry: boolean;
                 requireIpAllowlist: boolean;
+                /** @description null = unused tokens are never revoked automatically. */
+                revokeUnusedAfterDays: number | null;
+                /** @description null = revoked/expired tokens and audit events are kept forever. */
+                retentionDays: number | null;
             };
             /** Format: date-time */
             createdAt: string;
@@ -2760,6 +2794,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    exportAuditEvents: {
+        parameters: {
+            query: {
+                /** @description Start of the range, inclusive. */
+                from: string;
+                /** @description End of the range, exclusive. */
+                to: string;
+                /** @description ndjson (default) or csv. */
+                format?: "ndjson" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The audit events of the range, oldest first: one JSON object a line (the AuditEvent shape), or CSV with a header row. Streamed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/csv": string;
                 };
             };
             400: components["responses"]["ValidationFailed"];

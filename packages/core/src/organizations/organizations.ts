@@ -7,6 +7,9 @@ import { normalizeEmail } from '../auth/password-auth.ts';
 import { DEFAULT_TOKEN_POLICY, type Actor, type Organization, type TokenPolicy, type User } from '../types.ts';
 
 export const MAX_TOKEN_LIFETIME_DAYS = 3650;
+/** Shorter than this, an audit trail would be gone before anyone looked into an incident. */
+export const MIN_RETENTION_DAYS = 30;
+export const MAX_POLICY_DAYS = 3650;
 
 async function insertOrganizationWithOwner(deps: ServiceDeps, store: Store, input: { name: string; slug: string }, ownerId: string): Promise<Organization> {
   if (await store.findOrganizationBySlug(input.slug)) throw new ConflictError(`The slug "${input.slug}" is taken.`);
@@ -26,6 +29,20 @@ export async function createOrganization(deps: ServiceDeps, actor: Actor, input:
   });
 }
 
+function isWholeNumberWithin(value: number, min: number, max: number): boolean {
+  return Number.isInteger(value) && value >= min && value <= max;
+}
+
+/** The unused-token and retention settings: each null (off) or a whole number of days in range. */
+function checkHygienePolicy(policy: TokenPolicy): void {
+  if (policy.revokeUnusedAfterDays !== null && !isWholeNumberWithin(policy.revokeUnusedAfterDays, 1, MAX_POLICY_DAYS)) {
+    throw ValidationError.field('tokenPolicy/revokeUnusedAfterDays', `must be null (off) or from 1 to ${MAX_POLICY_DAYS}`);
+  }
+  if (policy.retentionDays !== null && !isWholeNumberWithin(policy.retentionDays, MIN_RETENTION_DAYS, MAX_POLICY_DAYS)) {
+    throw ValidationError.field('tokenPolicy/retentionDays', `must be null (keep forever) or from ${MIN_RETENTION_DAYS} to ${MAX_POLICY_DAYS}`);
+  }
+}
+
 export async function getCurrentOrganization(deps: ServiceDeps, actor: Actor): Promise<Organization> {
   const org = await deps.store.findOrganization(actor.organizationId);
   if (!org) throw new NotFoundError('organization');
@@ -40,6 +57,7 @@ export async function updateCurrentOrganization(deps: ServiceDeps, actor: Actor,
     if (tokenPolicy && (tokenPolicy.maxLifetimeDays < 1 || tokenPolicy.maxLifetimeDays > MAX_TOKEN_LIFETIME_DAYS)) {
       throw ValidationError.field('tokenPolicy/maxLifetimeDays', `must be from 1 to ${MAX_TOKEN_LIFETIME_DAYS}`);
     }
+    if (tokenPolicy) checkHygienePolicy(tokenPolicy);
     await store.updateOrganization(current.id, { name: changes.name, tokenPolicy });
     await store.insertAuditEvent(
       auditEvent(deps, actor, { action: 'organization.updated', organizationId: current.id, target: { type: 'organization', id: current.id }, details: { name: changes.name, tokenPolicy: changes.tokenPolicy } }),

@@ -9,6 +9,9 @@ import type { Verifier } from '../verification/verifier.ts';
 import type { UsageRecorder } from '../usage/usage-recorder.ts';
 import type { WebhookWorker } from '../webhooks/delivery-worker.ts';
 import type { ExpiryWarningJob } from '../webhooks/expiry-warnings.ts';
+import type { ExpiredTokenEventJob } from '../jobs/expired-token-events.ts';
+import type { RetentionPurgeJob } from '../jobs/retention-purge.ts';
+import type { UnusedTokenRevocationJob } from '../jobs/unused-token-revocation.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -32,6 +35,12 @@ export interface AppContext {
   webhooks: WebhookWorker;
   /** Enqueues token.expiring warnings; started with the server, one replica at a time runs it. */
   expiryWarnings: ExpiryWarningJob;
+  /** `token.expired`, once per token. */
+  expiredTokens: ExpiredTokenEventJob;
+  /** The organization policy's `revokeUnusedAfterDays`. */
+  unusedTokens: UnusedTokenRevocationJob;
+  /** The organization policy's `retentionDays`. */
+  retention: RetentionPurgeJob;
 }
 
 declare module 'fastify' {

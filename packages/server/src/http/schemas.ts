@@ -191,6 +191,14 @@ export const PatchOrganizationBody = named('UpdateOrganizationRequest', Type.Obj
           maxLifetimeDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
           allowNoExpiry: Type.Optional(Type.Boolean()),
           requireIpAllowlist: Type.Optional(Type.Boolean()),
+          revokeUnusedAfterDays: Type.Optional(
+            Type.Union([Type.Integer({ minimum: 1, maximum: 3650 }), Type.Null()], { description: 'Revoke live tokens not used for this many days (counted from creation when never used); null = never.' }),
+          ),
+          retentionDays: Type.Optional(
+            Type.Union([Type.Integer({ minimum: 30, maximum: 3650 }), Type.Null()], {
+              description: 'Purge revoked and expired tokens, audit events, usage counts and sent webhooks older than this many days; null = keep forever.',
+            }),
+          ),
         },
         { ...strict, minProperties: 1 },
       ),
@@ -265,7 +273,13 @@ export const TokenList = pageOf('TokenPage', TokenResponse);
 
 export const NoContent = Type.Null({ description: 'No content.' });
 
-const TokenPolicyResponse = Type.Object({ maxLifetimeDays: Type.Integer(), allowNoExpiry: Type.Boolean(), requireIpAllowlist: Type.Boolean() });
+const TokenPolicyResponse = Type.Object({
+  maxLifetimeDays: Type.Integer(),
+  allowNoExpiry: Type.Boolean(),
+  requireIpAllowlist: Type.Boolean(),
+  revokeUnusedAfterDays: Type.Union([Type.Integer(), Type.Null()], { description: 'null = unused tokens are never revoked automatically.' }),
+  retentionDays: Type.Union([Type.Integer(), Type.Null()], { description: 'null = revoked/expired tokens and audit events are kept forever.' }),
+});
 const organizationFields = { id: Type.String(), name: Type.String(), slug: Type.String(), tokenPolicy: TokenPolicyResponse, createdAt: Timestamp };
 export const OrganizationResponse = named('Organization', Type.Object(organizationFields));
 const OrganizationWithRole = named('OrganizationMembership', Type.Object({ ...organizationFields, role: RoleSchema }, { description: 'An organization and your role in it.' }));
@@ -303,6 +317,19 @@ export const ClientResponse = named('Client', Type.Object({
   createdAt: Timestamp,
 }));
 export const ClientList = pageOf('ClientPage', ClientResponse);
+
+export const AuditExportQuery = Type.Object(
+  {
+    from: Type.String({ format: 'date-time', description: 'Start of the range, inclusive.' }),
+    to: Type.String({ format: 'date-time', description: 'End of the range, exclusive.' }),
+    format: Type.Optional(Type.Union([Type.Literal('ndjson'), Type.Literal('csv')], { default: 'ndjson', description: 'ndjson (default) or csv.' })),
+  },
+  strict,
+);
+export const AuditExportBody = {
+  description: 'The audit events of the range, oldest first: one JSON object a line (the AuditEvent shape), or CSV with a header row. Streamed.',
+  content: { 'application/x-ndjson': { schema: Type.String() }, 'text/csv': { schema: Type.String() } },
+};
 
 export const AuditEventResponse = named('AuditEvent', Type.Object({
   id: Type.String(),

@@ -72,6 +72,13 @@ describeEachDialect('migrations', (open, dialect) => {
     expect(tables).toEqual(['api_clients', 'audit_events', 'job_leases', 'membership_invitations', 'membership_resources', 'memberships', 'organizations', 'resources', 'sessions', 'token_expiry_warnings', 'token_resources', 'tokens', 'usage_counts', 'users', 'webhook_deliveries', 'webhook_endpoints', 'webhook_events']);
   });
 
+  it('keeps the hygiene policy of an organization (0008), off by default', async () => {
+    const database = await openOne();
+    await database.db.insertInto('organizations').values({ id: 'org_h', name: 'H', slug: 'h', maxLifetimeDays: 365, allowNoExpiry: 0, requireIpAllowlist: 0, disabledAt: null, createdAt: new Date() }).execute();
+    const row = await database.db.selectFrom('organizations').select(['revokeUnusedAfterDays', 'retentionDays']).where('id', '=', 'org_h').executeTakeFirstOrThrow();
+    expect(row).toEqual({ revokeUnusedAfterDays: null, retentionDays: null });
+  });
+
   it('migrates side by side with another database on the same server', async () => {
     const first = await openOne();
     const second = await openOne();

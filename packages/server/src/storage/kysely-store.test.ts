@@ -1,6 +1,6 @@
 import { sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tokenStatus, type AuditEvent, type NewToken, type TokenRecord, type TokenStatus } from '@keyward/core';
+import { DEFAULT_TOKEN_POLICY, tokenStatus, type AuditEvent, type NewToken, type TokenRecord, type TokenStatus } from '@keyward/core';
 import type { Database } from './database.ts';
 import { KyselyStore } from './kysely-store.ts';
 import { describeEachDialect } from './test-databases.ts';
@@ -88,7 +88,7 @@ describeEachDialect('KyselyStore', (open) => {
       [ORG, 'acme'],
       [OTHER_ORG, 'globex'],
     ] as const) {
-      await store.insertOrganization({ id, name: slug.toUpperCase(), slug, tokenPolicy: { maxLifetimeDays: 365, allowNoExpiry: false, requireIpAllowlist: false }, disabledAt: null, createdAt: T0 });
+      await store.insertOrganization({ id, name: slug.toUpperCase(), slug, tokenPolicy: { ...DEFAULT_TOKEN_POLICY }, disabledAt: null, createdAt: T0 });
     }
     await store.insertUser({ id: ALICE, email: 'alice@example.com', createdAt: T0 }, 'hash-a');
     await store.insertUser({ id: BOB, email: 'bob@example.com', createdAt: at(1) }, null);
@@ -163,7 +163,7 @@ describeEachDialect('KyselyStore', (open) => {
 
   describe('organizations', () => {
     it('finds an organization by id and by slug, token policy and instants intact', async () => {
-      const org = { id: 'org_c', name: 'Initech', slug: 'initech', tokenPolicy: { maxLifetimeDays: 30, allowNoExpiry: true, requireIpAllowlist: true }, disabledAt: at(5), createdAt: at(2) };
+      const org = { id: 'org_c', name: 'Initech', slug: 'initech', tokenPolicy: { maxLifetimeDays: 30, allowNoExpiry: true, requireIpAllowlist: true, revokeUnusedAfterDays: 90, retentionDays: 365 }, disabledAt: at(5), createdAt: at(2) };
       await store.insertOrganization(org);
       const found = await store.findOrganization('org_c');
       expect(found).toEqual(org);
@@ -175,9 +175,9 @@ describeEachDialect('KyselyStore', (open) => {
 
     it('updates the name and the token policy', async () => {
       await store.updateOrganization(ORG, { name: 'Acme Inc.' });
-      await store.updateOrganization(ORG, { tokenPolicy: { maxLifetimeDays: 90, allowNoExpiry: true, requireIpAllowlist: false } });
+      await store.updateOrganization(ORG, { tokenPolicy: { maxLifetimeDays: 90, allowNoExpiry: true, requireIpAllowlist: false, revokeUnusedAfterDays: null, retentionDays: 30 } });
       await store.updateOrganization(ORG, {});
-      expect(await store.findOrganization(ORG)).toMatchObject({ name: 'Acme Inc.', slug: 'acme', tokenPolicy: { maxLifetimeDays: 90, allowNoExpiry: true, requireIpAllowlist: false } });
+      expect(await store.findOrganization(ORG)).toMatchObject({ name: 'Acme Inc.', slug: 'acme', tokenPolicy: { maxLifetimeDays: 90, allowNoExpiry: true, requireIpAllowlist: false, revokeUnusedAfterDays: null, retentionDays: 30 } });
       expect((await store.findOrganization(OTHER_ORG))?.name).toBe('GLOBEX');
     });
   });
@@ -643,7 +643,7 @@ describeEachDialect('KyselyStore', (open) => {
       const failure = new Error('boom');
       await expect(
         store.transaction(async (tx) => {
-          await tx.insertOrganization({ id: 'org_tx', name: 'Tx', slug: 'tx', tokenPolicy: { maxLifetimeDays: 1, allowNoExpiry: false, requireIpAllowlist: false }, disabledAt: null, createdAt: T0 });
+          await tx.insertOrganization({ id: 'org_tx', name: 'Tx', slug: 'tx', tokenPolicy: { ...DEFAULT_TOKEN_POLICY, maxLifetimeDays: 1 }, disabledAt: null, createdAt: T0 });
           await tx.insertToken(newToken('tok_tx', { resourceIds: ['res_1'] }));
           await tx.revokeTokens(['tok_tx'], at(1), 'inside');
           await tx.updateMembership(ORG, ALICE, { resourceIds: ['res_1'] });

@@ -13,6 +13,8 @@ export function organizationFromRow(row: Selectable<OrganizationsTable>, read: T
       maxLifetimeDays: Number(row.maxLifetimeDays),
       allowNoExpiry: fromFlag(row.allowNoExpiry),
       requireIpAllowlist: fromFlag(row.requireIpAllowlist),
+      revokeUnusedAfterDays: row.revokeUnusedAfterDays === null ? null : Number(row.revokeUnusedAfterDays),
+      retentionDays: row.retentionDays === null ? null : Number(row.retentionDays),
     },
     disabledAt: readOptionalTimestamp(read, row.disabledAt),
     createdAt: read(row.createdAt),
@@ -24,6 +26,8 @@ export function tokenPolicyToRow(policy: TokenPolicy): Updateable<OrganizationsT
     maxLifetimeDays: policy.maxLifetimeDays,
     allowNoExpiry: toFlag(policy.allowNoExpiry),
     requireIpAllowlist: toFlag(policy.requireIpAllowlist),
+    revokeUnusedAfterDays: policy.revokeUnusedAfterDays,
+    retentionDays: policy.retentionDays,
   };
 }
 
@@ -35,6 +39,8 @@ export function organizationToRow(org: Organization): Insertable<OrganizationsTa
     maxLifetimeDays: org.tokenPolicy.maxLifetimeDays,
     allowNoExpiry: toFlag(org.tokenPolicy.allowNoExpiry),
     requireIpAllowlist: toFlag(org.tokenPolicy.requireIpAllowlist),
+    revokeUnusedAfterDays: org.tokenPolicy.revokeUnusedAfterDays,
+    retentionDays: org.tokenPolicy.retentionDays,
     disabledAt: org.disabledAt,
     createdAt: org.createdAt,
   };

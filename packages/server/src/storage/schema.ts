@@ -25,6 +25,10 @@ export interface OrganizationsTable {
   maxLifetimeDays: number;
   allowNoExpiry: Flag;
   requireIpAllowlist: Flag;
+  /** Revoke live tokens unused for this many days; null = never (migration 0008). */
+  revokeUnusedAfterDays: number | null;
+  /** Purge revoked/expired tokens, audit events, usage and sent webhooks older than this; null = keep forever. */
+  retentionDays: number | null;
   disabledAt: NullableTimestamp;
   createdAt: Timestamp;
 }

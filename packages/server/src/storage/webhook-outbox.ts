@@ -45,8 +45,10 @@ async function eventData(db: Kysely<Schema>, type: WebhookEventType, audit: Audi
   const { details } = audit;
   switch (type) {
     case 'token.created':
-    case 'token.revoked':
       return { token: await tokenSummary(db, audit.organizationId, audit.target.id, read), actor };
+    case 'token.revoked':
+      // `unused` when the organization's unused-token policy revoked it; null when someone did.
+      return { token: await tokenSummary(db, audit.organizationId, audit.target.id, read), actor, reason: typeof details.reason === 'string' ? details.reason : null };
     case 'token.rotated': {
       const newTokenId = typeof details.newTokenId === 'string' ? details.newTokenId : null;
       return {

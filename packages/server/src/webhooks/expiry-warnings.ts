@@ -2,17 +2,12 @@
 // live token expires. Each threshold is recorded per token in the same
 // transaction as its outbox event, so no warning is sent twice; a job lease
 // lets one replica at a time run it, and another take over if that one dies.
-import { randomBase62 } from '@keyward/core';
-import type { Kysely } from 'kysely';
-import type { Logger } from 'pino';
-import { acquireJobLease, releaseJobLease } from '../storage/job-leases.ts';
-import type { Schema } from '../storage/schema.ts';
+import { LeasedJob, type LeasedJobOptions } from '../jobs/leased-job.ts';
 import { enqueueForSubscribers, tokenSummary } from '../storage/webhook-outbox.ts';
 
 /** Days before expiry at which a warning is due, widest first. */
 export const EXPIRY_WARNING_DAYS = [60, 30, 7, 1] as const;
 const DAY_MS = 86_400_000;
-const JOB_NAME = 'token-expiry-warnings';
 const DEFAULT_INTERVAL_MS = 5 * 60_000;
 const BATCH_SIZE = 500;
 
@@ -34,56 +29,18 @@ export function dueWarning(createdAt: Date, expiresAt: Date, now: Date, sent: Re
   return { thresholdDays: tightest, covers: reached.filter((days) => !sent.has(days)) };
 }
 
-export interface ExpiryWarningJobOptions {
-  db: Kysely<Schema>;
-  read: (value: Date | string) => Date;
-  now: () => Date;
-  log: Pick<Logger, 'info' | 'warn'>;
-  intervalMs?: number;
-}
+export type ExpiryWarningJobOptions = LeasedJobOptions;
 
-export class ExpiryWarningJob {
-  readonly id = `job_${randomBase62(12)}`;
-  private readonly options: Required<ExpiryWarningJobOptions>;
-  private timer: NodeJS.Timeout | null = null;
-  private round: Promise<number> | null = null;
+export class ExpiryWarningJob extends LeasedJob {
+  protected readonly name = 'token-expiry-warnings';
 
   constructor(options: ExpiryWarningJobOptions) {
-    this.options = { intervalMs: DEFAULT_INTERVAL_MS, ...options };
+    super(options, DEFAULT_INTERVAL_MS);
   }
 
-  start(): void {
-    if (this.timer) return;
-    const tick = () => {
-      // Stopped (timer cleared) or a round still running: nothing to do.
-      if (this.round || !this.timer) return;
-      this.round = this.runOnce()
-        .catch((error: unknown) => {
-          this.options.log.warn({ err: error }, 'the expiry-warning job failed; it runs again at the next interval');
-          return 0;
-        })
-        .finally(() => (this.round = null));
-    };
-    this.timer = setInterval(tick, this.options.intervalMs);
-    this.timer.unref();
-    // A first round soon after start, not a whole interval later.
-    setTimeout(tick, 1000).unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    const wasRunning = this.timer !== null;
-    this.timer = null;
-    await this.round;
-    // Another replica may take the job at once rather than when the lease runs out.
-    if (wasRunning) await releaseJobLease(this.options.db, JOB_NAME, this.id, this.options.now()).catch(() => undefined);
-  }
-
-  /** One round, if this replica holds the lease; answers how many warnings it enqueued. */
-  async runOnce(): Promise<number> {
-    const { db, read, now: clock, intervalMs } = this.options;
-    const now = clock();
-    if (!(await acquireJobLease(db, JOB_NAME, this.id, now, new Date(now.getTime() + 2 * intervalMs)))) return 0;
+  /** Answers how many warnings it enqueued. */
+  protected async work(now: Date): Promise<number> {
+    const { db, read } = this.options;
     const horizon = new Date(now.getTime() + EXPIRY_WARNING_DAYS[0] * DAY_MS);
     const candidates = await db
       .selectFrom('tokens')

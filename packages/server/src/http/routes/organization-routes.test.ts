@@ -57,7 +57,7 @@ describeEachDialect('organization routes', (open) => {
         id: expect.stringMatching(/^org_[0-9A-Za-z]+$/),
         name: 'Globex Corporation',
         slug: 'globex',
-        tokenPolicy: { maxLifetimeDays: 365, allowNoExpiry: false, requireIpAllowlist: false },
+        tokenPolicy: { maxLifetimeDays: 365, allowNoExpiry: false, requireIpAllowlist: false, revokeUnusedAfterDays: null, retentionDays: null },
         createdAt: t.clock.now().toISOString(),
       });
 
@@ -122,7 +122,7 @@ describeEachDialect('organization routes', (open) => {
         id: t.organizationId,
         name: 'Acme',
         slug: 'acme',
-        tokenPolicy: { maxLifetimeDays: 365, allowNoExpiry: false, requireIpAllowlist: false },
+        tokenPolicy: { maxLifetimeDays: 365, allowNoExpiry: false, requireIpAllowlist: false, revokeUnusedAfterDays: null, retentionDays: null },
         createdAt: new Date(t.clock.now().getTime() - 1000).toISOString(),
       });
     });
@@ -140,12 +140,21 @@ describeEachDialect('organization routes', (open) => {
       expect(json(renamed)).toMatchObject({ name: 'Acme Inc.', slug: 'acme', tokenPolicy: { maxLifetimeDays: 90, allowNoExpiry: false, requireIpAllowlist: false } });
 
       const policy = await request(bearer(owner), 'PATCH', '/api/v1/organizations/current', { tokenPolicy: { allowNoExpiry: true } });
-      expect(json(policy).tokenPolicy).toEqual({ maxLifetimeDays: 90, allowNoExpiry: true, requireIpAllowlist: false });
+      expect(json(policy).tokenPolicy).toEqual({ maxLifetimeDays: 90, allowNoExpiry: true, requireIpAllowlist: false, revokeUnusedAfterDays: null, retentionDays: null });
       expect(json(await request(bearer(owner), 'GET', '/api/v1/organizations/current'))).toMatchObject({ name: 'Acme Inc.', tokenPolicy: { maxLifetimeDays: 90, allowNoExpiry: true } });
 
       const events = await auditActions(t, { action: 'organization.updated' });
       expect(events).toHaveLength(2);
       expect(events.map((event) => event.details.tokenPolicy)).toContainEqual({ maxLifetimeDays: 90 });
+    });
+
+    it('sets and clears the unused-token and retention policy', async () => {
+      const set = await request(bearer(owner), 'PATCH', '/api/v1/organizations/current', { tokenPolicy: { revokeUnusedAfterDays: 90, retentionDays: 400 } });
+      expect(set.statusCode).toBe(200);
+      expect(json(set).tokenPolicy).toMatchObject({ maxLifetimeDays: 365, revokeUnusedAfterDays: 90, retentionDays: 400 });
+      const cleared = await request(bearer(owner), 'PATCH', '/api/v1/organizations/current', { tokenPolicy: { revokeUnusedAfterDays: null } });
+      expect(json(cleared).tokenPolicy).toMatchObject({ revokeUnusedAfterDays: null, retentionDays: 400 });
+      expect(json(await request(bearer(owner), 'GET', '/api/v1/organizations/current')).tokenPolicy).toMatchObject({ revokeUnusedAfterDays: null, retentionDays: 400 });
     });
 
     it('rejects an empty change, unknown fields and lifetimes out of range', async () => {
@@ -158,6 +167,10 @@ describeEachDialect('organization routes', (open) => {
         [{ tokenPolicy: { maxLifetimeDays: 3651 } }, 'tokenPolicy/maxLifetimeDays'],
         [{ tokenPolicy: { maxLifetimeDays: 1.5 } }, 'tokenPolicy/maxLifetimeDays'],
         [{ tokenPolicy: { requireIpAllowlist: 'yes' } }, 'tokenPolicy/requireIpAllowlist'],
+        [{ tokenPolicy: { revokeUnusedAfterDays: 0 } }, 'tokenPolicy/revokeUnusedAfterDays'],
+        [{ tokenPolicy: { revokeUnusedAfterDays: '30' } }, 'tokenPolicy/revokeUnusedAfterDays'],
+        [{ tokenPolicy: { retentionDays: 7 } }, 'tokenPolicy/retentionDays'],
+        [{ tokenPolicy: { retentionDays: 3651 } }, 'tokenPolicy/retentionDays'],
       ];
       for (const [payload, field] of cases) {
         const response = await request(bearer(owner), 'PATCH', '/api/v1/organizations/current', payload);

@@ -9,6 +9,7 @@ import { quotasAndClientLimits } from './0004-quotas-and-client-limits.ts';
 import { membershipInvitations } from './0005-membership-invitations.ts';
 import { webhooks } from './0006-webhooks.ts';
 import { expiryWarnings } from './0007-expiry-warnings.ts';
+import { tokenHygiene } from './0008-token-hygiene.ts';
 
 /** Names sort in the order the migrations run; never rename or reorder a released one. */
 export function allMigrations(capabilities: DialectCapabilities): Record<string, Migration> {
@@ -20,5 +21,6 @@ export function allMigrations(capabilities: DialectCapabilities): Record<string,
     '0005_membership_invitations': membershipInvitations(capabilities),
     '0006_webhooks': webhooks(capabilities),
     '0007_expiry_warnings': expiryWarnings(capabilities),
+    '0008_token_hygiene': tokenHygiene(),
   };
 }
