@@ -328,8 +328,18 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await page.getByRole('button', { name: 'Add resource' }).click();
     await page.getByRole('row', { name: /docs/ }).waitFor();
     await page.getByLabel('Allow tokens that never expire').check();
+    await page.getByLabel('Revoke tokens unused for (days)').fill('90');
+    // Too short a retention is refused next to its own field.
+    await page.getByLabel('Keep revoked and expired tokens for (days)').fill('10');
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.locator('.field-error').first().waitFor();
+    expect(await page.getByLabel('Keep revoked and expired tokens for (days)').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.getByLabel('Longest lifetime (days)').getAttribute('aria-invalid')).toBeNull();
+    await page.getByLabel('Keep revoked and expired tokens for (days)').fill('365');
     await page.getByRole('button', { name: 'Save policy' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    const saved = await server.t.context.deps.store.findOrganization(server.t.organizationId);
+    expect(saved?.tokenPolicy).toMatchObject({ allowNoExpiry: true, revokeUnusedAfterDays: 90, retentionDays: 365 });
     await screenshot('organization');
     expect(await seriousViolations()).toEqual([]);
 
