@@ -143,6 +143,18 @@ describeEachDialect('token verification', (open) => {
       expect(await code({ token: token.token })).toBe('VALID');
     });
 
+    it('refuses a rotated successor disabled during its parent\'s grace period at the very next verification', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      const rotated = await t.app.inject({ method: 'POST', url: `/api/v1/tokens/${token.id}/rotate`, headers: bearer(owner), payload: { gracePeriodSeconds: 3600 } });
+      expect(rotated.statusCode, rotated.body).toBe(201);
+      const successor = json(rotated) as { id: string; token: string };
+      expect(await code({ token: successor.token })).toBe('VALID');
+      expect(await code({ token: token.token })).toBe('VALID');
+      const disabled = await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${successor.id}`, headers: bearer(owner), payload: { enabled: false } });
+      expect(disabled.statusCode, disabled.body).toBe(200);
+      expect(await code({ token: successor.token })).toBe('DISABLED');
+    });
+
     it('sees a PATCH of the scopes at the very next verification', async () => {
       const token = await passwordToken(t, { scopes: ['scans:read', 'scans:write'] });
       expect(await code({ token: token.token, scopes: ['scans:write'] })).toBe('VALID');
