@@ -231,7 +231,8 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await current.getByRole('button', { name: 'Actions for nightly-sync' }).click();
     await page.getByRole('menuitem', { name: 'Disable' }).click();
     await current.getByText('Disabled').waitFor();
-    await expect.poll(() => server.verify(second).then((answer) => answer.valid)).toBe(false);
+    // The badge shows the server's answer to the PATCH: the very next verification is refused.
+    await expect(server.verify(second)).resolves.toMatchObject({ valid: false, code: 'DISABLED' });
     await current.getByRole('button', { name: 'Actions for nightly-sync' }).click();
     await page.getByRole('menuitem', { name: 'Enable' }).click();
     await current.getByText('Active').waitFor();
