@@ -2,7 +2,8 @@
 // cookie is HTTP-only and rides along by itself; the CSRF token and the chosen
 // organization live in memory here (never in storage or URLs) and go out as headers.
 import createClient, { type Middleware } from 'openapi-fetch';
-import type { paths } from './schema.ts';
+// The same generated types as the SDK's management client (`npm run generate:client` keeps them current).
+import type { paths } from '../../../sdk/src/client/api-types.ts';
 
 type Json<P extends keyof paths, M extends 'get' | 'post' | 'patch', S extends number> = paths[P][M] extends { responses: { [K in S]: { content: { 'application/json': infer T } } } } ? T : never;
 type Body<P extends keyof paths, M extends 'post' | 'patch'> = paths[P][M] extends { requestBody?: { content: { 'application/json': infer T } } } ? T : never;
