@@ -24,6 +24,7 @@ import { organizationRoutes } from './http/routes/organization-routes.ts';
 import { pageRoutes } from './http/routes/page-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
+import { tokenImportRoutes } from './http/routes/token-import-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
 import { usageRoutes } from './http/routes/usage-routes.ts';
 import { answerClientError, createMethodIndex, findNulCharacter, requestIdFor, securityHeaders } from './http/security.ts';
@@ -83,6 +84,7 @@ export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database
     keyring: options.keyring,
     catalog: options.config.catalog,
     prefixes: options.config.prefixes,
+    legacyPrefixes: options.config.legacyTokenPrefixes,
     passwords: options.passwords ?? argon2Hasher,
     now: options.now ?? (() => new Date()),
     reportError: options.reportError,
@@ -263,6 +265,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await systemRoutes(app, context, SERVER_VERSION, metrics);
   await authRoutes(app, context);
   await tokenRoutes(app, context);
+  await tokenImportRoutes(app, context);
   await verificationRoutes(app, context);
   await clientRoutes(app, context);
   await memberRoutes(app, context);
