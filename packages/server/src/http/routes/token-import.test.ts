@@ -1,6 +1,6 @@
 import { generateToken, randomBase62, sha256Digest } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { countLiveTokensByVersion } from '../../config/keyring-coverage.ts';
 import { describeEachDialect } from '../../storage/test-databases.ts';
 import { addMember, auditActions, bearer, createTestApp, expectInvalidToken, expectProblem, json, ownerToken, passwordToken, type TestApp } from '../../testing/test-app.ts';
