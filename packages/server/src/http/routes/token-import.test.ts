@@ -89,6 +89,11 @@ describeEachDialect('POST /api/v1/tokens/import', (open) => {
     expect(current.statusCode, current.body).toBe(200);
     expect(json(current)).toMatchObject({ id: plainId, hint: `${LEGACY_PREFIX}…${plain.slice(-4)}`, metadata: { team: 'search' } });
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/tokens/current', headers: bearer(hashed) })).statusCode).toBe(200);
+    const introspected = await t.app.inject({ method: 'POST', url: '/oauth/introspect', headers: bearer(verifierToken), payload: { token: hashed } });
+    expect(json(introspected)).toMatchObject({ active: true });
+    const forwarded = await t.app.inject({ method: 'GET', url: '/api/v1/authz?scopes=scans:read', headers: bearer(plain) });
+    expect(forwarded.statusCode, forwarded.body).toBe(200);
+    expect(forwarded.headers['x-keyward-token-id']).toBe(plainId);
 
     // Plaintext is hashed under the keyring at once; a hash is stored as what it is.
     expect(await storedToken(plainId)).toMatchObject({ hashKind: 'hmac', secretVersion: 'v1', externalId: 'key-1' });
