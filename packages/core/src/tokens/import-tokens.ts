@@ -8,13 +8,13 @@
 import { actorForMember, normalizeEmail } from '../auth/password-auth.ts';
 import { KeywardError, ValidationError, type FieldError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { ImportedKey, NewToken, Store } from '../ports/store.ts';
+import type { ImportedKey, Store } from '../ports/store.ts';
 import { isRoleAtLeast, lowerRole, type Role } from '../roles.ts';
 import { expandScopes, unknownScopes } from '../scopes/scope-catalog.ts';
 import { canAccessResource, hasManagerScope, requirePermission, requireScope } from '../services/access.ts';
 import { SYSTEM_REQUEST, auditEvent, publishSafely, type ServiceDeps } from '../services/context.ts';
 import type { Actor, Membership, Organization, TokenOwner } from '../types.ts';
-import { findOrganizationOf } from './create-token.ts';
+import { findOrganizationOf, newTokenOf } from './create-token.ts';
 import { hashToken } from './keyring.ts';
 import { SHA256_SECRET_VERSION, legacyPrefixOf, legacyTokenHint, lookupDigests, type TokenHashKind } from './legacy-token.ts';
 import { parseToken, tokenHint, type TokenKind } from './token-format.ts';
@@ -150,7 +150,7 @@ async function importOne(deps: ServiceDeps, store: Store, actor: Actor, org: Org
   if (errors.length > 0 || !secret || !owner) return { index, externalId, status: 'failed', errors: dedupe(errors) };
 
   const id = newId('tok');
-  const token: NewToken = {
+  const token = newTokenOf({
     id,
     organizationId: org.id,
     kind,
@@ -162,23 +162,14 @@ async function importOne(deps: ServiceDeps, store: Store, actor: Actor, org: Org
     scopes: [...record.scopes],
     permission,
     resourceIds,
-    resourcesLimited: resourceIds.length > 0,
     expiresAt,
-    disabledAt: null,
-    disabledBy: null,
-    revokedAt: null,
-    revokedReason: null,
     allowedIps,
     rateLimit: settings.rateLimit ?? null,
     metadata,
     remaining: settings.remaining ?? null,
     refill: settings.refill ?? null,
-    lineageId: id,
-    rotatedFrom: null,
-    rotatedAt: null,
-    graceUntil: null,
     createdAt: now,
-  };
+  });
   const imported: ImportedKey = { externalId, hashKind: secret.hashKind };
   await store.insertToken(token, imported);
   // `token.created` like any new token (its webhook included), marked as imported.
