@@ -664,6 +664,20 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await expect(server.postWithSession('reader@example.com', '/api/v1/resources', { type: 'project', name: 'sneaky' })).resolves.toBe(403);
   }, STEP_MS);
 
+  it('marks the expiry of a token that expires within 7 days, and no other', async () => {
+    await signIn();
+    for (const [name, days] of [['expires-soon', '7 days'], ['expires-later', '30 days']] as const) {
+      await page.getByRole('button', { name: 'Create token' }).first().click();
+      const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+      await dialog.getByLabel('Name', { exact: true }).fill(name);
+      await dialog.getByRole('radio', { name: days }).check();
+      await dialog.getByRole('button', { name: 'Create token' }).click();
+      await page.getByRole('dialog', { name: 'Your new token' }).getByRole('button', { name: 'I have copied it' }).click();
+    }
+    await expect(page.getByRole('row', { name: /expires-soon/ }).locator('time.warn').count()).resolves.toBe(1);
+    await expect(page.getByRole('row', { name: /expires-later/ }).locator('time.warn').count()).resolves.toBe(0);
+  }, STEP_MS);
+
   it('reorders chosen resources from the keyboard, focus staying on the one that moved', async () => {
     await signIn();
     await page.getByRole('button', { name: 'Create token' }).first().click();
