@@ -590,6 +590,38 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await signIn('newcomer@example.com', 'a long newcomer password');
   }, STEP_MS);
 
+  it('lets someone who already has an account sign in from the invitation link and join, landing in the new organization', async () => {
+    await server.addMember('both@example.com', 'member');
+    await signIn();
+    await page.getByRole('button', { name: /^Organization: Acme/ }).click();
+    await page.getByRole('menuitemradio', { name: /Globex/ }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Members' }).click();
+    await page.getByRole('button', { name: 'Invite member' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Invite a member' });
+    await dialog.getByLabel('Email').fill('both@example.com');
+    await dialog.getByRole('button', { name: 'Invite' }).click();
+    const shown = page.getByRole('dialog', { name: 'Invitation link' });
+    const link = (await shown.getByTestId('secret').innerText()).trim();
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+
+    await page.goto(link);
+    // Choosing a password for an email that has an account is refused: the page offers signing in instead.
+    await page.getByLabel('Email').fill('both@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('an attempt at a new password');
+    await page.getByLabel('Repeat the password').fill('an attempt at a new password');
+    await page.getByRole('button', { name: 'Set password and join' }).click();
+    await page.getByRole('button', { name: 'Sign in and join' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'already has a Keyward account' }).waitFor();
+    await page.getByLabel('Email').fill('both@example.com');
+    await page.getByLabel('Password').fill(server.password);
+    await page.getByRole('button', { name: 'Sign in and join' }).click();
+    await page.getByRole('heading', { name: 'API tokens', exact: true }).waitFor();
+    await page.getByRole('button', { name: /^Organization: Globex/ }).waitFor();
+    expect(await seriousViolations()).toEqual([]);
+  }, STEP_MS);
+
   it('says clearly that a made-up or cut-short invitation link does not work', async () => {
     await page.goto(`${server.baseUrl}/invite#made-up-invitation-token-0123456789`);
     await page.getByLabel('Email').fill('someone@example.com');
