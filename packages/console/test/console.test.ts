@@ -689,7 +689,7 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await server.addMember('reader@example.com', 'member');
     await signIn('reader@example.com', server.password);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Resources' }).click();
-    await page.getByRole('row', { name: /website/ }).waitFor();
+    await page.getByRole('table', { name: 'Resources' }).locator('tbody tr').first().waitFor();
     expect(await page.getByRole('button', { name: 'Add resource' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: /^Delete / }).count()).toBe(0);
     expect(await seriousViolations()).toEqual([]);
