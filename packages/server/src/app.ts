@@ -21,7 +21,6 @@ import { consoleRoutes, type ConsolePage } from './http/routes/console-routes.ts
 import { eventRoutes } from './http/routes/event-routes.ts';
 import { memberRoutes } from './http/routes/member-routes.ts';
 import { organizationRoutes } from './http/routes/organization-routes.ts';
-import { pageRoutes } from './http/routes/page-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenImportRoutes } from './http/routes/token-import-routes.ts';
@@ -275,7 +274,6 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await usageRoutes(app, context);
   await eventRoutes(app, context, metrics, { onGap: redisBus ? (listener) => redisBus.onGap(listener) : undefined });
   await webhookRoutes(app, context);
-  await pageRoutes(app);
-  consolePage = await consoleRoutes(app, options.consoleDir);
+  consolePage = await consoleRoutes(app, context, options.consoleDir);
   return { app, context };
 }
