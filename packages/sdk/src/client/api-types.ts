@@ -1123,6 +1123,8 @@ export interface components {
                 type: string;
                 name: string;
             }[];
+            /** @description True when the token was granted a list of resources. If all of them have since been deleted, `resources` is empty and the token reaches none (not all). */
+            resourcesLimited: boolean;
             status: "active" | "expired" | "revoked" | "disabled";
             allowedIps: string[];
             rateLimit: {
@@ -1164,6 +1166,8 @@ export interface components {
                 type: string;
                 name: string;
             }[];
+            /** @description True when the token was granted a list of resources. If all of them have since been deleted, `resources` is empty and the token reaches none (not all). */
+            resourcesLimited: boolean;
             status: "active" | "expired" | "revoked" | "disabled";
             allowedIps: string[];
             rateLimit: {
@@ -1213,6 +1217,8 @@ export interface components {
                 type: string;
                 name: string;
             }[];
+            /** @description True when the token was granted a list of resources. If all of them have since been deleted, `resources` is empty and the token reaches none (not all). */
+            resourcesLimited: boolean;
             status: "active" | "expired" | "revoked" | "disabled";
             allowedIps: string[];
             rateLimit: {

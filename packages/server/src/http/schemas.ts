@@ -268,6 +268,9 @@ const tokenFields = {
   scopes: Type.Array(Type.String()),
   permission: RoleSchema,
   resources: Type.Array(ResourceRef),
+  resourcesLimited: Type.Boolean({
+    description: 'True when the token was granted a list of resources. If all of them have since been deleted, `resources` is empty and the token reaches none (not all).',
+  }),
   status: TokenStatusSchema,
   allowedIps: Type.Array(Type.String()),
   rateLimit: RateLimit,
