@@ -217,6 +217,37 @@ describe('createUsageRecorder', () => {
     }
   });
 
+  it('counts a reusable sample exactly like a fresh one, across minutes, flushes, failed writes and drops', async () => {
+    const bounded = createUsageRecorder({ store: sink, now: clock.now, log, maxPending: 2 });
+    try {
+      const valid = bounded.reusable(sample('VALID', 'tok_1'));
+      expect(valid).toEqual(sample('VALID', 'tok_1'));
+      bounded.record(valid);
+      bounded.record(sample('VALID', 'tok_1'));
+      bounded.record(valid, clock.now().getTime());
+      clock.advance(MINUTE_MS);
+      bounded.record(valid);
+      await bounded.flush();
+      expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 3, [`${T1}|tok_1|VALID`]: 1 });
+
+      // A failed write puts its counters back; the reusable sample counts into them, not into a lost one.
+      sink.written = [];
+      bounded.record(valid);
+      sink.failuresLeft = 1;
+      await expect(bounded.flush()).rejects.toThrow('database unreachable');
+      bounded.record(valid);
+      // tok_3 pushes tok_1's counter (2) out (maxPending 2); counting tok_1 again starts a new one, pushing tok_2 (1) out.
+      bounded.record(sample('VALID', 'tok_2'));
+      bounded.record(sample('VALID', 'tok_3'));
+      bounded.record(valid);
+      expect(bounded.droppedCount()).toBe(3);
+      await bounded.flush();
+      expect(sink.totals()).toEqual({ [`${T1}|tok_3|VALID`]: 1, [`${T1}|tok_1|VALID`]: 1 });
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('flushes on close', async () => {
     recorder.record(sample('VALID'));
     await recorder.close();

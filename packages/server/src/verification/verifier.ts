@@ -53,7 +53,7 @@ export interface VerifierOptions {
   cache?: { max?: number; ttlMs?: number; negativeTtlMs?: number };
   lastUseIntervalMs?: number;
   /** Where usage counts go (buffered by the recorder). */
-  usage?: { record(sample: UsageSample): void } | undefined;
+  usage?: { record(sample: UsageSample, atMs?: number): void; reusable?(sample: UsageSample): UsageSample } | undefined;
   observer?: VerificationObserver | undefined;
 }
 
@@ -92,6 +92,7 @@ export class Verifier {
   private readonly unsubscribe: () => void;
   /** Shares the values cached tokens have in common (organization, owner, scopes…). */
   private readonly compactor = new RecordCompactor();
+  private readonly validSamples = new WeakMap<CompiledToken, UsageSample>();
 
   constructor(options: VerifierOptions) {
     this.options = options;
@@ -129,7 +130,9 @@ export class Verifier {
 
   async verify(plaintext: string, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
     const started = performance.now();
-    const pending = this.decide(plaintext, input, context);
+    // One clock read per verification, shared by the cache, the decision and the buffers.
+    const nowMs = this.deps.now().getTime();
+    const pending = this.decide(plaintext, input, context, nowMs);
     // A cache hit with no counters to spend decides synchronously: no await, no extra tick.
     const outcome = pending instanceof Promise ? await pending : pending;
     const { result, compiled } = outcome;
@@ -138,37 +141,47 @@ export class Verifier {
     if (organizationId !== undefined && context.entryPoint !== 'management') {
       // Another organization's token is counted in the caller's organization as NOT_FOUND, never in the token's.
       const own = compiled !== null && compiled.record.organizationId === organizationId && result.code !== 'NOT_FOUND';
-      this.options.usage?.record({
-        organizationId: input.organizationId ?? organizationId,
-        tokenId: own ? compiled.record.id : null,
-        clientId: own ? compiled.clientId : null,
-        code: result.code,
-      });
+      this.options.usage?.record(own && result.code === 'VALID' ? this.validSample(compiled) : this.sample(input.organizationId ?? organizationId, own ? compiled : null, result.code), nowMs);
     }
-    if (result.valid && compiled) this.lastUse.record(compiled.record.id, this.deps.now(), input.ip ?? null);
+    if (result.valid && compiled) this.lastUse.record(compiled.record.id, nowMs, input.ip ?? null);
     return outcome;
   }
 
-  private decide(plaintext: string, input: VerifyInput, context: VerifyContext): VerifyOutcome | Promise<VerifyOutcome> {
+  private sample(organizationId: string, compiled: CompiledToken | null, code: VerifyCode): UsageSample {
+    return { organizationId, tokenId: compiled ? compiled.record.id : null, clientId: compiled ? compiled.clientId : null, code };
+  }
+
+  /** One sample object per cached token's VALID answers, which the usage recorder counts without building a key. */
+  private validSample(compiled: CompiledToken): UsageSample {
+    let sample = this.validSamples.get(compiled);
+    if (!sample) {
+      sample = this.sample(compiled.record.organizationId, compiled, 'VALID');
+      sample = this.options.usage?.reusable?.(sample) ?? sample;
+      this.validSamples.set(compiled, sample);
+    }
+    return sample;
+  }
+
+  private decide(plaintext: string, input: VerifyInput, context: VerifyContext, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
     const ipKey = input.ip ? clientKeyOf(input.ip) : null;
     if (ipKey !== null && this.options.limits.isIpBlocked(ipKey)) return { result: refusal('RATE_LIMITED'), compiled: null };
     // Checksum first: garbage and typos never reach the cache or the database.
     if (!parseToken(plaintext, this.deps.prefixes)) return this.failed(refusal('MALFORMED'), null, ipKey);
 
-    const found = this.lookup(plaintext);
-    if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey));
-    return this.decideFor(found, plaintext, input, context, ipKey);
+    const found = this.lookup(plaintext, nowMs);
+    // After a database read, the decision takes the time anew (the read may have taken a while).
+    if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey, this.deps.now().getTime()));
+    return this.decideFor(found, plaintext, input, context, ipKey, nowMs);
   }
 
-  private decideFor(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null): VerifyOutcome | Promise<VerifyOutcome> {
-    if (compiled && input.resource !== undefined && compiled.resourceSet === null && !this.hasFreshOrgResources(compiled.record.organizationId)) {
-      return this.loadOrgResources(compiled.record.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey));
+  private decideFor(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
+    if (compiled && input.resource !== undefined && compiled.resourceSet === null && !this.hasFreshOrgResources(compiled.record.organizationId, nowMs)) {
+      return this.loadOrgResources(compiled.record.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey, this.deps.now().getTime()));
     }
-    return this.judge(compiled, plaintext, input, context, ipKey);
+    return this.judge(compiled, plaintext, input, context, ipKey, nowMs);
   }
 
-  private judge(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null): VerifyOutcome | Promise<VerifyOutcome> {
-    const nowMs = this.deps.now().getTime();
+  private judge(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
     const question: VerificationQuestion = input.resource === undefined ? input : { ...input, resourceExists: this.resourceExists };
     const result = decideVerification(compiled, question, nowMs);
     if (!result.valid) {
@@ -222,12 +235,12 @@ export class Verifier {
   }
 
   /** The compiled token from the cache (synchronously), or a promise of one read from storage. */
-  private lookup(plaintext: string): CompiledToken | null | Promise<CompiledToken | null> {
+  private lookup(plaintext: string, nowMs: number): CompiledToken | null | Promise<CompiledToken | null> {
     // The cache key only has to name the token inside this process: a one-shot
     // SHA-256 of a 256-bit random secret is as unguessable as the HMAC, and a
     // fraction of its cost. The keyed HMAC is computed on a miss, for storage.
     const key = hash('sha256', plaintext, 'base64');
-    const cached = this.cache.lookup(key);
+    const cached = this.cache.lookup(key, nowMs);
     if (cached.kind === 'hit') {
       this.options.observer?.cache('hit');
       return cached.compiled;
@@ -277,9 +290,9 @@ export class Verifier {
     return this.orgResources.get(organizationId)?.ids.has(resourceId) ?? false;
   };
 
-  private hasFreshOrgResources(organizationId: string): boolean {
+  private hasFreshOrgResources(organizationId: string, nowMs: number): boolean {
     const cached = this.orgResources.get(organizationId);
-    return cached !== undefined && this.deps.now().getTime() - cached.loadedAtMs < ORG_RESOURCES_TTL_MS;
+    return cached !== undefined && nowMs - cached.loadedAtMs < ORG_RESOURCES_TTL_MS;
   }
 
   private async loadOrgResources(organizationId: string): Promise<void> {
