@@ -217,29 +217,30 @@ describe('createUsageRecorder', () => {
     }
   });
 
-  it('counts a reusable sample exactly like a fresh one, across minutes, flushes, failed writes and drops', async () => {
+  it('counts a sample passed with a `same` object exactly like a fresh one, across minutes, flushes, failed writes and drops', async () => {
     const bounded = createUsageRecorder({ store: sink, now: clock.now, log, maxPending: 2 });
     try {
-      const valid = bounded.reusable(sample('VALID', 'tok_1'));
-      expect(valid).toEqual(sample('VALID', 'tok_1'));
+      const token = {};
+      const valid = sample('VALID', 'tok_1');
+      const record = (): void => bounded.record(sample('VALID', 'tok_1'), clock.now().getTime(), token);
+      record();
       bounded.record(valid);
-      bounded.record(sample('VALID', 'tok_1'));
-      bounded.record(valid, clock.now().getTime());
+      record();
       clock.advance(MINUTE_MS);
-      bounded.record(valid);
+      record();
       await bounded.flush();
       expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 3, [`${T1}|tok_1|VALID`]: 1 });
 
-      // A failed write puts its counters back; the reusable sample counts into them, not into a lost one.
+      // A failed write puts its counters back; a sample passed with `same` counts into them, not into a lost one.
       sink.written = [];
-      bounded.record(valid);
+      record();
       sink.failuresLeft = 1;
       await expect(bounded.flush()).rejects.toThrow('database unreachable');
-      bounded.record(valid);
+      record();
       // tok_3 pushes tok_1's counter (2) out (maxPending 2); counting tok_1 again starts a new one, pushing tok_2 (1) out.
       bounded.record(sample('VALID', 'tok_2'));
       bounded.record(sample('VALID', 'tok_3'));
-      bounded.record(valid);
+      record();
       expect(bounded.droppedCount()).toBe(3);
       await bounded.flush();
       expect(sink.totals()).toEqual({ [`${T1}|tok_3|VALID`]: 1, [`${T1}|tok_1|VALID`]: 1 });

@@ -52,13 +52,13 @@ export interface UsageRecorder {
    * Counts one verification; synchronous and constant-time, never throws for
    * storage reasons. `atMs` is when it happened, if the caller already read the clock.
    */
-  record(sample: UsageSample, atMs?: number): void;
   /**
-   * A copy of `sample` to pass to {@link record} again and again (a token's
-   * VALID answers, say): the recorder then finds its counter by the object's
-   * identity instead of building and hashing a key on every call.
+   * `same`, when given, is an object that stands for this exact sample each
+   * time it is passed (a cached token for its VALID answers): the recorder
+   * then finds the counter by that object's identity instead of building and
+   * hashing a key on every call. Never pass one object for different samples.
    */
-  reusable(sample: UsageSample): UsageSample;
+  record(sample: UsageSample, atMs?: number, same?: object): void;
   /**
    * Writes every counter recorded so far in one batched upsert. Rejects when
    * the write fails; the counts then stay for the next flush. Never runs two
@@ -102,29 +102,23 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     return counter.count;
   }
 
-  // Reusable samples → their counter in `pending` for the minute `shortcutBucketMs`.
-  // Only a shortcut: emptied whenever `pending` is replaced or loses a counter.
-  const reusableSamples = new WeakSet<UsageSample>();
-  const shortcuts = new Map<UsageSample, UsageIncrement>();
+  // `same` objects → their counter in `pending` for the minute `shortcutBucketMs`.
+  // Only a shortcut: emptied whenever `pending` is replaced or loses a counter,
+  // so it never holds more than `pending` does.
+  const shortcuts = new Map<object, UsageIncrement>();
   let shortcutBucketMs = -1;
 
   function forgetShortcuts(): void {
     shortcuts.clear();
   }
 
-  function reusable(sample: UsageSample): UsageSample {
-    const copy = Object.freeze({ organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code });
-    reusableSamples.add(copy);
-    return copy;
-  }
-
-  function record(sample: UsageSample, atMs: number = now().getTime()): void {
+  function record(sample: UsageSample, atMs: number = now().getTime(), same?: object): void {
     const bucketMs = Math.floor(atMs / MINUTE_MS) * MINUTE_MS;
     if (bucketMs !== shortcutBucketMs) {
       forgetShortcuts();
       shortcutBucketMs = bucketMs;
     }
-    let counter = shortcuts.get(sample);
+    let counter = same === undefined ? undefined : shortcuts.get(same);
     if (counter) {
       counter.count += 1;
       pendingSamples += 1;
@@ -142,7 +136,7 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
       counter = { bucketStart: new Date(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 };
       pending.set(key, counter);
     }
-    if (reusableSamples.has(sample)) shortcuts.set(sample, counter);
+    if (same !== undefined) shortcuts.set(same, counter);
     pendingSamples += 1;
   }
 
@@ -226,5 +220,5 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     return closing;
   }
 
-  return { record, reusable, flush, close, pendingCount, droppedCount: () => dropped };
+  return { record, flush, close, pendingCount, droppedCount: () => dropped };
 }

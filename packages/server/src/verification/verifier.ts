@@ -53,7 +53,7 @@ export interface VerifierOptions {
   cache?: { max?: number; ttlMs?: number; negativeTtlMs?: number };
   lastUseIntervalMs?: number;
   /** Where usage counts go (buffered by the recorder). */
-  usage?: { record(sample: UsageSample, atMs?: number): void; reusable?(sample: UsageSample): UsageSample } | undefined;
+  usage?: { record(sample: UsageSample, atMs?: number, same?: object): void } | undefined;
   observer?: VerificationObserver | undefined;
 }
 
@@ -92,7 +92,6 @@ export class Verifier {
   private readonly unsubscribe: () => void;
   /** Shares the values cached tokens have in common (organization, owner, scopes…). */
   private readonly compactor = new RecordCompactor();
-  private readonly validSamples = new WeakMap<CompiledToken, UsageSample>();
 
   constructor(options: VerifierOptions) {
     this.options = options;
@@ -141,25 +140,17 @@ export class Verifier {
     if (organizationId !== undefined && context.entryPoint !== 'management') {
       // Another organization's token is counted in the caller's organization as NOT_FOUND, never in the token's.
       const own = compiled !== null && compiled.record.organizationId === organizationId && result.code !== 'NOT_FOUND';
-      this.options.usage?.record(own && result.code === 'VALID' ? this.validSample(compiled) : this.sample(input.organizationId ?? organizationId, own ? compiled : null, result.code), nowMs);
+      const sample: UsageSample = {
+        organizationId: input.organizationId ?? organizationId,
+        tokenId: own ? compiled.record.id : null,
+        clientId: own ? compiled.clientId : null,
+        code: result.code,
+      };
+      // A cached token's VALID answers are always the same sample: the recorder finds its counter by the token object.
+      this.options.usage?.record(sample, nowMs, own && result.code === 'VALID' ? compiled : undefined);
     }
     if (result.valid && compiled) this.lastUse.record(compiled.record.id, nowMs, input.ip ?? null);
     return outcome;
-  }
-
-  private sample(organizationId: string, compiled: CompiledToken | null, code: VerifyCode): UsageSample {
-    return { organizationId, tokenId: compiled ? compiled.record.id : null, clientId: compiled ? compiled.clientId : null, code };
-  }
-
-  /** One sample object per cached token's VALID answers, which the usage recorder counts without building a key. */
-  private validSample(compiled: CompiledToken): UsageSample {
-    let sample = this.validSamples.get(compiled);
-    if (!sample) {
-      sample = this.sample(compiled.record.organizationId, compiled, 'VALID');
-      sample = this.options.usage?.reusable?.(sample) ?? sample;
-      this.validSamples.set(compiled, sample);
-    }
-    return sample;
   }
 
   private decide(plaintext: string, input: VerifyInput, context: VerifyContext, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
