@@ -320,7 +320,7 @@ export async function benchVerification(figures: Figures, options: VerificationB
     // Each token's last use is written at most once per interval (60 s), so a run shorter than that is one interval.
     const minutes = Math.max(1, Math.ceil(writeSeconds / 60));
     figures.record('database writes per 10,000 verifications (1,000 tokens, buffers flushed)', writes, 'statements', {
-      details: { ...writeCounts, seconds: writeSeconds, note: 'updates = last-use writes (one per token); inserts = batched usage-counter upserts' },
+      details: { ...writeCounts, seconds: writeSeconds, note: "updates = last-use writes (one statement per 1,000 tokens); inserts = batched usage-counter upserts" },
     });
     figures.record('database writes per token per minute', writes / writeTokens / minutes, 'writes', {
       target: { op: '<=', value: 1 },
