@@ -4,6 +4,7 @@
 // JSON line. A fresh process, so the benchmark's own arrays and the garbage of
 // inserting a million rows are not counted as the cache's.
 import { readFile } from 'node:fs/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { tmpdir } from 'node:os';
 import { parseKeyring } from '@keyward/core';
 import { buildApp, loadConfig, openDatabase } from '@keyward/server';
@@ -29,11 +30,14 @@ export interface Usage {
   heapUsedBytes: number;
   heapTotalBytes: number;
   externalBytes: number;
+  /** The committed size of V8's new space (young generation), empty right after a gc. */
+  newSpaceBytes: number;
 }
 
 function usage(): Usage {
   const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
-  return { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal, externalBytes: external };
+  const newSpace = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
+  return { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal, externalBytes: external, newSpaceBytes: newSpace?.space_size ?? 0 };
 }
 
 const dataDir = process.env.KEYWARD_BENCH_MEMORY_DATA_DIR;

@@ -37,16 +37,21 @@ export function effectivePermission(
   grant: TokenGrant,
   owner: OwnerAccess,
 ): EffectivePermission {
-  const allowed = new Set(grantableScopes(catalog, owner.role));
-  const scopes = expandScopes(catalog, grant.scopes).filter((scope) => allowed.has(scope));
   return {
-    scopes,
+    scopes: effectiveScopes(catalog, grant.scopes, owner.role),
     permission: lowerRole(grant.permission, owner.role),
     resourceIds: effectiveResources(grant.resourceIds, owner.resourceIds),
   };
 }
 
-function effectiveResources(granted: readonly string[], owned: readonly string[] | 'all'): string[] | 'all' {
+/** The sorted concrete scopes that granted patterns give an owner with `role`. */
+export function effectiveScopes(catalog: ScopeCatalog, granted: readonly string[], role: Role): string[] {
+  const allowed = new Set(grantableScopes(catalog, role));
+  return expandScopes(catalog, granted).filter((scope) => allowed.has(scope));
+}
+
+/** Granted resources (ranked) capped by the owner's; an empty grant means all the owner reaches. */
+export function effectiveResources(granted: readonly string[], owned: readonly string[] | 'all'): string[] | 'all' {
   if (granted.length === 0) return owned === 'all' ? 'all' : [...new Set(owned)];
   const ranked = [...new Set(granted)];
   if (owned === 'all') return ranked;

@@ -4,7 +4,8 @@
 // token once per cache fill and then decides with no parsing and no I/O.
 import { BlockList, isIP } from 'node:net';
 import { parseCidr } from '../net/cidr.ts';
-import { effectivePermission, type OwnerAccess } from '../permissions/effective-permission.ts';
+import { effectiveResources, effectiveScopes, type OwnerAccess } from '../permissions/effective-permission.ts';
+import { lowerRole, type Role } from '../roles.ts';
 import type { ScopeCatalog } from '../scopes/scope-catalog.ts';
 import type { RateLimitSetting, Refill, ResourceRef, TokenRecord } from '../types.ts';
 import type { VerifiedToken, VerifyCode, VerifyResult } from './verify-result.ts';
@@ -92,19 +93,38 @@ function internScopes(scopes: string[]): { list: string[]; set: ReadonlySet<stri
   return interned;
 }
 
+// Expanding patterns against the catalog and capping them by role is most of
+// compiling a token; its result depends only on the catalog, the granted
+// patterns and the owner's role, which few tokens differ in.
+const effectiveScopeMemo = new WeakMap<ScopeCatalog, Map<string, { list: string[]; set: ReadonlySet<string> }>>();
+
+function effectiveScopesOf(catalog: ScopeCatalog, granted: readonly string[], role: Role): { list: string[]; set: ReadonlySet<string> } {
+  let memo = effectiveScopeMemo.get(catalog);
+  if (!memo) effectiveScopeMemo.set(catalog, (memo = new Map()));
+  const key = `${role}\u0000${granted.join(' ')}`;
+  let scopes = memo.get(key);
+  if (!scopes) {
+    scopes = internScopes(effectiveScopes(catalog, granted, role));
+    if (memo.size < MAX_INTERNED_SCOPE_LISTS) memo.set(key, scopes);
+  }
+  return scopes;
+}
+
+const NO_SCOPES: string[] = [];
+
 /** Builds what every later decision needs from a stored token and its owner's current access. */
 export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: OwnerSnapshot | null): CompiledToken {
-  const effective = owner
-    ? effectivePermission(catalog, { scopes: token.scopes, permission: token.permission, resourceIds: token.resources.map((r) => r.id) }, owner)
-    : { scopes: [], permission: token.permission, resourceIds: [] as string[] };
+  // Capped by the owner's current access (SPEC §1); an owner without access leaves nothing.
+  const scopes = owner ? effectiveScopesOf(catalog, token.scopes, owner.role) : internScopes(NO_SCOPES);
+  const permission = owner ? lowerRole(token.permission, owner.role) : token.permission;
+  const granted = owner ? effectiveResources(token.resources.map((r) => r.id), owner.resourceIds) : [];
   // A token whose granted resources were all deleted reaches none, not all.
-  const resourceIds = token.resourcesLimited && token.resources.length === 0 ? [] : effective.resourceIds;
+  const resourceIds = token.resourcesLimited && token.resources.length === 0 ? [] : granted;
   let resources = NO_RESOURCES;
   if (resourceIds !== 'all' && resourceIds.length > 0) {
     const names = new Map<string, ResourceRef>([...(owner?.resources ?? []), ...token.resources].map((r) => [r.id, r]));
     resources = resourceIds.map((id) => names.get(id) ?? { id, type: 'unknown', name: id });
   }
-  const scopes = internScopes(effective.scopes);
   const rotatedOutAtMs = token.rotatedAt ? (token.graceUntil ?? token.rotatedAt).getTime() : null;
   return {
     record: token,
@@ -126,7 +146,7 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
       owner: token.owner,
       organizationId: token.organizationId,
       scopes: scopes.list,
-      permission: effective.permission,
+      permission,
       resources,
       expiresAt: token.expiresAt,
       metadata: token.metadata,

@@ -1,9 +1,12 @@
 // Prometheus metrics with prom-client, one registry per app so several apps in
 // one process (tests, embedding) never share or clash.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ProblemCode } from '@keyward/core';
+import type { ProblemCode, VerifyCode } from '@keyward/core';
 import type { RedisEventBusObserver } from '../events/redis-event-bus.ts';
-import type { VerificationObserver } from '../verification/verifier.ts';
+import type { EntryPoint, VerificationObserver } from '../verification/verifier.ts';
+
+type CacheResult = Parameters<VerificationObserver['cache']>[0];
+const CACHE_RESULTS: readonly CacheResult[] = ['hit', 'miss', 'negative'];
 
 /** Figures read when /metrics is scraped, not on every change. */
 export interface GaugeSources {
@@ -49,11 +52,22 @@ export function createMetrics(): Metrics {
     labelNames: ['code'] as const,
     registers: [registry],
   });
-  const verifications = new Counter({
+  // Verifications and cache lookups happen hundreds of thousands of times a
+  // second: each is a plain integer increment here, handed to prom-client
+  // when /metrics is scraped (collect), so the counters read the same.
+  const verificationCounts = new Map<string, { entryPoint: EntryPoint; code: VerifyCode; count: number }>();
+  new Counter({
     name: 'keyward_verifications_total',
     help: 'Token verifications by entry point (verify, introspect, authz, management) and outcome code.',
     labelNames: ['entry_point', 'code'] as const,
     registers: [registry],
+    collect() {
+      for (const counted of verificationCounts.values()) {
+        if (counted.count === 0) continue;
+        this.inc({ entry_point: counted.entryPoint, code: counted.code }, counted.count);
+        counted.count = 0;
+      }
+    },
   });
   const verifyDuration = new Histogram({
     name: 'keyward_verify_duration_seconds',
@@ -62,11 +76,19 @@ export function createMetrics(): Metrics {
     buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
     registers: [registry],
   });
-  const cacheLookups = new Counter({
+  const cacheCounts: Record<CacheResult, number> = { hit: 0, miss: 0, negative: 0 };
+  new Counter({
     name: 'keyward_token_cache_lookups_total',
     help: 'Verification cache lookups: hit, miss (a database read), negative (a remembered unknown token).',
     labelNames: ['result'] as const,
     registers: [registry],
+    collect() {
+      for (const result of CACHE_RESULTS) {
+        if (cacheCounts[result] === 0) continue;
+        this.inc({ result }, cacheCounts[result]);
+        cacheCounts[result] = 0;
+      }
+    },
   });
   const flushes = new Counter({
     name: 'keyward_buffer_flushes_total',
@@ -128,26 +150,22 @@ export function createMetrics(): Metrics {
     },
   });
   const requestHistograms = new Map<string, { observe(value: number): void }>();
-  const verificationCounters = new Map<string, { inc(): void }>();
   const durationHistograms = new Map<string, { observe(value: number): void }>();
-  const cacheCounters = new Map<string, { inc(): void }>();
   return {
     registry,
     verification: {
-      // Bound label children, looked up once: this runs on every verification.
       verified(entryPoint, code, seconds) {
         const key = `${entryPoint}|${code}`;
-        let counter = verificationCounters.get(key);
-        if (!counter) verificationCounters.set(key, (counter = verifications.labels(entryPoint, code)));
-        counter.inc();
+        let counted = verificationCounts.get(key);
+        if (!counted) verificationCounts.set(key, (counted = { entryPoint, code, count: 0 }));
+        counted.count++;
+        // Bound label children, looked up once: this runs on every verification.
         let histogram = durationHistograms.get(entryPoint);
         if (!histogram) durationHistograms.set(entryPoint, (histogram = verifyDuration.labels(entryPoint)));
         histogram.observe(seconds);
       },
       cache(result) {
-        let counter = cacheCounters.get(result);
-        if (!counter) cacheCounters.set(result, (counter = cacheLookups.labels(result)));
-        counter.inc();
+        cacheCounts[result]++;
       },
       flushed(buffer, outcome) {
         flushes.inc({ buffer, outcome: outcome.error ? 'failed' : 'ok' });

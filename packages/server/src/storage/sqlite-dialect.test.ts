@@ -74,4 +74,17 @@ describe('the node:sqlite dialect', () => {
       other.close();
     }
   });
+
+  it('writes limit and offset counts into the SQL instead of binding them, and binds anything else', async () => {
+    await db.insertInto('notes').values([{ body: 'a', pinned: 0 }, { body: 'b', pinned: 0 }, { body: 'c', pinned: 0 }]).execute();
+    const page = db.selectFrom('notes').select('body').where('pinned', '=', 0).orderBy('id').limit(1).offset(1);
+    const compiled = page.compile();
+    // A bound LIMIT expires SQLite's prepared statement on every execution; an inline one is prepared once.
+    expect(compiled.sql).toMatch(/ limit 1 offset 1$/);
+    expect(compiled.parameters).toEqual([0]);
+    expect(await page.execute()).toEqual([{ body: 'b' }]);
+    const computed = db.selectFrom('notes').select('body').limit(sql<number>`1 + 1`);
+    expect(computed.compile().sql).toMatch(/ limit 1 \+ 1$/);
+    expect(await computed.execute()).toHaveLength(2);
+  });
 });

@@ -1,7 +1,7 @@
 // The storage side of the verification path: one round trip per cache miss
 // (the token joined with its owner's current access), the atomic quota
 // spend, and the batched writes the verifier buffers (last use, re-hashes).
-import { CompiledQuery, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { jsonArrayFrom as postgresJsonArrayFrom } from 'kysely/helpers/postgres';
 import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
 import type { OwnerSnapshot, RateLimitSetting, Refill, ResourceRef, TokenRecord } from '@keyward/core';
@@ -35,6 +35,9 @@ export function quotaPeriodStart(refill: Refill, at: Date): Date {
     ? new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()))
     : new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
 }
+
+/** Three parameters a row: far below SQLite's 32,766 and PostgreSQL's 65,535 per statement. */
+const LAST_USES_PER_STATEMENT = 1_000;
 
 function parseJsonArray(value: unknown): ResourceRef[] {
   // SQLite hands the aggregate back as text, PostgreSQL as parsed JSON.
@@ -201,17 +204,34 @@ export class VerificationStore {
     });
   }
 
-  /** Writes buffered last uses in one transaction (at most one row per token). */
+  /**
+   * Writes buffered last uses: one `update … from (values …)` statement per
+   * 1,000 tokens (SQLite ≥ 3.33 and PostgreSQL both have it), in one
+   * transaction, rather than one statement a token.
+   */
   async writeLastUses(uses: readonly LastUse[]): Promise<void> {
-    if (uses.length === 0) return;
+    const latest = new Map<string, LastUse>();
+    for (const use of uses) {
+      const seen = latest.get(use.tokenId);
+      if (!seen || seen.at < use.at) latest.set(use.tokenId, use);
+    }
+    if (latest.size === 0) return;
+    // Sorted, so replicas flushing together take row locks in the same order.
+    const rows = [...latest.values()].sort((a, b) => (a.tokenId < b.tokenId ? -1 : a.tokenId > b.tokenId ? 1 : 0));
+    // Parameters arrive untyped in a VALUES list: PostgreSQL needs the timestamp cast.
+    const instant = sql.raw(this.capabilities.timestampType);
     await this.db.transaction().execute(async (trx) => {
-      for (const use of uses) {
-        // Never move lastUsedAt backwards (another replica may have written a later use).
+      for (let start = 0; start < rows.length; start += LAST_USES_PER_STATEMENT) {
+        const chunk = rows.slice(start, start + LAST_USES_PER_STATEMENT);
+        const values = sql.join(chunk.map((use) => sql`(cast(${use.tokenId} as text), cast(${use.at} as ${instant}), cast(${use.ip} as text))`));
         await trx
           .updateTable('tokens')
-          .set({ lastUsedAt: use.at, lastUsedIp: use.ip })
-          .where('id', '=', use.tokenId)
-          .where((eb) => eb.or([eb('lastUsedAt', 'is', null), eb('lastUsedAt', '<', use.at)]))
+          // A VALUES list's columns are column1, column2… on both SQLite and PostgreSQL.
+          .from(sql<{ column1: string; column2: Date; column3: string | null }>`(values ${values})`.as('lastUse'))
+          .set((eb) => ({ lastUsedAt: eb.ref('lastUse.column2'), lastUsedIp: eb.ref('lastUse.column3') }))
+          .whereRef('tokens.id', '=', 'lastUse.column1')
+          // Never move lastUsedAt backwards (another replica may have written a later use).
+          .where((eb) => eb.or([eb('tokens.lastUsedAt', 'is', null), eb('tokens.lastUsedAt', '<', eb.ref('lastUse.column2'))]))
           .execute();
       }
     });

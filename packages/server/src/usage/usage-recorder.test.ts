@@ -217,6 +217,38 @@ describe('createUsageRecorder', () => {
     }
   });
 
+  it('counts a sample passed with a `same` object exactly like a fresh one, across minutes, flushes, failed writes and drops', async () => {
+    const bounded = createUsageRecorder({ store: sink, now: clock.now, log, maxPending: 2 });
+    try {
+      const token = {};
+      const valid = sample('VALID', 'tok_1');
+      const record = (): void => bounded.record(sample('VALID', 'tok_1'), clock.now().getTime(), token);
+      record();
+      bounded.record(valid);
+      record();
+      clock.advance(MINUTE_MS);
+      record();
+      await bounded.flush();
+      expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 3, [`${T1}|tok_1|VALID`]: 1 });
+
+      // A failed write puts its counters back; a sample passed with `same` counts into them, not into a lost one.
+      sink.written = [];
+      record();
+      sink.failuresLeft = 1;
+      await expect(bounded.flush()).rejects.toThrow('database unreachable');
+      record();
+      // tok_3 pushes tok_1's counter (2) out (maxPending 2); counting tok_1 again starts a new one, pushing tok_2 (1) out.
+      bounded.record(sample('VALID', 'tok_2'));
+      bounded.record(sample('VALID', 'tok_3'));
+      record();
+      expect(bounded.droppedCount()).toBe(3);
+      await bounded.flush();
+      expect(sink.totals()).toEqual({ [`${T1}|tok_3|VALID`]: 1, [`${T1}|tok_1|VALID`]: 1 });
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('flushes on close', async () => {
     recorder.record(sample('VALID'));
     await recorder.close();

@@ -48,8 +48,17 @@ export interface UsageRecorderOptions {
  * await usage.close(); // stops the timer and writes what is left
  */
 export interface UsageRecorder {
-  /** Counts one verification; synchronous and constant-time, never throws for storage reasons. */
-  record(sample: UsageSample): void;
+  /**
+   * Counts one verification; synchronous and constant-time, never throws for
+   * storage reasons. `atMs` is when it happened, if the caller already read the clock.
+   */
+  /**
+   * `same`, when given, is an object that stands for this exact sample each
+   * time it is passed (a cached token for its VALID answers): the recorder
+   * then finds the counter by that object's identity instead of building and
+   * hashing a key on every call. Never pass one object for different samples.
+   */
+  record(sample: UsageSample, atMs?: number, same?: object): void;
   /**
    * Writes every counter recorded so far in one batched upsert. Rejects when
    * the write fails; the counts then stay for the next flush. Never runs two
@@ -93,16 +102,41 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     return counter.count;
   }
 
-  function record(sample: UsageSample): void {
-    const bucketMs = Math.floor(now().getTime() / MINUTE_MS) * MINUTE_MS;
+  // `same` objects → their counter in `pending` for the minute `shortcutBucketMs`.
+  // Only a shortcut: emptied whenever `pending` is replaced or loses a counter,
+  // so it never holds more than `pending` does.
+  const shortcuts = new Map<object, UsageIncrement>();
+  let shortcutBucketMs = -1;
+
+  function forgetShortcuts(): void {
+    shortcuts.clear();
+  }
+
+  function record(sample: UsageSample, atMs: number = now().getTime(), same?: object): void {
+    const bucketMs = Math.floor(atMs / MINUTE_MS) * MINUTE_MS;
+    if (bucketMs !== shortcutBucketMs) {
+      forgetShortcuts();
+      shortcutBucketMs = bucketMs;
+    }
+    let counter = same === undefined ? undefined : shortcuts.get(same);
+    if (counter) {
+      counter.count += 1;
+      pendingSamples += 1;
+      return;
+    }
     const key = `${sample.organizationId}|${bucketMs}|${sample.tokenId ?? ''}|${sample.clientId ?? ''}|${sample.code}`;
-    const counter = pending.get(key);
+    counter = pending.get(key);
     if (counter) {
       counter.count += 1;
     } else {
-      if (pending.size >= maxPending) pendingSamples -= dropOldest(pending);
-      pending.set(key, { bucketStart: new Date(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 });
+      if (pending.size >= maxPending) {
+        pendingSamples -= dropOldest(pending);
+        forgetShortcuts();
+      }
+      counter = { bucketStart: new Date(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 };
+      pending.set(key, counter);
     }
+    if (same !== undefined) shortcuts.set(same, counter);
     pendingSamples += 1;
   }
 
@@ -117,6 +151,7 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     if (batch.size === 0) return logDropped();
     // Counting goes on in a fresh map while the batch is written.
     pending = new Map();
+    forgetShortcuts();
     inFlightSamples = pendingSamples;
     pendingSamples = 0;
     const started = performance.now();
@@ -135,6 +170,7 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
       pendingSamples += inFlightSamples;
       while (batch.size > maxPending) pendingSamples -= dropOldest(batch);
       pending = batch;
+      forgetShortcuts();
       throw error;
     } finally {
       inFlightSamples = 0;

@@ -3,6 +3,11 @@
 // interval, in one transaction, and close() writes what is left.
 import type { LastUse } from '../storage/verification-rows.ts';
 
+interface PendingUse {
+  atMs: number;
+  ip: string | null;
+}
+
 export interface LastUseBufferOptions {
   write(uses: readonly LastUse[]): Promise<void>;
   /** How often pending uses are written; each token is written at most once per interval. */
@@ -11,7 +16,8 @@ export interface LastUseBufferOptions {
 }
 
 export class LastUseBuffer {
-  private pending = new Map<string, LastUse>();
+  /** Token id → its latest use, kept as numbers until a flush writes them. */
+  private pending = new Map<string, PendingUse>();
   private readonly options: LastUseBufferOptions;
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | null = null;
@@ -22,9 +28,15 @@ export class LastUseBuffer {
     this.timer.unref();
   }
 
-  /** O(1), synchronous: the latest use of each token wins. */
-  record(tokenId: string, at: Date, ip: string | null): void {
-    this.pending.set(tokenId, { tokenId, at, ip });
+  /** O(1), synchronous, no allocation for a token already pending: the latest use of each token wins. */
+  record(tokenId: string, atMs: number, ip: string | null): void {
+    const pending = this.pending.get(tokenId);
+    if (pending) {
+      pending.atMs = atMs;
+      pending.ip = ip;
+    } else {
+      this.pending.set(tokenId, { atMs, ip });
+    }
   }
 
   get size(): number {
@@ -39,7 +51,7 @@ export class LastUseBuffer {
     this.pending = new Map();
     const started = performance.now();
     this.flushing = this.options
-      .write([...batch.values()])
+      .write(Array.from(batch, ([tokenId, use]) => ({ tokenId, at: new Date(use.atMs), ip: use.ip })))
       .then(
         () => this.options.onFlush?.({ count: batch.size, seconds: (performance.now() - started) / 1000 }),
         (error: unknown) => {

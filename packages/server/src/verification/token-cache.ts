@@ -54,8 +54,8 @@ export class TokenCache {
     return this.entries.size;
   }
 
-  lookup(key: string): CacheLookup {
-    const now = this.options.now();
+  /** `now` (ms) is the caller's clock reading, when it has one. */
+  lookup(key: string, now: number = this.options.now()): CacheLookup {
     const entry = this.entries.get(key);
     if (entry) {
       if (now - entry.filledAtMs < this.options.ttlMs) return { kind: 'hit', compiled: entry.compiled };

@@ -54,7 +54,7 @@ export interface VerifierOptions {
   cache?: { max?: number; ttlMs?: number; negativeTtlMs?: number };
   lastUseIntervalMs?: number;
   /** Where usage counts go (buffered by the recorder). */
-  usage?: { record(sample: UsageSample): void } | undefined;
+  usage?: { record(sample: UsageSample, atMs?: number, same?: object): void } | undefined;
   observer?: VerificationObserver | undefined;
 }
 
@@ -130,7 +130,9 @@ export class Verifier {
 
   async verify(plaintext: string, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
     const started = performance.now();
-    const pending = this.decide(plaintext, input, context);
+    // One clock read per verification, shared by the cache, the decision and the buffers.
+    const nowMs = this.deps.now().getTime();
+    const pending = this.decide(plaintext, input, context, nowMs);
     // A cache hit with no counters to spend decides synchronously: no await, no extra tick.
     const outcome = pending instanceof Promise ? await pending : pending;
     const { result, compiled } = outcome;
@@ -139,18 +141,20 @@ export class Verifier {
     if (organizationId !== undefined && context.entryPoint !== 'management') {
       // Another organization's token is counted in the caller's organization as NOT_FOUND, never in the token's.
       const own = compiled !== null && compiled.record.organizationId === organizationId && result.code !== 'NOT_FOUND';
-      this.options.usage?.record({
+      const sample: UsageSample = {
         organizationId: input.organizationId ?? organizationId,
         tokenId: own ? compiled.record.id : null,
         clientId: own ? compiled.clientId : null,
         code: result.code,
-      });
+      };
+      // A cached token's VALID answers are always the same sample: the recorder finds its counter by the token object.
+      this.options.usage?.record(sample, nowMs, own && result.code === 'VALID' ? compiled : undefined);
     }
-    if (result.valid && compiled) this.lastUse.record(compiled.record.id, this.deps.now(), input.ip ?? null);
+    if (result.valid && compiled) this.lastUse.record(compiled.record.id, nowMs, input.ip ?? null);
     return outcome;
   }
 
-  private decide(plaintext: string, input: VerifyInput, context: VerifyContext): VerifyOutcome | Promise<VerifyOutcome> {
+  private decide(plaintext: string, input: VerifyInput, context: VerifyContext, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
     const ipKey = input.ip ? clientKeyOf(input.ip) : null;
     if (ipKey !== null && this.options.limits.isIpBlocked(ipKey)) return { result: refusal('RATE_LIMITED'), compiled: null };
     // Checksum first: garbage and typos never reach the cache or the database.
@@ -159,20 +163,20 @@ export class Verifier {
       return this.failed(refusal('MALFORMED'), null, ipKey);
     }
 
-    const found = this.lookup(plaintext);
-    if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey));
-    return this.decideFor(found, plaintext, input, context, ipKey);
+    const found = this.lookup(plaintext, nowMs);
+    // After a database read, the decision takes the time anew (the read may have taken a while).
+    if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey, this.deps.now().getTime()));
+    return this.decideFor(found, plaintext, input, context, ipKey, nowMs);
   }
 
-  private decideFor(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null): VerifyOutcome | Promise<VerifyOutcome> {
-    if (compiled && input.resource !== undefined && compiled.resourceSet === null && !this.hasFreshOrgResources(compiled.record.organizationId)) {
-      return this.loadOrgResources(compiled.record.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey));
+  private decideFor(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
+    if (compiled && input.resource !== undefined && compiled.resourceSet === null && !this.hasFreshOrgResources(compiled.record.organizationId, nowMs)) {
+      return this.loadOrgResources(compiled.record.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey, this.deps.now().getTime()));
     }
-    return this.judge(compiled, plaintext, input, context, ipKey);
+    return this.judge(compiled, plaintext, input, context, ipKey, nowMs);
   }
 
-  private judge(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null): VerifyOutcome | Promise<VerifyOutcome> {
-    const nowMs = this.deps.now().getTime();
+  private judge(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
     const question: VerificationQuestion = input.resource === undefined ? input : { ...input, resourceExists: this.resourceExists };
     const result = decideVerification(compiled, question, nowMs);
     if (!result.valid) {
@@ -226,12 +230,12 @@ export class Verifier {
   }
 
   /** The compiled token from the cache (synchronously), or a promise of one read from storage. */
-  private lookup(plaintext: string): CompiledToken | null | Promise<CompiledToken | null> {
+  private lookup(plaintext: string, nowMs: number): CompiledToken | null | Promise<CompiledToken | null> {
     // The cache key only has to name the token inside this process: a one-shot
     // SHA-256 of a 256-bit random secret is as unguessable as the HMAC, and a
     // fraction of its cost. The keyed HMAC is computed on a miss, for storage.
     const key = hash('sha256', plaintext, 'base64');
-    const cached = this.cache.lookup(key);
+    const cached = this.cache.lookup(key, nowMs);
     if (cached.kind === 'hit') {
       this.options.observer?.cache('hit');
       return cached.compiled;
@@ -282,9 +286,9 @@ export class Verifier {
     return this.orgResources.get(organizationId)?.ids.has(resourceId) ?? false;
   };
 
-  private hasFreshOrgResources(organizationId: string): boolean {
+  private hasFreshOrgResources(organizationId: string, nowMs: number): boolean {
     const cached = this.orgResources.get(organizationId);
-    return cached !== undefined && this.deps.now().getTime() - cached.loadedAtMs < ORG_RESOURCES_TTL_MS;
+    return cached !== undefined && nowMs - cached.loadedAtMs < ORG_RESOURCES_TTL_MS;
   }
 
   private async loadOrgResources(organizationId: string): Promise<void> {
