@@ -23,6 +23,7 @@ import { memberRoutes } from './http/routes/member-routes.ts';
 import { organizationRoutes } from './http/routes/organization-routes.ts';
 import { pageRoutes } from './http/routes/page-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
+import { secretScanningRoutes } from './http/routes/secret-scanning-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
 import { usageRoutes } from './http/routes/usage-routes.ts';
@@ -263,6 +264,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await systemRoutes(app, context, SERVER_VERSION, metrics);
   await authRoutes(app, context);
   await tokenRoutes(app, context);
+  await secretScanningRoutes(app, context);
   await verificationRoutes(app, context);
   await clientRoutes(app, context);
   await memberRoutes(app, context);
