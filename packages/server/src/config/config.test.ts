@@ -366,10 +366,11 @@ describe('secret-scanning partners', () => {
     ['a short secret', 'github:too-short', 'secret 1 must be 32-512 characters'],
     ['a secret with a space', `github:${SECRET.slice(0, 20)} ${SECRET.slice(20)}`, 'secret 1 must be'],
     ['three secrets', `github:${SECRET}:${PREVIOUS}:${SECRET}x`, 'needs one secret, or two'],
-    ['no secret', 'github', 'needs one secret, or two'],
+    ['no secret', 'github', 'needs a secret after its name'],
     ['the same secret twice', `github:${SECRET}:${SECRET}`, 'the same secret twice'],
     ['an upper-case name', `GitHub:${SECRET}`, 'each partner needs a name'],
-    ['a secret without a name', SECRET, 'each partner needs a name'],
+    ['a secret without a name', SECRET, 'needs a secret after its name'],
+    ['a mixed-case secret without a name', 'Partner-Secret-0123456789abcdefghijklmnopqrstuv', 'each partner needs a name'],
     ['a partner twice', `github:${SECRET},github:${PREVIOUS}`, 'configured twice'],
   ])('refuses %s, naming the setting and the partner but never the secret', (_label, value, message) => {
     const error = configErrorOf(() => loadConfig({ KEYWARD_SECRET_SCANNING_PARTNERS: value }, cwd));

@@ -29,7 +29,9 @@ const MAX_SECRETS = 2;
 function checkPartner(setting: string, name: string, secrets: readonly string[]): ScanningPartner {
   // Not repeated: a secret pasted where the name goes would end up in the message.
   if (!NAME_PATTERN.test(name)) throw new ConfigError(setting, 'each partner needs a name of 1-63 lowercase letters, digits and "-", before its secrets ("name:secret")');
-  if (secrets.length === 0 || secrets.length > MAX_SECRETS) throw new ConfigError(setting, `partner "${name}" needs one secret, or two while replacing one`);
+  // Without a secret after it, the "name" may be a secret pasted alone: not repeated either.
+  if (secrets.length === 0) throw new ConfigError(setting, 'each partner needs a secret after its name ("name:secret")');
+  if (secrets.length > MAX_SECRETS) throw new ConfigError(setting, `partner "${name}" needs one secret, or two while replacing one`);
   for (const [index, secret] of secrets.entries()) {
     // Which secret, by position: never its value.
     if (!SECRET_PATTERN.test(secret)) throw new ConfigError(setting, `partner "${name}" secret ${index + 1} must be 32-512 characters of A-Z a-z 0-9 _ - + / = .`);
