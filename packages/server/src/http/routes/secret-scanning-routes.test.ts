@@ -1,14 +1,17 @@
 // The public leak report of secret-scanning partners: signed with the
 // partner's own secret, replay-proof, rate limited, revoking in every
 // organization, and saying nothing about what was live.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateToken } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { describeEachDialect } from '../../storage/test-databases.ts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeEachDialect, openSqliteTestDatabase } from '../../storage/test-databases.ts';
 import { auditActions, bearer, createTestApp, expectProblem, json, passwordToken, type TestApp } from '../../testing/test-app.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../testing/webhook-receiver.ts';
 
@@ -243,5 +246,48 @@ describeEachDialect('secret-scanning partner rate limits', (open) => {
     expectProblem(refused, 429, 'rate_limited');
     expect(refused.headers['retry-after']).toBeDefined();
     expect((await signedReport('github', GITHUB_SECRET, '198.51.100.2')).statusCode).toBe(202);
+  });
+});
+
+describe('docs/secret-scanning.md, for partners', () => {
+  const doc = readFileSync(new URL('../../../../../docs/secret-scanning.md', import.meta.url), 'utf8');
+  const block = (language: string, containing: string) => {
+    const found = [...doc.matchAll(new RegExp('```' + language + '\\n([\\s\\S]*?)```', 'g'))].map((match) => match[1]!).find((code) => code.includes(containing));
+    if (!found) throw new Error(`docs/secret-scanning.md has no \`\`\`${language} block with ${containing}`);
+    return found;
+  };
+  let t: TestApp;
+  let url: string;
+
+  beforeEach(async () => {
+    t = await createTestApp(openSqliteTestDatabase, { env: { KEYWARD_SECRET_SCANNING_PARTNERS: `github:${GITHUB_SECRET}` } });
+    // The examples sign with the real clock.
+    t.clock.advance(Date.now() - t.clock.now().getTime());
+    url = await t.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  const isRevoked = async (token: string) => (await t.app.inject({ method: 'GET', url: '/api/v1/tokens/current', headers: bearer(token) })).statusCode === 401;
+
+  it('signs a report with its Node example that the server accepts', async () => {
+    const source = block('mjs', 'signReport').replace("import { createHmac } from 'node:crypto';", '').replace('export function', 'function');
+    const signReport = new Function('createHmac', `${source}\nreturn signReport;`)(createHmac) as (partner: string, secret: string, findings: unknown[]) => { body: string; headers: Record<string, string> };
+    const leaked = await passwordToken(t, { scopes: ['tokens:read'] });
+    const { body, headers } = signReport('github', GITHUB_SECRET, [{ token: leaked.token, url: 'https://example.com/leak', source: 'commit' }]);
+    const response = await fetch(`${url}${PATH}`, { method: 'POST', headers, body });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ received: 1 });
+    expect(await isRevoked(leaked.token)).toBe(true);
+  });
+
+  it('signs a report with its openssl and curl example that the server accepts', async () => {
+    const leaked = await passwordToken(t, { scopes: ['tokens:read'] });
+    const script = block('sh', 'openssl dgst').replace('kw_pat_…', leaked.token);
+    // Asynchronously: the server answering curl is this process.
+    const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script], { env: { PATH: process.env.PATH ?? '', KEYWARD_URL: url, KEYWARD_PARTNER_SECRET: GITHUB_SECRET }, timeout: 10_000 });
+    expect(JSON.parse(stdout)).toEqual({ received: 1 });
+    expect(await isRevoked(leaked.token)).toBe(true);
   });
 });
