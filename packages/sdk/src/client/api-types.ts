@@ -3293,7 +3293,7 @@ export interface operations {
                             /** @description Stable across retries: receivers de-duplicate by it. */
                             eventId: string;
                             eventType: string;
-                            /** @description failed: still refused when the 24-hour retry window closed. */
+                            /** @description failed: still refused when the 24-hour retry window closed, or held unsent that long by a disabled endpoint (attempts 0). */
                             status: "pending" | "delivered" | "failed";
                             attempts: number;
                             nextAttemptAt: string | null;
