@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeEachDialect, openSqliteTestDatabase } from '../../storage/test-databases.ts';
 import { auditActions, bearer, createTestApp, expectProblem, json, passwordToken, type TestApp } from '../../testing/test-app.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../testing/webhook-receiver.ts';
+import { ANSWER_STEP_MS } from './secret-scanning-routes.ts';
 
 const GITHUB_SECRET = 'github-partner-secret-0123456789abcdefghijklmnop';
 const GITHUB_PREVIOUS = 'github-previous-secret-0123456789abcdefghijklmno';
@@ -132,6 +133,24 @@ describeEachDialect('POST /api/v1/secret-scanning/reports', (open) => {
     expect(withLive.body).toBe(withNone.body);
     expect(withLive.headers['content-type']).toBe(withNone.headers['content-type']);
     expect(await auditActions(t, { action: 'token.leak_reported' })).toHaveLength(1);
+  });
+
+  it('takes the same time whether or not anything listed was live: the answer waits for the next 250 ms step', async () => {
+    const timed = async (token: string) => {
+      const started = performance.now();
+      expect((await report([{ token }])).statusCode).toBe(202);
+      return performance.now() - started;
+    };
+    const live: number[] = [];
+    const none: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      live.push(await timed((await passwordToken(t, { scopes: ['tokens:read'] })).token));
+      none.push(await timed(generateToken('kw_pat')));
+    }
+    const median = (samples: number[]) => [...samples].sort((a, b) => a - b)[1]!;
+    expect(Math.min(...live, ...none)).toBeGreaterThanOrEqual(ANSWER_STEP_MS - 5);
+    // The same step for both; a loaded machine may push either across one, rarely.
+    expect(Math.abs(median(live) - median(none))).toBeLessThan(ANSWER_STEP_MS / 2);
   });
 
   it("accepts the partner's previous secret while it moves to the new one, and each partner's own secret only", async () => {

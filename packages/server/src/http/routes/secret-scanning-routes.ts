@@ -5,6 +5,7 @@
 // /tokens/revoke-leaked, in every organization, and answers the same whether
 // or not anything was live.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { UnauthenticatedError, revokeLeakedTokens } from '@keyward/core';
 import type { FastifyRequest } from 'fastify';
@@ -19,6 +20,13 @@ import { setRateLimitHeaders } from '../rate-limit-headers.ts';
 import { LeakReportResponse, PartnerLeakReportBody, PartnerSignatureHeaders } from '../schemas.ts';
 
 export const PARTNER_REPORT_PATH = '/api/v1/secret-scanning/reports';
+
+/**
+ * The revocation work is rounded up to a multiple of this before the answer
+ * goes: a report of a few strings takes one step whatever they were (measured:
+ * about 16 ms with a live token, 4 ms without, on SQLite on a 2-core machine).
+ */
+export const ANSWER_STEP_MS = 250;
 
 /** One answer for an unknown partner, a bad signature and a stale timestamp: which it was is no caller's business. */
 const REFUSED = 'The report is not signed by a configured secret-scanning partner, or its signature is not current.';
@@ -82,7 +90,12 @@ export async function secretScanningRoutes(app: App, ctx: AppContext): Promise<v
           url: finding.url === undefined ? null : scrub(finding.url),
           source: finding.source ?? null,
         }));
+        const started = performance.now();
         await revokeLeakedTokens(deps, { partner: partner.name, request: requestFacts(request) }, findings);
+        // Revoking a live token writes rows that a string matching nothing does not: answering at the next
+        // step of ANSWER_STEP_MS hides that difference, so timing does not say what was live either.
+        const elapsed = performance.now() - started;
+        await sleep(Math.ceil(Math.max(elapsed, 1) / ANSWER_STEP_MS) * ANSWER_STEP_MS - elapsed);
         return reply.code(202).send({ received: findings.length });
       },
     });
