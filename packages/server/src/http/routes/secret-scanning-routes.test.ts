@@ -3,9 +3,9 @@
 // organization, and saying nothing about what was live.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateToken } from '@keyward/core';
@@ -219,17 +219,20 @@ describeEachDialect('POST /api/v1/secret-scanning/reports', (open) => {
 
 describeEachDialect('secret-scanning partner rate limits', (open) => {
   let t: TestApp;
+  const configDirs: string[] = [];
 
   afterEach(async () => {
     await t?.close();
+    await Promise.all(configDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
   /** Limits come from the config file; the partners, with their secrets, from the environment. */
-  async function appWithLimits(perPartner: { max: number; windowSeconds: number }, perIp = { max: 1000, windowSeconds: 60 }): Promise<TestApp> {
+  async function appWithLimits(perPartner: { max: number; windowSeconds: number }, perIp = { max: 1000, windowSeconds: 60 }, env: Record<string, string> = {}): Promise<TestApp> {
     const dir = await mkdtemp(join(tmpdir(), 'keyward-scanning-'));
+    configDirs.push(dir);
     const file = join(dir, 'keyward.config.json');
     await writeFile(file, JSON.stringify({ secretScanning: { rateLimits: { perPartner, perIp } } }));
-    return createTestApp(open, { env: { KEYWARD_CONFIG: file, KEYWARD_SECRET_SCANNING_PARTNERS: `github:${GITHUB_SECRET},gitlab:${GITLAB_SECRET}` } });
+    return createTestApp(open, { env: { KEYWARD_CONFIG: file, KEYWARD_SECRET_SCANNING_PARTNERS: `github:${GITHUB_SECRET},gitlab:${GITLAB_SECRET}`, ...env } });
   }
 
   function signedReport(partner: string, secret: string, ip: string): Promise<LightMyRequestResponse> {
@@ -255,6 +258,24 @@ describeEachDialect('secret-scanning partner rate limits', (open) => {
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
     expect(refused.headers).toMatchObject({ 'ratelimit-limit': '3', 'ratelimit-remaining': '0' });
     expect((await signedReport('gitlab', GITLAB_SECRET, '198.51.100.9')).statusCode).toBe(202);
+  });
+
+  it.runIf(process.env.KEYWARD_TEST_REDIS_URL)('shares the per-partner count between replicas through Redis (REDIS_URL)', async () => {
+    const shared = { REDIS_URL: process.env.KEYWARD_TEST_REDIS_URL!, KEYWARD_REDIS_PREFIX: `keyward-scanning-test-${randomBytes(5).toString('hex')}:` };
+    t = await appWithLimits({ max: 2, windowSeconds: 60 }, undefined, shared);
+    const first = t;
+    const second = await appWithLimits({ max: 2, windowSeconds: 60 }, undefined, shared);
+    try {
+      expect((await signedReport('github', GITHUB_SECRET, '198.51.100.1')).statusCode).toBe(202);
+      t = second;
+      expect((await signedReport('github', GITHUB_SECRET, '198.51.100.2')).statusCode).toBe(202);
+      expectProblem(await signedReport('github', GITHUB_SECRET, '198.51.100.3'), 429, 'rate_limited');
+      t = first;
+      expectProblem(await signedReport('github', GITHUB_SECRET, '198.51.100.4'), 429, 'rate_limited');
+    } finally {
+      await second.close();
+      t = first;
+    }
   });
 
   it('limits each address before any signature is checked, so guessing costs attempts', async () => {
@@ -291,7 +312,7 @@ describe('docs/secret-scanning.md, for partners', () => {
   const isRevoked = async (token: string) => (await t.app.inject({ method: 'GET', url: '/api/v1/tokens/current', headers: bearer(token) })).statusCode === 401;
 
   it('signs a report with its Node example that the server accepts', async () => {
-    const source = block('mjs', 'signReport').replace("import { createHmac } from 'node:crypto';", '').replace('export function', 'function');
+    const source = block('mjs', 'signReport').replace("import { createHmac, randomBytes } from 'node:crypto';", '').replace('export function', 'function');
     const signReport = new Function('createHmac', `${source}\nreturn signReport;`)(createHmac) as (partner: string, secret: string, findings: unknown[]) => { body: string; headers: Record<string, string> };
     const leaked = await passwordToken(t, { scopes: ['tokens:read'] });
     const { body, headers } = signReport('github', GITHUB_SECRET, [{ token: leaked.token, url: 'https://example.com/leak', source: 'commit' }]);
