@@ -50,7 +50,9 @@ class CrashingReceiver {
   readonly processed = new Map<string, Set<string>>();
   /** Acted upon, counting duplicates: what a receiver without de-duplication would have done. */
   readonly actions: Array<{ path: string; eventId: string }> = [];
-  killBeforeAnswering: number | null = null;
+  /** The first server's pid while it lives: its requests are never answered, and the first to /processed kills it. */
+  firstServer: number | null = null;
+  private hasKilled = false;
   private readonly hanging: ServerResponse[] = [];
   private readonly server: Server;
   url = '';
@@ -80,13 +82,15 @@ class CrashingReceiver {
     const eventId = String(request.headers['keyward-event-id']);
     const receipt: Receipt = { path, eventId, body, headers: request.headers, answered: false };
     this.receipts.push(receipt);
-    if (this.killBeforeAnswering !== null) {
-      if (path === '/hang') return void this.hanging.push(response);
-      // The receiver acts (its side effect is done), then the server dies before hearing the answer.
-      this.act(path, eventId);
-      process.kill(this.killBeforeAnswering, 'SIGKILL');
-      this.killBeforeAnswering = null;
+    if (this.firstServer !== null) {
+      // Requests of the first server still arriving after the kill hang too: it cannot hear the answer.
       this.hanging.push(response);
+      if (path === '/processed' && !this.hasKilled) {
+        // The receiver acts (its side effect is done), then the server dies before hearing the answer.
+        this.act(path, eventId);
+        this.hasKilled = true;
+        process.kill(this.firstServer, 'SIGKILL');
+      }
       return;
     }
     if (!this.processed.get(path)?.has(eventId)) this.act(path, eventId);
@@ -157,13 +161,15 @@ function describeCrash(dialect: string, environment: () => Promise<{ env: Record
       }
 
       // The change commits with its outbox rows; the worker picks them up within a poll.
-      receiver.killBeforeAnswering = first.pid;
+      receiver.firstServer = first.pid;
       const change = await call(first.url, 'POST', '/api/v1/tokens', { token: owner, body: { name: 'reported', scopes: ['tokens:read'] } });
       expect(change.status, JSON.stringify(change.body)).toBe(201);
       created = change.body;
       killed = await Promise.race([first.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the delivery never reached the receiver')), 15_000))]);
 
+      // Gone: whatever it sent is in. From here on the receivers answer.
       receiptsAtKill = receiver.receipts.length;
+      receiver.firstServer = null;
       second = await startReplica('second', env, workDir);
       const settled = await waitUntil(
         async () => (await Promise.all([deliveriesOf('/hang'), deliveriesOf('/processed')])).every(([delivery]) => delivery?.status === 'delivered'),
