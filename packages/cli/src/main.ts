@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // keyward: a thin shell over @keyward/server (serve, migrate, init, secrets)
-// and over a running server's HTTP API (token, verify). Each command parses
+// and over a running server's HTTP API (token, verify, import). Each command parses
 // its flags and exits 0 on success, 1 when something was refused, 2 on a
 // usage mistake, with one line on stderr and never a secret.
 import { keepSecret, redact } from './redact.ts';
+import { importCommand } from './remote/import-command.ts';
 import { tokenCommand } from './remote/token-commands.ts';
 import { verifyCommand } from './remote/verify-command.ts';
 import { UsageError, isUsageError } from './usage-error.ts';
@@ -32,6 +33,7 @@ the credential in KEYWARD_TOKEN or --token-file):
   token rotate <id>     replace a token's secret (--grace-seconds to keep the old one a while)
   token revoke <id>     revoke a token
   verify <token | ->    check a token as a resource server would (exit 0 valid, 1 not)
+  import <file | ->     import existing API keys from JSON Lines (--dry-run to check first)
   Each takes --json for the server's JSON, and --help for its options.
 
 Configuration comes from the environment (HOST, PORT, KEYWARD_DATA_DIR, DATABASE_URL,
@@ -58,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   // The remote commands have their own help, and must not load the server package.
   if (command === 'token') return tokenCommand(rest, process.env);
   if (command === 'verify') return verifyCommand(rest, process.env);
+  if (command === 'import') return importCommand(rest, process.env);
   if (rest.includes('-h') || rest.includes('--help')) {
     console.log(USAGE);
     return 0;

@@ -60,8 +60,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setCsrfToken(null);
     setOrganization(null);
     setChosen(null);
-    queryClient.clear();
+    // The session query stays (its observer is this provider), answering null; every other answer goes.
     queryClient.setQueryData(['session'], null);
+    queryClient.removeQueries({ predicate: (q) => q.queryKey[0] !== 'session' });
   }, [queryClient]);
 
   const value = useMemo(

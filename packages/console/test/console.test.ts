@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startConsoleServer, type ConsoleServer } from './console-server.ts';
+import { startConsoleServer, startFirstRunServer, type ConsoleServer } from './console-server.ts';
 
 const CHROMIUM = process.env.KEYWARD_CHROMIUM ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -51,7 +51,7 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
       if (message.type() !== 'error') return;
       // A 4xx from the API is an answer the console handles (signed out, a
       // validation problem); Chromium still logs it. Anything else fails.
-      const isApiAnswer = /^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text()) && message.location().url.startsWith(`${server.baseUrl}/api/`);
+      const isApiAnswer = /^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text()) && new URL(message.location().url).pathname.startsWith('/api/');
       if (!isApiAnswer) consoleErrors.push(message.text());
     });
     page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
@@ -83,11 +83,11 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   }
 
-  async function signIn(): Promise<void> {
+  async function signIn(email = server.email, password = server.password): Promise<void> {
     await page.goto(`${server.baseUrl}/tokens`);
     await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
-    await page.getByLabel('Email').fill(server.email);
-    await page.getByLabel('Password').fill(server.password);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'API tokens', exact: true }).waitFor();
   }
@@ -315,7 +315,7 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     expect({ members: membersViolations, audit: await seriousViolations() }).toEqual({ members: [], audit: [] });
   }, STEP_MS);
 
-  it('changes the token policy and adds a resource, and the create dialog follows', async () => {
+  it('changes the token policy and adds a resource, and the create dialog follows both', async () => {
     await signIn();
     await page.getByRole('button', { name: 'Create token' }).first().click();
     let dialog = page.getByRole('dialog', { name: 'Create an API token' });
@@ -323,11 +323,12 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     expect(await dialog.getByRole('radio', { name: 'No expiration' }).count()).toBe(0);
     await page.keyboard.press('Escape');
 
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Organization' }).click();
-    await page.getByRole('heading', { name: 'Token policy' }).waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Resources' }).click();
     await page.getByLabel('Resource name').fill('docs');
     await page.getByRole('button', { name: 'Add resource' }).click();
     await page.getByRole('row', { name: /docs/ }).waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Organization' }).click();
+    await page.getByRole('heading', { name: 'Token policy' }).waitFor();
     await page.getByLabel('Allow tokens that never expire').check();
     await page.getByLabel('Revoke tokens unused for (days)').fill('90');
     // Too short a retention is refused next to its own field.
@@ -488,5 +489,254 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await page.getByLabel('Kind').selectOption('personal');
     await expect.poll(() => clientFilter.count()).toBe(0);
     await expect.poll(names).not.toContain('verifier');
+  }, STEP_MS);
+  it('sets Keyward up from its first-run link, signs the new owner in, and then sends anyone else to sign in', async () => {
+    const first = await startFirstRunServer();
+    try {
+      // Without the token, the page says which link to use.
+      await page.goto(`${first.baseUrl}/setup`);
+      await page.getByRole('alert').filter({ hasText: 'one-time setup link' }).waitFor();
+
+      await page.goto(`${first.baseUrl}/setup#${first.setupToken}`);
+      await page.getByRole('heading', { name: 'Set up Keyward' }).waitFor();
+      // Read into memory, the token leaves the address bar and the history entry.
+      await expect.poll(() => page.url()).toBe(`${first.baseUrl}/setup`);
+      expect(await page.evaluate('JSON.stringify(window.history.state) + JSON.stringify({ ...window.localStorage }) + JSON.stringify({ ...window.sessionStorage })')).not.toContain(first.setupToken);
+      await page.getByLabel('Email').fill('founder@example.com');
+      await page.getByLabel('Password', { exact: true }).fill('a long first password');
+      await page.getByLabel('Repeat the password').fill('a long first passwort');
+      await page.getByLabel('Organization name').fill('Initech Labs');
+      await expect(page.getByLabel('Organization slug').inputValue()).resolves.toBe('initech-labs');
+      await screenshot('setup');
+      expect(await seriousViolations()).toEqual([]);
+
+      // A mistyped repetition is caught before anything is sent.
+      await page.getByRole('button', { name: 'Create owner and sign in' }).click();
+      await expect.poll(() => page.getByLabel('Repeat the password').getAttribute('aria-invalid')).toBe('true');
+      await page.getByLabel('Password', { exact: true }).fill('a long first password');
+      await page.getByLabel('Repeat the password').fill('a long first password');
+      await page.getByRole('button', { name: 'Create owner and sign in' }).click();
+
+      await page.getByRole('heading', { name: 'No API tokens yet' }).waitFor();
+      await page.getByRole('button', { name: /^Organization: Initech Labs/ }).waitFor();
+      await page.getByText('founder@example.com').waitFor();
+
+      // Setup is closed now: the same link leads to sign-in, without its token.
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+      await page.goto(`${first.baseUrl}/setup#${first.setupToken}`);
+      await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+      await expect.poll(() => page.url()).toBe(`${first.baseUrl}/sign-in`);
+    } finally {
+      await first.close();
+    }
+  }, STEP_MS);
+
+  it('accepts an invitation from the link the members page showed once, and signs the new member in', async () => {
+    await server.addResources('project', ['mobile-app']);
+    await signIn();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Members' }).click();
+    await page.getByRole('button', { name: 'Invite member' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Invite a member' });
+    await dialog.getByLabel('Email').fill('newcomer@example.com');
+    await dialog.getByLabel('Role').selectOption('viewer');
+    await dialog.getByRole('checkbox', { name: /mobile-app/ }).check();
+    await dialog.getByRole('button', { name: 'Invite' }).click();
+    const shown = page.getByRole('dialog', { name: 'Invitation link' });
+    const link = (await shown.getByTestId('secret').innerText()).trim();
+    const inviteToken = link.slice(link.indexOf('#') + 1);
+    expect(link).toBe(`${server.baseUrl}/invite#${inviteToken}`);
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    const invitedRow = page.getByRole('row', { name: /newcomer@example\.com/ });
+    await invitedRow.getByText('Invited').waitFor();
+    await expect(invitedRow.innerText()).resolves.toContain('mobile-app');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+
+    // The invited person opens the link.
+    await page.goto(link);
+    await page.getByRole('heading', { name: 'Join Keyward' }).waitFor();
+    await expect.poll(() => page.url()).toBe(`${server.baseUrl}/invite`);
+    expect(await page.evaluate('JSON.stringify(window.history.state) + JSON.stringify({ ...window.localStorage }) + JSON.stringify({ ...window.sessionStorage })')).not.toContain(inviteToken);
+    await screenshot('invite');
+    const inviteViolations = await seriousViolations();
+    await page.getByLabel('Email').fill('newcomer@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('short');
+    await page.getByLabel('Repeat the password').fill('short');
+    await page.getByRole('button', { name: 'Set password and join' }).click();
+    // The server's rule, next to its field; the link still works afterwards.
+    await expect.poll(() => page.getByLabel('Password', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Password', { exact: true }).fill('a long newcomer password');
+    await page.getByLabel('Repeat the password').fill('a long newcomer password');
+    await page.getByRole('button', { name: 'Set password and join' }).click();
+
+    await page.getByRole('heading', { name: 'API tokens', exact: true }).waitFor();
+    await page.getByText('newcomer@example.com').waitFor();
+    await page.getByRole('button', { name: /^Organization: Acme/ }).waitFor();
+    // A viewer: no admin pages.
+    expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Members' }).count()).toBe(0);
+    expect(inviteViolations).toEqual([]);
+
+    // The link worked once.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+    await page.goto(link);
+    await page.getByLabel('Email').fill('newcomer@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('another long password');
+    await page.getByLabel('Repeat the password').fill('another long password');
+    await page.getByRole('button', { name: 'Set password and join' }).click();
+    await page.getByRole('alert').filter({ hasText: 'This invitation link does not work' }).waitFor();
+    // …and did not change the password.
+    await signIn('newcomer@example.com', 'a long newcomer password');
+  }, STEP_MS);
+
+  it('lets someone who already has an account sign in from the invitation link and join, landing in the new organization', async () => {
+    await server.addMember('both@example.com', 'member');
+    await signIn();
+    await page.getByRole('button', { name: /^Organization: Acme/ }).click();
+    await page.getByRole('menuitemradio', { name: /Globex/ }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Members' }).click();
+    await page.getByRole('button', { name: 'Invite member' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Invite a member' });
+    await dialog.getByLabel('Email').fill('both@example.com');
+    await dialog.getByRole('button', { name: 'Invite' }).click();
+    const shown = page.getByRole('dialog', { name: 'Invitation link' });
+    const link = (await shown.getByTestId('secret').innerText()).trim();
+    await shown.getByRole('button', { name: 'I have copied it' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
+
+    await page.goto(link);
+    // Choosing a password for an email that has an account is refused: the page offers signing in instead.
+    await page.getByLabel('Email').fill('both@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('an attempt at a new password');
+    await page.getByLabel('Repeat the password').fill('an attempt at a new password');
+    await page.getByRole('button', { name: 'Set password and join' }).click();
+    await page.getByRole('button', { name: 'Sign in and join' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'already has a Keyward account' }).waitFor();
+    await page.getByLabel('Email').fill('both@example.com');
+    await page.getByLabel('Password').fill(server.password);
+    await page.getByRole('button', { name: 'Sign in and join' }).click();
+    await page.getByRole('heading', { name: 'API tokens', exact: true }).waitFor();
+    await page.getByRole('button', { name: /^Organization: Globex/ }).waitFor();
+    expect(await seriousViolations()).toEqual([]);
+  }, STEP_MS);
+
+  it('says clearly that a made-up or cut-short invitation link does not work', async () => {
+    await page.goto(`${server.baseUrl}/invite#made-up-invitation-token-0123456789`);
+    await page.getByLabel('Email').fill('someone@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('a long enough password');
+    await page.getByLabel('Repeat the password').fill('a long enough password');
+    await page.getByRole('button', { name: 'Set password and join' }).click();
+    await page.getByRole('alert').filter({ hasText: 'This invitation link does not work: it has expired, been withdrawn, or been used already.' }).waitFor();
+
+    await page.goto(`${server.baseUrl}/invite#cut-short`);
+    await page.getByLabel('Email').fill('someone@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('a long enough password');
+    await page.getByLabel('Repeat the password').fill('a long enough password');
+    await page.getByRole('button', { name: 'Set password and join' }).click();
+    await page.getByRole('alert').filter({ hasText: 'This invitation link does not work' }).waitFor();
+
+    await page.goto(`${server.baseUrl}/invite`);
+    await page.getByRole('alert').filter({ hasText: 'needs the invitation link exactly as you received it' }).waitFor();
+  }, STEP_MS);
+
+  it('lists resources a page at a time, adds one, and deletes one after saying what tokens lose', async () => {
+    await server.addResources('repository', Array.from({ length: 26 }, (_, i) => `repo-${String(i).padStart(2, '0')}`));
+    await signIn();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Resources' }).click();
+    await page.getByRole('heading', { name: 'Resources', exact: true }).waitFor();
+    const names = () => page.locator('tbody th').allInnerTexts();
+    await expect.poll(names).toHaveLength(25);
+    const firstPage = await names();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect.poll(async () => (await names())[0]).not.toBe(firstPage[0]);
+    const secondPage = await names();
+    // Every resource on one page or the other, none on both.
+    expect(firstPage.filter((name) => secondPage.includes(name))).toEqual([]);
+    expect([...firstPage, ...secondPage]).toEqual(expect.arrayContaining(['billing', 'website', 'repo-00', 'repo-25']));
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await expect.poll(names).toEqual(firstPage);
+    // Newest first: what is added next is on the first page.
+    server.t.clock.advance(60_000);
+
+    // The server's rule for the type, next to its field.
+    await page.getByLabel('Type').fill('Not A Type');
+    await page.getByLabel('Resource name').fill('edge');
+    await page.getByRole('button', { name: 'Add resource' }).click();
+    await expect.poll(() => page.getByLabel('Type').getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Type').fill('network');
+    await page.getByRole('button', { name: 'Add resource' }).click();
+    await page.getByRole('row', { name: /edge/ }).waitFor();
+    await expect(page.getByLabel('Type').getAttribute('aria-invalid')).resolves.toBeNull();
+    await screenshot('resources');
+    expect(await seriousViolations()).toEqual([]);
+
+    await page.getByRole('button', { name: 'Delete edge' }).click();
+    const confirm = page.getByRole('alertdialog', { name: 'Delete network “edge”?' });
+    await expect(confirm.innerText()).resolves.toContain('Tokens that list it lose that grant');
+    // Cancel is focused first: Enter does nothing harmful.
+    await page.keyboard.press('Enter');
+    await confirm.waitFor({ state: 'detached' });
+    await page.getByRole('row', { name: /edge/ }).waitFor();
+    await page.getByRole('button', { name: 'Delete edge' }).click();
+    await confirm.getByRole('button', { name: 'Delete resource' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    await expect.poll(() => page.getByRole('row', { name: /edge/ }).count()).toBe(0);
+  }, STEP_MS);
+
+  it('shows a member the resources without the admin controls, and the server refuses them too', async () => {
+    await server.addMember('reader@example.com', 'member');
+    await signIn('reader@example.com', server.password);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Resources' }).click();
+    await page.getByRole('table', { name: 'Resources' }).locator('tbody tr').first().waitFor();
+    expect(await page.getByRole('button', { name: 'Add resource' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /^Delete / }).count()).toBe(0);
+    expect(await seriousViolations()).toEqual([]);
+    await expect(server.postWithSession('reader@example.com', '/api/v1/resources', { type: 'project', name: 'sneaky' })).resolves.toBe(403);
+  }, STEP_MS);
+
+  it('marks the expiry of a token that expires within 7 days, and no other', async () => {
+    await signIn();
+    for (const [name, days] of [['expires-soon', '7 days'], ['expires-later', '30 days']] as const) {
+      await page.getByRole('button', { name: 'Create token' }).first().click();
+      const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+      await dialog.getByLabel('Name', { exact: true }).fill(name);
+      await dialog.getByRole('radio', { name: days }).check();
+      await dialog.getByRole('button', { name: 'Create token' }).click();
+      await page.getByRole('dialog', { name: 'Your new token' }).getByRole('button', { name: 'I have copied it' }).click();
+    }
+    await expect(page.getByRole('row', { name: /expires-soon/ }).locator('time.warn').count()).resolves.toBe(1);
+    await expect(page.getByRole('row', { name: /expires-later/ }).locator('time.warn').count()).resolves.toBe(0);
+  }, STEP_MS);
+
+  it('reorders chosen resources from the keyboard, focus staying on the one that moved', async () => {
+    await signIn();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    const combobox = dialog.getByRole('combobox', { name: 'Add a resource' });
+    await combobox.fill('website');
+    await dialog.getByRole('option', { name: /website/ }).waitFor();
+    await combobox.press('Enter');
+    await combobox.fill('billing');
+    await dialog.getByRole('option', { name: /billing/ }).waitFor();
+    await combobox.press('Enter');
+    const chosen = () => dialog.getByRole('list', { name: /Chosen resources/ }).getByRole('listitem').allInnerTexts();
+    const focusedLabel = () => page.evaluate('document.activeElement?.getAttribute("aria-label") ?? null') as Promise<string | null>;
+    await expect.poll(async () => (await chosen()).map((text) => /website|billing/.exec(text)?.[0])).toEqual(['website', 'billing']);
+
+    await dialog.getByRole('button', { name: 'Move billing up' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(async () => (await chosen()).map((text) => /website|billing/.exec(text)?.[0])).toEqual(['billing', 'website']);
+    // At the top "up" is disabled: focus lands on the same entry's other move button.
+    await expect.poll(focusedLabel).toBe('Move billing down');
+    await page.keyboard.press('Alt+ArrowDown');
+    await expect.poll(async () => (await chosen()).map((text) => /website|billing/.exec(text)?.[0])).toEqual(['website', 'billing']);
+    await expect.poll(focusedLabel).toBe('Move billing up');
+    // Its "down" is disabled at the bottom, so Tab goes straight on to "Remove".
+    await page.keyboard.press('Tab');
+    await expect.poll(focusedLabel).toBe('Remove billing');
+    await page.keyboard.press('Enter');
+    await expect.poll(async () => (await chosen()).map((text) => /website|billing/.exec(text)?.[0])).toEqual(['website']);
   }, STEP_MS);
 });

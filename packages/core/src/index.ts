@@ -50,11 +50,24 @@ export { effectivePermission, type EffectivePermission, type OwnerAccess, type T
 export { isCidrWithin, isIpAllowed, isValidCidr, normalizeCidr, parseCidr } from './net/cidr.ts';
 export { decodeCursor, encodeCursor, toPage, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './pagination.ts';
 export type { EventBus, KeywardEvent } from './ports/event-bus.ts';
-export type { AuditFilter, MemberPageRequest, NewToken, PageAfter, PageRequest, PasswordHasher, Store, TokenChanges, TokenFilter } from './ports/store.ts';
+export type { AuditFilter, ImportedKey, MemberPageRequest, NewToken, PageAfter, PageRequest, PasswordHasher, Store, TokenChanges, TokenFilter } from './ports/store.ts';
 export { auditEvent, publishSafely, SYSTEM_REQUEST, type RequestFacts, type ServiceDeps } from './services/context.ts';
 export { canManageToken, canViewToken, hasManagerScope, hasScope, requirePermission, requireScope, requireUser } from './services/access.ts';
 export { TOKEN_NAME_PATTERN, MAX_METADATA_BYTES, type TokenSettingsInput } from './tokens/token-settings.ts';
 export { createToken, type IssuedToken, type TokenTarget } from './tokens/create-token.ts';
+export {
+  MAX_LEGACY_TOKEN_LENGTH,
+  MIN_LEGACY_SECRET_LENGTH,
+  SHA256_SECRET_VERSION,
+  isValidLegacyPrefix,
+  legacyPrefixOf,
+  legacyTokenHint,
+  lookupDigests,
+  overlapsNativePrefix,
+  sha256Digest,
+  type TokenHashKind,
+} from './tokens/legacy-token.ts';
+export { MAX_IMPORT_BATCH, importTokens, type ImportOptions, type ImportOwner, type ImportRecord, type ImportResult, type ImportSummary } from './tokens/import-tokens.ts';
 export { listTokens, getToken, getCurrentToken, type ListTokensQuery } from './tokens/list-tokens.ts';
 export { updateToken, type TokenPatch } from './tokens/update-token.ts';
 export { rotateToken, MAX_GRACE_PERIOD_SECONDS } from './tokens/rotate-token.ts';

@@ -21,10 +21,10 @@ import { consoleRoutes, type ConsolePage } from './http/routes/console-routes.ts
 import { eventRoutes } from './http/routes/event-routes.ts';
 import { memberRoutes } from './http/routes/member-routes.ts';
 import { organizationRoutes } from './http/routes/organization-routes.ts';
-import { pageRoutes } from './http/routes/page-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
 import { secretScanningRoutes } from './http/routes/secret-scanning-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
+import { tokenImportRoutes } from './http/routes/token-import-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
 import { usageRoutes } from './http/routes/usage-routes.ts';
 import { answerClientError, createMethodIndex, findNulCharacter, requestIdFor, securityHeaders } from './http/security.ts';
@@ -84,6 +84,7 @@ export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database
     keyring: options.keyring,
     catalog: options.config.catalog,
     prefixes: options.config.prefixes,
+    legacyPrefixes: options.config.legacyTokenPrefixes,
     passwords: options.passwords ?? argon2Hasher,
     now: options.now ?? (() => new Date()),
     reportError: options.reportError,
@@ -265,6 +266,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await authRoutes(app, context);
   await tokenRoutes(app, context);
   await secretScanningRoutes(app, context);
+  await tokenImportRoutes(app, context);
   await verificationRoutes(app, context);
   await clientRoutes(app, context);
   await memberRoutes(app, context);
@@ -274,7 +276,6 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await usageRoutes(app, context);
   await eventRoutes(app, context, metrics, { onGap: redisBus ? (listener) => redisBus.onGap(listener) : undefined });
   await webhookRoutes(app, context);
-  await pageRoutes(app);
-  consolePage = await consoleRoutes(app, options.consoleDir);
+  consolePage = await consoleRoutes(app, context, options.consoleDir);
   return { app, context };
 }

@@ -30,7 +30,16 @@ export interface Connection {
 }
 
 /** A request the server (or the network) refused: exit 1, with a one-line reason. */
-export class RequestRefusedError extends Error {}
+export class RequestRefusedError extends Error {
+  /** The HTTP status and problem body, when the server answered one (import maps field errors back to lines). */
+  readonly status: number | null;
+  readonly problem: unknown;
+  constructor(message: string, answer: { status: number; problem: unknown } | null = null) {
+    super(message);
+    this.status = answer?.status ?? null;
+    this.problem = answer?.problem ?? null;
+  }
+}
 
 export interface ConnectionFlags {
   url?: string | undefined;
@@ -116,7 +125,7 @@ export async function callServer<T>(connection: Connection, request: ServerReque
   }
   if (response.status === 204) return null as T;
   const body = await readJson(response);
-  if (!response.ok) throw new RequestRefusedError(refusalOf(response, body));
+  if (!response.ok) throw new RequestRefusedError(refusalOf(response, body), { status: response.status, problem: body });
   if (body === undefined) throw new RequestRefusedError(`the server at ${connection.baseUrl.origin} answered ${response.status} without JSON; is --url a Keyward server?`);
   return body as T;
 }

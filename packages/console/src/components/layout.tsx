@@ -36,6 +36,7 @@ export function Layout() {
         </DropdownMenu.Root>
         <nav aria-label="Main" className="nav">
           <NavLink to="/tokens">API tokens</NavLink>
+          <NavLink to="/resources">Resources</NavLink>
           {organization && isRoleAtLeast(organization.role, 'admin') && (
             <>
               <NavLink to="/clients">API clients</NavLink>

@@ -1,7 +1,8 @@
 // A ranked resource picker: type to filter, ArrowUp/ArrowDown to pick, Enter
 // to add; the chosen list keeps its order (the first grant that applies wins)
-// and each entry moves up or down with its buttons or Alt+ArrowUp/ArrowDown.
-import { useId, useState, type KeyboardEvent } from 'react';
+// and each entry moves up or down with its buttons or Alt+ArrowUp/ArrowDown,
+// focus staying on the entry that moved.
+import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import type { ResourceRef } from '../api/client.ts';
 
 interface Props {
@@ -24,6 +25,16 @@ export function ResourcePicker({ resources, value, onChange, error }: Props) {
   const [filter, setFilter] = useState('');
   const [active, setActive] = useState(0);
   const [open, setOpen] = useState(false);
+  // After a move, focus follows the moved entry (its button in the same direction, or the other one at an end).
+  const [moved, setMoved] = useState<{ id: string; direction: 'up' | 'down' } | null>(null);
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    if (!moved) return;
+    const item = list.current?.querySelector(`[data-resource-id="${CSS.escape(moved.id)}"]`);
+    const button = item?.querySelector<HTMLButtonElement>(`button[data-move="${moved.direction}"]:not(:disabled)`) ?? item?.querySelector<HTMLButtonElement>('button[data-move]:not(:disabled)');
+    button?.focus();
+    setMoved(null);
+  }, [moved, value]);
   const chosen = new Set(value.map((r) => r.id));
   const needle = filter.trim().toLowerCase();
   const options = resources.filter((r) => !chosen.has(r.id) && (needle === '' || `${r.type} ${r.name}`.toLowerCase().includes(needle)));
@@ -54,17 +65,24 @@ export function ResourcePicker({ resources, value, onChange, error }: Props) {
     }
   };
 
+  const moveItem = (index: number, direction: 'up' | 'down') => {
+    const resource = value[index];
+    if (!resource) return;
+    onChange(move(value, index, index + (direction === 'up' ? -1 : 1)));
+    setMoved({ id: resource.id, direction });
+  };
+
   const onItemKeyDown = (index: number) => (event: KeyboardEvent<HTMLLIElement>) => {
     if (!event.altKey || (event.key !== 'ArrowUp' && event.key !== 'ArrowDown')) return;
     event.preventDefault();
-    onChange(move(value, index, index + (event.key === 'ArrowUp' ? -1 : 1)));
+    moveItem(index, event.key === 'ArrowUp' ? 'up' : 'down');
   };
 
   return (
     <fieldset className="field" aria-describedby={`${id}-help${error ? ` ${id}-error` : ''}`}>
       <legend>Resources</legend>
       <p id={`${id}-help`} className="muted">
-        Leave empty for every resource you can access. Otherwise the token reaches only these, in this order of priority.
+        Leave empty for every resource you can access. Otherwise the token reaches only these, in this order of priority: move one with its ↑ ↓ buttons, or Alt+↑ / Alt+↓.
       </p>
       <div className="combobox">
         <input
@@ -109,15 +127,15 @@ export function ResourcePicker({ resources, value, onChange, error }: Props) {
         )}
       </div>
       {value.length > 0 && (
-        <ol className="ranked" aria-label="Chosen resources, highest priority first">
+        <ol ref={list} className="ranked" aria-label="Chosen resources, highest priority first">
           {value.map((resource, index) => (
-            <li key={resource.id} tabIndex={-1} onKeyDown={onItemKeyDown(index)}>
+            <li key={resource.id} data-resource-id={resource.id} onKeyDown={onItemKeyDown(index)}>
               <span className="rank">{index + 1}.</span> {resource.name} <span className="muted">{resource.type}</span>
               <span className="spacer" />
-              <button type="button" className="icon" aria-label={`Move ${resource.name} up`} disabled={index === 0} onClick={() => onChange(move(value, index, index - 1))}>
+              <button type="button" className="icon" data-move="up" aria-label={`Move ${resource.name} up`} disabled={index === 0} onClick={() => moveItem(index, 'up')}>
                 ↑
               </button>
-              <button type="button" className="icon" aria-label={`Move ${resource.name} down`} disabled={index === value.length - 1} onClick={() => onChange(move(value, index, index + 1))}>
+              <button type="button" className="icon" data-move="down" aria-label={`Move ${resource.name} down`} disabled={index === value.length - 1} onClick={() => moveItem(index, 'down')}>
                 ↓
               </button>
               <button type="button" className="icon" aria-label={`Remove ${resource.name}`} onClick={() => onChange(value.filter((r) => r.id !== resource.id))}>

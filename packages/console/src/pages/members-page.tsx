@@ -1,9 +1,10 @@
-// Members: invite with a role (the one-time link is shown once), change a
-// member's role, remove a member or withdraw an invitation.
+// Members: invite with a role and, if you like, some resources (the one-time
+// link is shown once), change a member's role, remove a member or withdraw an
+// invitation.
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { AlertDialog, Dialog } from 'radix-ui';
 import { useState, type FormEvent } from 'react';
-import { ApiProblem, api, unwrap, type Member, type Role } from '../api/client.ts';
+import { ApiProblem, api, unwrap, type Member, type Resource, type Role } from '../api/client.ts';
 import { isRoleAtLeast } from '../api/roles.ts';
 import { CursorPager, useCursorPages } from '../components/cursor-pager.tsx';
 import { DialogFooter, ErrorAlert } from '../components/dialog-footer.tsx';
@@ -33,6 +34,7 @@ export function MembersPage() {
     placeholderData: keepPreviousData,
     enabled: organization !== null,
   });
+  const resources = useOrganizationResources(organization?.id);
   const changeRole = useMutation({
     mutationFn: async ({ userId, role }: { userId: string; role: Role }) => unwrap(await api.PATCH('/api/v1/members/{userId}', { params: { path: { userId } }, body: { role } })),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ['members'] }),
@@ -61,7 +63,7 @@ export function MembersPage() {
       <p className="muted lead">A member’s role caps every token they hold: viewer reads, member writes, admin manages the organization, owner also manages owners.</p>
       <ErrorAlert error={members.error ?? changeRole.error} />
       {members.data && (
-        <DataTable caption="Members" columns={['Email', 'Status', 'Role', 'Since', 'hidden:Actions']}>
+        <DataTable caption="Members" columns={['Email', 'Status', 'Role', 'Resources', 'Since', 'hidden:Actions']}>
           {members.data.items.map((member) => (
             <tr key={memberId(member)}>
               <th scope="row">{member.email}</th>
@@ -93,6 +95,9 @@ export function MembersPage() {
                 )}
               </td>
               <td>
+                <MemberResources ids={member.resources} names={resources.names} />
+              </td>
+              <td>
                 <RelativeTime at={member.createdAt} />
               </td>
               <td>{member.userId !== session?.user.id && <RemoveMember member={member} />}</td>
@@ -104,6 +109,7 @@ export function MembersPage() {
       <InviteDialog
         open={inviting}
         roles={assignable}
+        resources={resources.items}
         onOpenChange={setInviting}
         onCloseAutoFocus={inviteFocus.onCloseAutoFocus}
         onInvited={(email, link) => setShown({ title: 'Invitation link', name: email, secret: link, kind: 'invitation link', returnTo: inviteFocus.element })}
@@ -113,18 +119,55 @@ export function MembersPage() {
   );
 }
 
-function InviteDialog({ open, roles, onOpenChange, onCloseAutoFocus, onInvited }: { open: boolean; roles: Role[]; onOpenChange(open: boolean): void; onCloseAutoFocus(event: Event): void; onInvited(email: string, link: string): void }) {
+/** The organization's resources (the first 100), and their names by id for the members table. */
+function useOrganizationResources(organizationId: string | undefined) {
+  const query = useQuery({
+    queryKey: ['resources', organizationId, 'all'],
+    queryFn: async () => unwrap(await api.GET('/api/v1/resources', { params: { query: { limit: 100 } } })).items,
+    enabled: organizationId !== undefined,
+  });
+  const items = query.data ?? [];
+  return { items, names: new Map(items.map((r) => [r.id, r.name])) };
+}
+
+function MemberResources({ ids, names }: { ids: string[] | null; names: Map<string, string> }) {
+  if (ids === null) return <span className="muted">All</span>;
+  if (ids.length === 0) return <span className="muted">None</span>;
+  return (
+    <ul className="chips" aria-label="Resources">
+      {ids.map((id) => (
+        <li key={id} className="chip">
+          {names.get(id) ?? id}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+interface InviteDialogProps {
+  open: boolean;
+  roles: Role[];
+  resources: Resource[];
+  onOpenChange(open: boolean): void;
+  onCloseAutoFocus(event: Event): void;
+  onInvited(email: string, link: string): void;
+}
+
+function InviteDialog({ open, roles, resources, onOpenChange, onCloseAutoFocus, onInvited }: InviteDialogProps) {
   const queryClient = useQueryClient();
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<Role>('member');
+  const [limitedTo, setLimitedTo] = useState<string[]>([]);
   const invite = useMutation({
     mutationFn: async () => {
-      const { inviteUrl, inviteToken: _secret, ...invited } = unwrap(await api.POST('/api/v1/members', { body: { email, role } }));
+      const body = { email, role, ...(limitedTo.length > 0 ? { resources: limitedTo } : {}) };
+      const { inviteUrl, inviteToken: _secret, ...invited } = unwrap(await api.POST('/api/v1/members', { body }));
       onInvited(invited.email, inviteUrl);
       return invited;
     },
     onSuccess: async () => {
       setEmail('');
+      setLimitedTo([]);
       onOpenChange(false);
       await queryClient.invalidateQueries({ queryKey: ['members'] });
     },
@@ -153,6 +196,28 @@ function InviteDialog({ open, roles, onOpenChange, onCloseAutoFocus, onInvited }
                 ))}
               </select>
             </Field>
+            {resources.length > 0 && (
+              <fieldset className="field">
+                <legend>Resources</legend>
+                <p className="muted">None ticked: every resource. Otherwise the member, and every token they hold, reaches only these.</p>
+                <ul className="scope-list" aria-label="Limit to resources">
+                  {resources.map((resource) => (
+                    <li key={resource.id}>
+                      <label className="scope">
+                        <input
+                          type="checkbox"
+                          checked={limitedTo.includes(resource.id)}
+                          onChange={(e) => setLimitedTo(e.target.checked ? [...limitedTo, resource.id] : limitedTo.filter((id) => id !== resource.id))}
+                        />
+                        <span>{resource.name}</span>
+                        <span className="muted">{resource.type}</span>
+                      </label>
+                    </li>
+                  ))}
+                </ul>
+                {problem?.fieldMessage('resources') && <p className="field-error">{problem.fieldMessage('resources')}</p>}
+              </fieldset>
+            )}
             <DialogFooter error={problem && problem.errors.length > 0 ? null : invite.error}>
               <button type="submit" className="button primary" disabled={invite.isPending}>
                 Invite

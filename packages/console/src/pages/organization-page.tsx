@@ -1,15 +1,11 @@
 // Organization settings for admins: the token policy every new token must
-// meet, and the resources tokens and members can be limited to.
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { AlertDialog } from 'radix-ui';
+// meet (resources have their own page).
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { ApiProblem, api, unwrap, type Organization, type Resource } from '../api/client.ts';
+import { ApiProblem, api, unwrap, type Organization } from '../api/client.ts';
 import { isRoleAtLeast } from '../api/roles.ts';
-import { CursorPager, useCursorPages } from '../components/cursor-pager.tsx';
-import { DataTable } from '../components/data-table.tsx';
-import { DialogFooter, ErrorAlert } from '../components/dialog-footer.tsx';
+import { ErrorAlert } from '../components/dialog-footer.tsx';
 import { Field } from '../components/field.tsx';
-import { RelativeTime } from '../components/relative-time.tsx';
 import { useSession } from '../session.tsx';
 
 export function OrganizationPage() {
@@ -20,7 +16,6 @@ export function OrganizationPage() {
     <>
       <h1>{organization.name}</h1>
       <TokenPolicyForm key={organization.id} organization={organization} />
-      <ResourcesSection organization={organization} />
     </>
   );
 }
@@ -100,98 +95,5 @@ function TokenPolicyForm({ organization }: { organization: Organization }) {
         </div>
       </form>
     </section>
-  );
-}
-
-function ResourcesSection({ organization }: { organization: Organization }) {
-  const queryClient = useQueryClient();
-  const pages = useCursorPages();
-  const [type, setType] = useState('project');
-  const [name, setName] = useState('');
-  const resources = useQuery({
-    queryKey: ['resources', organization.id, 'page', pages.cursor],
-    queryFn: async () => unwrap(await api.GET('/api/v1/resources', { params: { query: { limit: 50, ...(pages.cursor ? { cursor: pages.cursor } : {}) } } })),
-    placeholderData: keepPreviousData,
-  });
-  const create = useMutation({
-    mutationFn: async () => unwrap(await api.POST('/api/v1/resources', { body: { type, name } })),
-    onSuccess: async () => {
-      setName('');
-      await queryClient.invalidateQueries({ queryKey: ['resources'] });
-    },
-  });
-  const problem = create.error instanceof ApiProblem ? create.error : null;
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    create.mutate();
-  };
-  return (
-    <section aria-labelledby="resources-title" className="panel">
-      <h2 id="resources-title">Resources</h2>
-      <p className="muted">Projects, repositories or anything else your API scopes by: tokens and members can be limited to some of them.</p>
-      <form onSubmit={submit} noValidate className="row">
-        <Field label="Type" hint="Lower case, e.g. project." error={problem?.fieldMessage('type')}>
-          <input type="text" value={type} onChange={(e) => setType(e.target.value)} />
-        </Field>
-        <Field label="Resource name" error={problem?.fieldMessage('name')}>
-          <input type="text" value={name} onChange={(e) => setName(e.target.value)} />
-        </Field>
-        <div className="field">
-          <span aria-hidden="true">&nbsp;</span>
-          <button type="submit" className="button primary" disabled={create.isPending}>
-            Add resource
-          </button>
-        </div>
-      </form>
-      <ErrorAlert error={problem && problem.errors.length > 0 ? null : (create.error ?? resources.error)} />
-      {resources.data && resources.data.items.length > 0 && (
-        <DataTable caption="Resources" columns={['Name', 'Type', 'Created', 'hidden:Actions']}>
-          {resources.data.items.map((resource) => (
-            <tr key={resource.id}>
-              <th scope="row">{resource.name}</th>
-              <td>{resource.type}</td>
-              <td>
-                <RelativeTime at={resource.createdAt} />
-              </td>
-              <td>
-                <DeleteResource resource={resource} />
-              </td>
-            </tr>
-          ))}
-        </DataTable>
-      )}
-      <CursorPager pages={pages} nextCursor={resources.data?.nextCursor} />
-    </section>
-  );
-}
-
-function DeleteResource({ resource }: { resource: Resource }) {
-  const queryClient = useQueryClient();
-  const [open, setOpen] = useState(false);
-  const remove = useMutation({
-    mutationFn: async () => unwrap(await api.DELETE('/api/v1/resources/{id}', { params: { path: { id: resource.id } } })),
-    onSuccess: () => setOpen(false),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: ['resources'] }),
-  });
-  return (
-    <AlertDialog.Root open={open} onOpenChange={setOpen}>
-      <AlertDialog.Trigger asChild>
-        <button type="button" className="button small" aria-label={`Delete ${resource.name}`}>
-          Delete
-        </button>
-      </AlertDialog.Trigger>
-      <AlertDialog.Portal>
-        <AlertDialog.Overlay className="overlay" />
-        <AlertDialog.Content className="dialog">
-          <AlertDialog.Title>Delete {resource.name}?</AlertDialog.Title>
-          <AlertDialog.Description>Tokens and members limited to it lose that grant.</AlertDialog.Description>
-          <DialogFooter error={remove.error} kind="alert">
-            <button type="button" className="button danger" disabled={remove.isPending} onClick={() => remove.mutate()}>
-              Delete resource
-            </button>
-          </DialogFooter>
-        </AlertDialog.Content>
-      </AlertDialog.Portal>
-    </AlertDialog.Root>
   );
 }

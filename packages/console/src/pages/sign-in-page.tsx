@@ -3,17 +3,23 @@
 import { useState, type FormEvent } from 'react';
 import { Navigate, useLocation, useNavigate } from 'react-router';
 import { ApiProblem, api, unwrap } from '../api/client.ts';
+import { useFragmentSecret } from '../components/fragment-secret.ts';
+import { PublicCard } from '../components/public-card.tsx';
 import { useSession } from '../session.tsx';
 
 export function SignInPage() {
   const { session, signedIn } = useSession();
   const navigate = useNavigate();
   const location = useLocation();
+  // Sign-in has no use for a fragment: one arriving here (a spent setup link
+  // the server redirected) leaves the address bar at once.
+  useFragmentSecret();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [isPending, setPending] = useState(false);
-  const from = (location.state as { from?: string } | null)?.from ?? '/tokens';
+  const state = location.state as { from?: string; notice?: string } | null;
+  const from = state?.from ?? '/tokens';
   if (session) return <Navigate to={from} replace />;
 
   async function submit(event: FormEvent) {
@@ -34,26 +40,28 @@ export function SignInPage() {
   }
 
   return (
-    <main className="sign-in">
-      <form className="card" onSubmit={submit} aria-labelledby="sign-in-title">
-        <h1 id="sign-in-title">Sign in to Keyward</h1>
-        <label className="field">
-          <span>Email</span>
-          <input type="email" name="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
-        </label>
-        <label className="field">
-          <span>Password</span>
-          <input type="password" name="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
-        </label>
-        {error && (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        )}
-        <button type="submit" className="button primary" disabled={isPending}>
-          {isPending ? 'Signing in…' : 'Sign in'}
-        </button>
-      </form>
-    </main>
+    <PublicCard title="Sign in to Keyward" onSubmit={submit} browserValidation>
+      {state?.notice && (
+        <p className="notice" role="status">
+          {state.notice}
+        </p>
+      )}
+      <label className="field">
+        <span>Email</span>
+        <input type="email" name="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
+      </label>
+      <label className="field">
+        <span>Password</span>
+        <input type="password" name="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+      </label>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <button type="submit" className="button primary" disabled={isPending}>
+        {isPending ? 'Signing in…' : 'Sign in'}
+      </button>
+    </PublicCard>
   );
 }

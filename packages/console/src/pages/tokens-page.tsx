@@ -220,7 +220,8 @@ export function TokenTable({ items, onIssued }: { items: Token[]; onIssued(issue
           </td>
           <td>
             {token.resources.length === 0 ? (
-              <span className="muted">All</span>
+              // A token limited to resources that were all deleted reaches none, not all.
+              <span className="muted">{token.resourcesLimited ? 'None (its resources were deleted)' : 'All'}</span>
             ) : (
               <ol className="ranked-inline">
                 {token.resources.map((r) => (

@@ -1,6 +1,7 @@
 // The storage port. The server implements it once with Kysely for SQLite and
 // PostgreSQL; services only ever see this interface.
 import type { Role } from '../roles.ts';
+import type { TokenHashKind } from '../tokens/legacy-token.ts';
 import type { TokenKind } from '../tokens/token-format.ts';
 import type {
   ApiClient,
@@ -55,6 +56,13 @@ export interface AuditFilter extends PageRequest {
 }
 
 export type NewToken = Omit<TokenRecord, 'resources' | 'lastUsedAt' | 'lastUsedIp'> & { resourceIds: string[] };
+
+/** What an imported token carries besides a new one's fields: where it came from and how its digest was made. */
+export interface ImportedKey {
+  /** The caller's stable id for the key, unique per organization: a re-run of an import skips it. */
+  externalId: string;
+  hashKind: TokenHashKind;
+}
 
 export interface TokenChanges {
   name?: string;
@@ -135,7 +143,10 @@ export interface Store {
   updateClient(organizationId: string, id: string, changes: { name?: string; description?: string | null; rateLimit?: RateLimitSetting | null }): Promise<void>;
   markClientDeleted(organizationId: string, id: string, at: Date): Promise<void>;
 
-  insertToken(token: NewToken): Promise<void>;
+  /** `imported` marks a token brought from another system (see ImportedKey). */
+  insertToken(token: NewToken, imported?: ImportedKey): Promise<void>;
+  /** The id of the organization's token imported under this external id, if any. */
+  findTokenIdByExternalId(organizationId: string, externalId: string): Promise<string | null>;
   findToken(organizationId: string, id: string): Promise<TokenRecord | null>;
   /** One indexed read over the digests of every keyring version. */
   findTokenByDigests(digests: readonly string[]): Promise<TokenRecord | null>;

@@ -14,6 +14,14 @@ export interface ServiceDeps {
   keyring: Keyring;
   catalog: ScopeCatalog;
   prefixes: TokenPrefixes;
+  /**
+   * Prefixes of keys imported from another system (`legacyTokenPrefixes`):
+   * such keys skip the checksum pre-check and are looked up by digest.
+   *
+   * @example
+   * legacyPrefixes: ['sk_live_', 'acme-']
+   */
+  legacyPrefixes?: readonly string[];
   passwords: PasswordHasher;
   now: () => Date;
   /**

@@ -44,6 +44,28 @@ export function issueSecret(deps: ServiceDeps, kind: TokenKind): IssuedSecret {
   return { plaintext, digest, secretVersion: version, hint: tokenHint(plaintext) };
 }
 
+/** What a token chooses at birth; the rest (live, not rotated, its own lineage) follows. */
+export type NewTokenFields = Pick<
+  NewToken,
+  'id' | 'organizationId' | 'kind' | 'owner' | 'name' | 'hint' | 'digest' | 'secretVersion' | 'scopes' | 'permission' | 'resourceIds' | 'expiresAt' | 'allowedIps' | 'rateLimit' | 'metadata' | 'remaining' | 'refill' | 'createdAt'
+>;
+
+/** A new token (created or imported): enabled, not revoked, not rotated, the first of its lineage. */
+export function newTokenOf(fields: NewTokenFields): NewToken {
+  return {
+    ...fields,
+    resourcesLimited: fields.resourceIds.length > 0,
+    disabledAt: null,
+    disabledBy: null,
+    revokedAt: null,
+    revokedReason: null,
+    lineageId: fields.id,
+    rotatedFrom: null,
+    rotatedAt: null,
+    graceUntil: null,
+  };
+}
+
 export async function findOrganizationOf(store: Store, actor: Actor): Promise<Organization> {
   const org = await store.findOrganization(actor.organizationId);
   if (!org) throw new NotFoundError('organization');
@@ -96,7 +118,7 @@ export async function createToken(deps: ServiceDeps, actor: Actor, input: TokenS
 
     const secret = issueSecret(deps, target.kind);
     const id = newId('tok');
-    const token: NewToken = {
+    const token = newTokenOf({
       id,
       organizationId: org.id,
       kind: target.kind,
@@ -108,23 +130,14 @@ export async function createToken(deps: ServiceDeps, actor: Actor, input: TokenS
       scopes: [...scopes],
       permission,
       resourceIds: [...resourceIds],
-      resourcesLimited: resourceIds.length > 0,
       expiresAt,
-      disabledAt: null,
-      disabledBy: null,
-      revokedAt: null,
-      revokedReason: null,
       allowedIps,
       rateLimit: settings.rateLimit ?? null,
       metadata,
       remaining: settings.remaining ?? null,
       refill: settings.refill ?? null,
-      lineageId: id,
-      rotatedFrom: null,
-      rotatedAt: null,
-      graceUntil: null,
       createdAt: now,
-    };
+    });
     await store.insertToken(token);
     await store.insertAuditEvent(
       auditEvent(deps, actor, {

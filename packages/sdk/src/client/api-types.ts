@@ -332,6 +332,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tokens/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import existing API keys
+         * @description Up to 1,000 keys per request, each as plaintext or as the SHA-256 hash another key service stored, with owner, name, scopes, resources, expiry and metadata. Every record is judged alone: created, skipped (its externalId was imported before, so a re-run creates no duplicates) or failed with field errors; the created ones are written in one transaction. The importer and the owner must both be able to grant what a key carries; service tokens also need clients:manage. With dryRun nothing is written.
+         *
+         *     Needs scope tokens:manage (a console session holds every scope its role grants).
+         *
+         *     Needs at least the admin permission level (a token's effective permission, or a session's role).
+         */
+        post: operations["importTokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/verify": {
         parameters: {
             query?: never;
@@ -975,6 +999,67 @@ export interface components {
             /** @description Strings found where they should not be. */
             tokens: string[];
         };
+        /** @description One existing key: exactly one of plaintext and sha256. */
+        ImportTokenRecord: {
+            /** @description The key's stable id in the old system (1-200 visible characters): a record whose externalId is already imported is skipped. */
+            externalId: string;
+            /** @description The key itself: a Keyward token, or a key with a configured legacy prefix. Hashed under the keyring at once. */
+            plaintext?: string;
+            /** @description Instead of plaintext: the hex SHA-256 of the whole key, as other key services store it. Re-hashed under the keyring on first use. */
+            sha256?: string;
+            /** @description With sha256: the configured legacy prefix the key starts with. */
+            prefix?: string;
+            /** @description A member of the organization (by email or user id), or an API client for a service token. */
+            owner: {
+                /** Format: email */
+                email: string;
+            } | {
+                userId: string;
+            } | {
+                clientId: string;
+            };
+            /** @description Unique per owner among live tokens. */
+            name: string;
+            /** @description Scopes the importer and the owner can both grant. */
+            scopes: string[];
+            /** @description Ranked resource ids: the first grant that applies wins. Empty = all the owner can access. */
+            resources?: string[];
+            permission?: "viewer" | "member" | "admin" | "owner";
+            /** @description Absent or null = never, where the organization allows it; else within its maximum lifetime. */
+            expiresAt?: string | null;
+            /** @description IPv4/IPv6 addresses or CIDR ranges. */
+            allowedIps?: string[];
+            /** @description Small JSON object: at most 50 keys of 1-64 characters, 4 KiB in all. */
+            metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        ImportTokensRequest: {
+            records: components["schemas"]["ImportTokenRecord"][];
+            /** @description Judge every record and write nothing. */
+            dryRun?: boolean;
+        };
+        ImportTokensResult: {
+            dryRun: boolean;
+            /** @description Records imported (with dryRun: that would be). */
+            created: number;
+            /** @description Records whose externalId was already imported: left as they are. */
+            skipped: number;
+            failed: number;
+            /** @description One per record, in order. Never a key or a hash. */
+            results: {
+                /** @description Position of the record in `records`, from 0. */
+                index: number;
+                externalId: string;
+                status: "created" | "skipped" | "failed";
+                /** @description The new or existing token; null in a dry run. */
+                tokenId?: string | null;
+                errors?: {
+                    field: string;
+                    message: string;
+                }[];
+            }[];
+        };
         LoginRequest: {
             /** Format: email */
             email: string;
@@ -1058,6 +1143,8 @@ export interface components {
                 type: string;
                 name: string;
             }[];
+            /** @description True when the token was granted a list of resources. If all of them have since been deleted, `resources` is empty and the token reaches none (not all). */
+            resourcesLimited: boolean;
             status: "active" | "expired" | "revoked" | "disabled";
             allowedIps: string[];
             rateLimit: {
@@ -1099,6 +1186,8 @@ export interface components {
                 type: string;
                 name: string;
             }[];
+            /** @description True when the token was granted a list of resources. If all of them have since been deleted, `resources` is empty and the token reaches none (not all). */
+            resourcesLimited: boolean;
             status: "active" | "expired" | "revoked" | "disabled";
             allowedIps: string[];
             rateLimit: {
@@ -1148,6 +1237,8 @@ export interface components {
                 type: string;
                 name: string;
             }[];
+            /** @description True when the token was granted a list of resources. If all of them have since been deleted, `resources` is empty and the token reaches none (not all). */
+            resourcesLimited: boolean;
             status: "active" | "expired" | "revoked" | "disabled";
             allowedIps: string[];
             rateLimit: {
@@ -2154,6 +2245,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LeakReportReceived"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    importTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportTokensRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportTokensResult"];
                 };
             };
             400: components["responses"]["ValidationFailed"];

@@ -9,7 +9,7 @@ describe('createVerifier against a real Keyward server', () => {
   let fetches: string[];
 
   beforeAll(async () => {
-    server = await startKeywardServer();
+    server = await startKeywardServer({ env: { KEYWARD_LEGACY_TOKEN_PREFIXES: 'sk_live_' } });
   });
   afterAll(async () => {
     await server.close();
@@ -44,6 +44,21 @@ describe('createVerifier against a real Keyward server', () => {
     expect(await verifier.verify('not-a-token')).toEqual({ valid: false, code: 'MALFORMED' });
     expect(await verifier.verify(typo)).toEqual({ valid: false, code: 'MALFORMED' });
     expect(fetches).toEqual([]);
+  });
+
+  it('asks about imported keys with a legacy prefix when told the prefixes, and refuses them locally otherwise', async () => {
+    const key = `sk_live_${'k3Y'.repeat(8)}`;
+    const imported = await server.t.app.inject({
+      method: 'POST',
+      url: '/api/v1/tokens/import',
+      headers: { authorization: `Bearer ${server.owner}` },
+      payload: { records: [{ externalId: 'sdk-legacy', plaintext: key, owner: { email: 'owner@example.com' }, name: 'sdk legacy', scopes: ['tokens:read'], expiresAt: new Date(Date.now() + 86_400_000).toISOString() }] },
+    });
+    expect(imported.json().results[0], imported.body).toMatchObject({ status: 'created' });
+    expect(await open({ events: false }).verify(key)).toEqual({ valid: false, code: 'MALFORMED' });
+    expect(fetches).toEqual([]);
+    const answer = await open({ events: false, legacyTokenPrefixes: ['sk_live_'] }).verify(key, { scopes: ['tokens:read'] });
+    expect(answer).toMatchObject({ valid: true, code: 'VALID', token: { name: 'sdk legacy' } });
   });
 
   it('answers a repeated question from its cache', async () => {

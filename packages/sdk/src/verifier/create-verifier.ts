@@ -1,5 +1,6 @@
 // createVerifier(): asks POST /api/v1/verify, keeps the answers that are safe
 // to reuse, and drops them when the server's event stream says they changed.
+import { legacyPrefixOf } from '../../../core/src/tokens/legacy-prefix.ts';
 import { DEFAULT_TOKEN_PREFIXES, parseToken, type TokenPrefixes } from '../../../core/src/tokens/token-format.ts';
 import { KeywardRequestError, KeywardUnavailableError } from '../errors.ts';
 import { openInvalidationStream, type InvalidationEvent, type InvalidationStream, type InvalidationStreamOptions } from '../events/invalidation-stream.ts';
@@ -19,6 +20,14 @@ export interface VerifierOptions {
   timeoutMs?: number;
   /** The server's token prefixes, if it was configured with others than `kw_pat`/`kw_svc`. */
   tokenPrefixes?: TokenPrefixes;
+  /**
+   * The server's `legacyTokenPrefixes` (keys imported from another system):
+   * keys with one skip the local checksum check and are asked about.
+   *
+   * @example
+   * createVerifier({ baseUrl, token, legacyTokenPrefixes: ['sk_live_'] })
+   */
+  legacyTokenPrefixes?: readonly string[];
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
 }
@@ -162,7 +171,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const cached = cache?.get(presented, key);
       if (cached) return cached;
       // Checksum next: typos and garbage never cost a round trip.
-      if (!parseToken(presented, prefixes)) return MALFORMED;
+      if (!parseToken(presented, prefixes) && legacyPrefixOf(presented, options.legacyTokenPrefixes) === null) return MALFORMED;
       const wire: VerifyQuestion = {};
       if (question.scopes && question.scopes.length > 0) wire.scopes = [...question.scopes];
       if (question.require !== undefined) wire.require = question.require;

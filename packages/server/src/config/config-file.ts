@@ -26,6 +26,8 @@ export const ConfigFileSchema = Type.Object(
     tokenPrefixes: Type.Optional(
       Type.Object({ personal: Type.Optional(Type.String()), client: Type.Optional(Type.String()) }, { additionalProperties: false }),
     ),
+    /** Prefixes of keys imported from another system, e.g. ["sk_live_"]; KEYWARD_LEGACY_TOKEN_PREFIXES overrides. */
+    legacyTokenPrefixes: Type.Optional(Type.Array(Type.String(), { maxItems: 20 })),
     rateLimits: Type.Optional(
       Type.Object(
         { passwordFlow: Type.Optional(Limit), loginPerIp: Type.Optional(Limit), loginPerAccount: Type.Optional(Limit) },

@@ -227,6 +227,9 @@ describe('loadConfig', () => {
       ['a bad token prefix', { tokenPrefixes: { personal: 'KW-PAT' } }, /tokenPrefixes.personal "KW-PAT" is not a valid prefix/],
       ['the same prefix for both kinds', { tokenPrefixes: { personal: 'kw_tok', client: 'kw_tok' } }, /must differ/],
       ['a rate limit of zero', { rateLimits: { passwordFlow: { max: 0, windowSeconds: 60 } } }, /rateLimits\/passwordFlow\/max/],
+      ['a legacy prefix with a space', { legacyTokenPrefixes: ['sk live'] }, /legacyTokenPrefixes: "sk live" is not a valid prefix/],
+      ['a legacy prefix that swallows native tokens', { legacyTokenPrefixes: ['kw_'] }, /"kw_" overlaps Keyward's own token prefixes/],
+      ['a repeated legacy prefix', { legacyTokenPrefixes: ['sk_', 'sk_'] }, /repeats a prefix/],
     ];
     it.each(bad)('refuses %s, naming KEYWARD_CONFIG', (_name, content, message) => {
       writeConfigFile('bad.json', content);
@@ -235,6 +238,19 @@ describe('loadConfig', () => {
       expect(error.message).toMatch(/^KEYWARD_CONFIG: /);
       expect(error.message).toMatch(message);
       expect(error.message).not.toContain('\n');
+    });
+
+    it('reads legacyTokenPrefixes from the file, and KEYWARD_LEGACY_TOKEN_PREFIXES instead when set', () => {
+      writeConfigFile('legacy.json', { legacyTokenPrefixes: ['sk_live_', 'acme-'] });
+      expect(loadConfig({ KEYWARD_CONFIG: 'legacy.json' }, cwd).legacyTokenPrefixes).toEqual(['sk_live_', 'acme-']);
+      expect(loadConfig({ KEYWARD_CONFIG: 'legacy.json', KEYWARD_LEGACY_TOKEN_PREFIXES: ' pk_test_ , old. ' }, cwd).legacyTokenPrefixes).toEqual(['pk_test_', 'old.']);
+      expect(loadConfig({}, cwd).legacyTokenPrefixes).toEqual([]);
+    });
+
+    it('refuses a bad KEYWARD_LEGACY_TOKEN_PREFIXES, naming it', () => {
+      const error = configErrorOf(() => loadConfig({ KEYWARD_LEGACY_TOKEN_PREFIXES: 'sk_live_,kw_pat_x' }, cwd));
+      expect(error.setting).toBe('KEYWARD_LEGACY_TOKEN_PREFIXES');
+      expect(error.message).toMatch(/"kw_pat_x" overlaps/);
     });
 
     it('refuses a KEYWARD_CONFIG that names a missing file, naming KEYWARD_CONFIG and the path', () => {

@@ -8,7 +8,9 @@ import {
   DEMO_SCOPES,
   buildScopeCatalog,
   isValidCidr,
+  isValidLegacyPrefix,
   isValidTokenPrefix,
+  overlapsNativePrefix,
   type ScopeCatalog,
   type TokenPrefixes,
 } from '@keyward/core';
@@ -52,6 +54,12 @@ export interface KeywardConfig {
   trustedProxies: string[];
   catalog: ScopeCatalog;
   prefixes: TokenPrefixes;
+  /**
+   * Prefixes of keys imported from another system (`legacyTokenPrefixes` in the
+   * config file, or KEYWARD_LEGACY_TOKEN_PREFIXES, comma-separated): such keys
+   * skip the checksum pre-check and are looked up by digest.
+   */
+  legacyTokenPrefixes: string[];
   rateLimits: { passwordFlow: RateLimitConfig; loginPerIp: RateLimitConfig; loginPerAccount: RateLimitConfig };
   bodyLimitBytes: number;
   configFile: string | null;
@@ -162,6 +170,23 @@ function checkRedisUrl(url: string | null): string | null {
   return url;
 }
 
+const MAX_LEGACY_PREFIXES = 20;
+
+/** The environment's list wins over the file's; each prefix is checked, and none may overlap Keyward's own. */
+function checkLegacyPrefixes(env: NodeJS.ProcessEnv, fromFile: string[] | undefined, prefixes: TokenPrefixes): string[] {
+  const raw = text(env, 'KEYWARD_LEGACY_TOKEN_PREFIXES');
+  const setting = raw !== null ? 'KEYWARD_LEGACY_TOKEN_PREFIXES' : 'KEYWARD_CONFIG';
+  const where = raw !== null ? 'KEYWARD_LEGACY_TOKEN_PREFIXES' : 'legacyTokenPrefixes';
+  const list = raw !== null ? raw.split(',').map((entry) => entry.trim()).filter(Boolean) : (fromFile ?? []);
+  if (list.length > MAX_LEGACY_PREFIXES) throw new ConfigError(setting, `${where} lists ${list.length} prefixes; at most ${MAX_LEGACY_PREFIXES}`);
+  for (const prefix of list) {
+    if (!isValidLegacyPrefix(prefix)) throw new ConfigError(setting, `${where}: "${prefix}" is not a valid prefix (2-32 letters, digits, "_", "-" or ".", starting with a letter or digit)`);
+    if (overlapsNativePrefix(prefix, prefixes)) throw new ConfigError(setting, `${where}: "${prefix}" overlaps Keyward's own token prefixes (${prefixes.personal}_, ${prefixes.client}_), whose tokens keep their checksum check`);
+  }
+  if (new Set(list).size !== list.length) throw new ConfigError(setting, `${where} repeats a prefix`);
+  return list;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): KeywardConfig {
   const { file, path: configFile } = readConfigFile(env, cwd);
   let catalog: ScopeCatalog;
@@ -175,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (!isValidTokenPrefix(prefix)) throw new ConfigError('KEYWARD_CONFIG', `tokenPrefixes.${kind} "${prefix}" is not a valid prefix`);
   }
   if (prefixes.personal === prefixes.client) throw new ConfigError('KEYWARD_CONFIG', 'tokenPrefixes.personal and tokenPrefixes.client must differ');
+
+  const legacyTokenPrefixes = checkLegacyPrefixes(env, file.legacyTokenPrefixes, prefixes);
 
   const trustedProxies = (text(env, 'KEYWARD_TRUSTED_PROXIES') ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
   for (const proxy of trustedProxies) {
@@ -222,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     trustedProxies,
     catalog,
     prefixes,
+    legacyTokenPrefixes,
     rateLimits: {
       passwordFlow: {
         max: integer(env, 'KEYWARD_PASSWORD_FLOW_MAX', passwordFlow.max, 1, 1_000_000),

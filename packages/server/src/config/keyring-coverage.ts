@@ -13,12 +13,13 @@ export interface KeyringCoverage {
   missingVersions: Record<string, number>;
 }
 
-/** Live tokens per keyring version (`tokens.secret_version`). */
+/** Live tokens per keyring version (`tokens.secret_version`); keys imported as a SHA-256 need no keyring secret. */
 export async function countLiveTokensByVersion(database: Database, now: Date): Promise<Map<string, number>> {
   const rows = await database.db
     .selectFrom('tokens')
     .select(['secretVersion', (eb) => eb.fn.countAll<number>().as('count')])
     .where('revokedAt', 'is', null)
+    .where('hashKind', '=', 'hmac')
     .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
     .where((eb) => eb.or([eb('rotatedAt', 'is', null), eb('graceUntil', '>', now)]))
     .groupBy('secretVersion')

@@ -39,6 +39,7 @@ const PUBLIC_OPERATIONS = new Set([
 const BODIES: Record<string, unknown> = {
   'POST /api/v1/tokens': { name: 'probe', scopes: ['tokens:read'] },
   'POST /api/v1/tokens/revoke-leaked': { tokens: [generateToken('kw_pat')] },
+  'POST /api/v1/tokens/import': { records: [{ externalId: 'probe-1', plaintext: generateToken('kw_pat'), owner: { email: 'owner@example.com' }, name: 'probe', scopes: ['tokens:read'] }], dryRun: true },
   'POST /api/v1/verify': { token: generateToken('kw_pat') },
   'POST /oauth/introspect': { token: generateToken('kw_pat') },
   'PATCH /api/v1/tokens/{id}': { name: 'renamed' },

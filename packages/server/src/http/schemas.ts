@@ -112,6 +112,54 @@ export const RevokeLeakedBody = named(
   Type.Object({ tokens: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 1000, description: 'Strings found where they should not be.' }) }, strict),
 );
 
+// Import (issue 13): existing keys from another system. The batch is validated whole
+// here; the domain then judges each record (created, skipped or failed with field errors).
+const ImportOwner = Type.Union(
+  [Type.Object({ email: Email }, strict), Type.Object({ userId: Id }, strict), Type.Object({ clientId: Id }, strict)],
+  { description: 'A member of the organization (by email or user id), or an API client for a service token.' },
+);
+export const ImportTokenRecord = named('ImportTokenRecord', Type.Object(
+  {
+    externalId: Type.String({ pattern: '^[!-~]{1,200}$', description: "The key's stable id in the old system (1-200 visible characters): a record whose externalId is already imported is skipped." }),
+    plaintext: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'The key itself: a Keyward token, or a key with a configured legacy prefix. Hashed under the keyring at once.' })),
+    sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Instead of plaintext: the hex SHA-256 of the whole key, as other key services store it. Re-hashed under the keyring on first use.' })),
+    prefix: Type.Optional(Type.String({ minLength: 2, maxLength: 32, description: 'With sha256: the configured legacy prefix the key starts with.' })),
+    owner: ImportOwner,
+    name: TokenName,
+    scopes: Type.Array(Type.String({ minLength: 3, maxLength: 65 }), { minItems: 1, maxItems: 100, description: 'Scopes the importer and the owner can both grant.' }),
+    resources: Type.Optional(ResourceIdList),
+    permission: Type.Optional(RoleSchema),
+    expiresAt: Type.Optional(Type.Union([Timestamp, Type.Null()], { description: 'Absent or null = never, where the organization allows it; else within its maximum lifetime.' })),
+    allowedIps: Type.Optional(AllowedIps),
+    metadata: Type.Optional(Metadata),
+  },
+  { ...strict, description: 'One existing key: exactly one of plaintext and sha256.' },
+));
+export const ImportTokensBody = named('ImportTokensRequest', Type.Object(
+  {
+    records: Type.Array(ImportTokenRecord, { minItems: 1, maxItems: 1000 }),
+    dryRun: Type.Optional(Type.Boolean({ description: 'Judge every record and write nothing.' })),
+  },
+  strict,
+));
+const FieldErrors = Type.Array(Type.Object({ field: Type.String(), message: Type.String() }));
+export const ImportTokensResponse = named('ImportTokensResult', Type.Object({
+  dryRun: Type.Boolean(),
+  created: Type.Integer({ description: 'Records imported (with dryRun: that would be).' }),
+  skipped: Type.Integer({ description: 'Records whose externalId was already imported: left as they are.' }),
+  failed: Type.Integer(),
+  results: Type.Array(
+    Type.Object({
+      index: Type.Integer({ description: 'Position of the record in `records`, from 0.' }),
+      externalId: Type.String(),
+      status: Type.Union([Type.Literal('created'), Type.Literal('skipped'), Type.Literal('failed')]),
+      tokenId: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'The new or existing token; null in a dry run.' })),
+      errors: Type.Optional(FieldErrors),
+    }),
+    { description: 'One per record, in order. Never a key or a hash.' },
+  ),
+}));
+
 const TokenStatusSchema = Type.Union([Type.Literal('active'), Type.Literal('expired'), Type.Literal('revoked'), Type.Literal('disabled')]);
 const Limit = Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: 50 });
 const Cursor = Type.String({ minLength: 1, maxLength: 200 });
@@ -220,6 +268,9 @@ const tokenFields = {
   scopes: Type.Array(Type.String()),
   permission: RoleSchema,
   resources: Type.Array(ResourceRef),
+  resourcesLimited: Type.Boolean({
+    description: 'True when the token was granted a list of resources. If all of them have since been deleted, `resources` is empty and the token reaches none (not all).',
+  }),
   status: TokenStatusSchema,
   allowedIps: Type.Array(Type.String()),
   rateLimit: RateLimit,

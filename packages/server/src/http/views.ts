@@ -24,6 +24,7 @@ export function tokenView(token: TokenRecord, now: Date) {
     scopes: token.scopes,
     permission: token.permission,
     resources: token.resources,
+    resourcesLimited: token.resourcesLimited,
     status: tokenStatus(token, now),
     allowedIps: token.allowedIps,
     rateLimit: token.rateLimit,

@@ -4,6 +4,7 @@ import type {
   ApiClient,
   AuditEvent,
   AuditFilter,
+  ImportedKey,
   Invitation,
   Member,
   MemberPageRequest,
@@ -469,9 +470,9 @@ export class KyselyStore implements Store {
 
   // ── tokens ─────────────────────────────────────────────────────────────
 
-  async insertToken(token: NewToken): Promise<void> {
+  async insertToken(token: NewToken, imported?: ImportedKey): Promise<void> {
     await this.atomically(async (store) => {
-      await store.db.insertInto('tokens').values(tokenToRow(token)).execute();
+      await store.db.insertInto('tokens').values(tokenToRow(token, imported)).execute();
       await store.writeGrants(token.id, token.resourceIds);
     });
   }
@@ -479,6 +480,11 @@ export class KyselyStore implements Store {
   async findToken(organizationId: string, id: string): Promise<TokenRecord | null> {
     const row = await this.db.selectFrom('tokens').selectAll().where('organizationId', '=', organizationId).where('id', '=', id).executeTakeFirst();
     return row ? ((await this.withGrants([row]))[0] ?? null) : null;
+  }
+
+  async findTokenIdByExternalId(organizationId: string, externalId: string): Promise<string | null> {
+    const row = await this.db.selectFrom('tokens').select('id').where('organizationId', '=', organizationId).where('externalId', '=', externalId).executeTakeFirst();
+    return row?.id ?? null;
   }
 
   async findTokenByDigests(digests: readonly string[]): Promise<TokenRecord | null> {
@@ -537,7 +543,7 @@ export class KyselyStore implements Store {
   }
 
   async rehashToken(id: string, digest: string, secretVersion: string): Promise<void> {
-    await this.db.updateTable('tokens').set({ digest, secretVersion }).where('id', '=', id).execute();
+    await this.db.updateTable('tokens').set({ digest, secretVersion, hashKind: 'hmac' }).where('id', '=', id).execute();
   }
 
   async markTokenRotated(id: string, at: Date, graceUntil: Date): Promise<boolean> {

@@ -118,6 +118,10 @@ export interface TokensTable {
   lastUsedIp: string | null;
   /** Start of the refill period that `remaining` belongs to. */
   quotaPeriodStart: NullableTimestamp;
+  /** 'hmac' (under the keyring) or 'sha256' (a key imported as a hash, until its first use); migration 0009. */
+  hashKind: ColumnType<string, string | undefined, string>;
+  /** The importer's stable id for an imported key, unique per organization; null for tokens made here. */
+  externalId: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface TokenResourcesTable {

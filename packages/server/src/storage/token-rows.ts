@@ -1,6 +1,6 @@
 // tokens (+ token_resources) rows ↔ records.
 import type { Insertable, Selectable, Updateable } from 'kysely';
-import type { DisabledBy, NewToken, RateLimitSetting, Refill, ResourceRef, TokenChanges, TokenKind, TokenOwner, TokenRecord } from '@keyward/core';
+import type { DisabledBy, ImportedKey, NewToken, RateLimitSetting, Refill, ResourceRef, TokenChanges, TokenKind, TokenOwner, TokenRecord } from '@keyward/core';
 import { roleFromColumn } from './membership-rows.ts';
 import { fromFlag, fromJson, fromOptionalJson, readOptionalTimestamp, toFlag, toJson, type TimestampReader } from './row-values.ts';
 import type { TokensTable } from './schema.ts';
@@ -63,8 +63,11 @@ export function tokenFromRow(row: TokenRow, resources: ResourceRef[], read: Time
   };
 }
 
-/** Picks the columns explicitly: callers may pass a whole TokenRecord (rotation copies the old one). */
-export function tokenToRow(token: NewToken): Insertable<TokensTable> {
+/**
+ * Picks the columns explicitly: callers may pass a whole TokenRecord (rotation
+ * copies the old one, and its successor is an ordinary HMAC-hashed token).
+ */
+export function tokenToRow(token: NewToken, imported?: ImportedKey): Insertable<TokensTable> {
   return {
     id: token.id,
     organizationId: token.organizationId,
@@ -95,6 +98,8 @@ export function tokenToRow(token: NewToken): Insertable<TokensTable> {
     createdAt: token.createdAt,
     lastUsedAt: null,
     lastUsedIp: null,
+    hashKind: imported?.hashKind ?? 'hmac',
+    externalId: imported?.externalId ?? null,
   };
 }
 

@@ -217,8 +217,11 @@ export class VerificationStore {
     });
   }
 
-  /** The keyring's lazy re-hash: only if the token still carries the old digest. */
+  /**
+   * The keyring's lazy re-hash, also of a key imported as a plain SHA-256 (the
+   * result is always an HMAC): only if the token still carries the old digest.
+   */
   async rehashToken(tokenId: string, fromDigest: string, digest: string, secretVersion: string): Promise<void> {
-    await this.db.updateTable('tokens').set({ digest, secretVersion }).where('id', '=', tokenId).where('digest', '=', fromDigest).execute();
+    await this.db.updateTable('tokens').set({ digest, secretVersion, hashKind: 'hmac' }).where('id', '=', tokenId).where('digest', '=', fromDigest).execute();
   }
 }

@@ -4,11 +4,12 @@
 // POST /verify, introspection, forward-auth and management authentication.
 import {
   ServiceUnavailableError,
-  candidateDigests,
   compileToken,
   decideVerification,
   hashToken,
   isReusedAfterRotation,
+  legacyPrefixOf,
+  lookupDigests,
   parseToken,
   publishSafely,
   refusal,
@@ -153,7 +154,10 @@ export class Verifier {
     const ipKey = input.ip ? clientKeyOf(input.ip) : null;
     if (ipKey !== null && this.options.limits.isIpBlocked(ipKey)) return { result: refusal('RATE_LIMITED'), compiled: null };
     // Checksum first: garbage and typos never reach the cache or the database.
-    if (!parseToken(plaintext, this.deps.prefixes)) return this.failed(refusal('MALFORMED'), null, ipKey);
+    // Imported keys with a configured legacy prefix have no checksum; their prefix and shape stand in for it.
+    if (!parseToken(plaintext, this.deps.prefixes) && legacyPrefixOf(plaintext, this.deps.legacyPrefixes) === null) {
+      return this.failed(refusal('MALFORMED'), null, ipKey);
+    }
 
     const found = this.lookup(plaintext);
     if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey));
@@ -177,7 +181,7 @@ export class Verifier {
       }
       return this.failed(result, compiled, ipKey);
     }
-    // A token found under an older keyring version is re-hashed, off the request path.
+    // A token found under an older keyring version, or imported as a plain SHA-256, is re-hashed off the request path.
     if (compiled && compiled.record.secretVersion !== this.deps.keyring.current.version) this.rehashLater(compiled, plaintext);
     // Nothing to count: answer without touching the limiters or the database.
     if (!compiled!.rateLimit && !compiled!.clientRateLimit && !(compiled!.quota && context.spendQuota)) return { result, compiled };
@@ -256,7 +260,8 @@ export class Verifier {
   }
 
   private async load(plaintext: string): Promise<CompiledToken | null> {
-    const digests = candidateDigests(this.deps.keyring, plaintext).map((d) => d.digest);
+    // A legacy key is also looked up by its plain SHA-256 (imported as a hash, not used yet).
+    const digests = lookupDigests(this.deps.keyring, plaintext, this.deps.legacyPrefixes);
     const found = await this.storage(() => this.options.store.findTokenForVerification(digests));
     if (!found) return null;
     const { token, owner } = this.compactor.compact(found.token, found.owner);

@@ -1,7 +1,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { bootstrapOwner, newKeyringEntry, parseKeyring } from '@keyward/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../app.ts';
+import { loadConfig } from '../../config/config.ts';
 import { openSqliteTestDatabase } from '../../storage/test-databases.ts';
 import { createTestApp, expectProblem, type TestApp } from '../../testing/test-app.ts';
 
@@ -38,7 +42,7 @@ describe('the web console at /', () => {
   });
 
   it('answers index.html for client routes a browser navigates to, so a reload keeps the page', async () => {
-    for (const url of ['/tokens', '/tokens?status=active', '/members/usr_1']) {
+    for (const url of ['/tokens', '/tokens?status=active', '/members/usr_1', '/invite', '/resources']) {
       const response = await t.app.inject({ method: 'GET', url, headers: HTML });
       expect(response.statusCode, url).toBe(200);
       expect(response.body).toBe(INDEX);
@@ -66,12 +70,89 @@ describe('the web console at /', () => {
   });
 });
 
+describe('the first-run setup page at /setup', () => {
+  let consoleDir: string;
+  beforeAll(async () => {
+    consoleDir = await mkdtemp(join(tmpdir(), 'keyward-console-'));
+    await writeFile(join(consoleDir, 'index.html'), INDEX);
+  });
+  afterAll(async () => {
+    await rm(consoleDir, { recursive: true, force: true });
+  });
+
+  /** A server on an empty database holding a setup token, as `npm start` runs it the first time. */
+  async function firstRun() {
+    const database = await openSqliteTestDatabase();
+    const config = loadConfig({ LOG_LEVEL: 'info', KEYWARD_CONFIG: '' }, '/nonexistent-keyward-test-dir');
+    const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
+    const { app, context } = await buildApp({ config, database, keyring: parseKeyring(newKeyringEntry('v1')), setupToken: 'setup-token-0123456789abcdef', logStream: quiet, consoleDir });
+    await app.ready();
+    return {
+      app,
+      context,
+      async close() {
+        await app.close();
+        await database.close();
+      },
+    };
+  }
+
+  it('answers the console page while nobody exists, and sends the browser to sign in once someone does', async () => {
+    const server = await firstRun();
+    try {
+      const open = await server.app.inject({ method: 'GET', url: '/setup' });
+      expect(open.statusCode).toBe(200);
+      expect(open.body).toBe(INDEX);
+      expect(String(open.headers['content-security-policy'])).toContain("script-src 'self'");
+
+      const created = await server.app.inject({
+        method: 'POST',
+        url: '/api/v1/setup',
+        payload: { setupToken: 'setup-token-0123456789abcdef', email: 'first@example.com', password: 'a long enough password', organizationName: 'First', organizationSlug: 'first' },
+      });
+      expect(created.statusCode).toBe(201);
+      const closed = await server.app.inject({ method: 'GET', url: '/setup', headers: HTML });
+      expect(closed.statusCode).toBe(303);
+      // An explicit empty fragment, so the browser does not carry the spent token to the sign-in address.
+      expect(closed.headers.location).toBe('/sign-in#');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('sends the browser to sign in when another replica has set Keyward up, though this one still holds its token', async () => {
+    const server = await firstRun();
+    try {
+      await bootstrapOwner(server.context.deps, { email: 'elsewhere@example.com', password: 'a long enough password', organizationName: 'Other', organizationSlug: 'other' });
+      expect(server.context.setup.token).not.toBeNull();
+      const response = await server.app.inject({ method: 'GET', url: '/setup', headers: HTML });
+      expect(response.statusCode).toBe(303);
+      expect(response.headers.location).toBe('/sign-in#');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('sends the browser to sign in on a server that was never waiting for setup', async () => {
+    const t = await createTestApp(openSqliteTestDatabase, { consoleDir });
+    try {
+      const response = await t.app.inject({ method: 'GET', url: '/setup', headers: HTML });
+      expect(response.statusCode).toBe(303);
+      expect(response.headers.location).toBe('/sign-in#');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('the web console before it is built', () => {
-  it('answers / with a problem that says how to build it', async () => {
+  it('answers / and /setup with a problem that says how to build it', async () => {
     const t = await createTestApp(openSqliteTestDatabase, { consoleDir: join(tmpdir(), 'keyward-console-never-built') });
     try {
-      const body = expectProblem(await t.app.inject({ method: 'GET', url: '/' }), 503, 'service_unavailable');
-      expect(body.detail).toContain('npm run build -w packages/console');
+      for (const url of ['/', '/setup']) {
+        const body = expectProblem(await t.app.inject({ method: 'GET', url }), 503, 'service_unavailable');
+        expect(body.detail).toContain('npm run build -w packages/console');
+      }
     } finally {
       await t.close();
     }

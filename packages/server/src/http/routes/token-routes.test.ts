@@ -31,6 +31,7 @@ const TOKEN_FIELDS = [
   'refill',
   'remaining',
   'resources',
+  'resourcesLimited',
   'rotatedFrom',
   'scopes',
   'status',

@@ -10,6 +10,7 @@ import { membershipInvitations } from './0005-membership-invitations.ts';
 import { webhooks } from './0006-webhooks.ts';
 import { expiryWarnings } from './0007-expiry-warnings.ts';
 import { tokenHygiene } from './0008-token-hygiene.ts';
+import { tokenImport } from './0009-token-import.ts';
 
 /** Names sort in the order the migrations run; never rename or reorder a released one. */
 export function allMigrations(capabilities: DialectCapabilities): Record<string, Migration> {
@@ -22,5 +23,6 @@ export function allMigrations(capabilities: DialectCapabilities): Record<string,
     '0006_webhooks': webhooks(capabilities),
     '0007_expiry_warnings': expiryWarnings(capabilities),
     '0008_token_hygiene': tokenHygiene(),
+    '0009_token_import': tokenImport(),
   };
 }
