@@ -71,7 +71,7 @@ export { MAX_IMPORT_BATCH, importTokens, type ImportOptions, type ImportOwner, t
 export { listTokens, getToken, getCurrentToken, type ListTokensQuery } from './tokens/list-tokens.ts';
 export { updateToken, type TokenPatch } from './tokens/update-token.ts';
 export { rotateToken, MAX_GRACE_PERIOD_SECONDS } from './tokens/rotate-token.ts';
-export { revokeToken, revokeCurrentToken, revokeLeakedTokens, revokeLineage } from './tokens/revoke-token.ts';
+export { revokeToken, revokeCurrentToken, revokeLeakedTokens, revokeLineage, type LeakFinding, type LeakReporter } from './tokens/revoke-token.ts';
 export { actorForToken, authenticateToken } from './tokens/authenticate-token.ts';
 export {
   authenticatePassword,

@@ -22,6 +22,7 @@ import { eventRoutes } from './http/routes/event-routes.ts';
 import { memberRoutes } from './http/routes/member-routes.ts';
 import { organizationRoutes } from './http/routes/organization-routes.ts';
 import { resourceRoutes } from './http/routes/resource-routes.ts';
+import { secretScanningRoutes } from './http/routes/secret-scanning-routes.ts';
 import { systemRoutes } from './http/routes/system-routes.ts';
 import { tokenImportRoutes } from './http/routes/token-import-routes.ts';
 import { tokenRoutes } from './http/routes/token-routes.ts';
@@ -264,6 +265,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await systemRoutes(app, context, SERVER_VERSION, metrics);
   await authRoutes(app, context);
   await tokenRoutes(app, context);
+  await secretScanningRoutes(app, context);
   await tokenImportRoutes(app, context);
   await verificationRoutes(app, context);
   await clientRoutes(app, context);

@@ -49,26 +49,46 @@ export async function findTokenBySecret(deps: ServiceDeps, store: Store, plainte
   return match ? { token, version: match.version } : null;
 }
 
+/** One string a leak report lists, with where the reporter found it. */
+export interface LeakFinding {
+  token: string;
+  /** Where it was found (a commit, a paste), as the reporter gives it; never the token itself. */
+  url?: string | null;
+  /** What kind of place that is, in the reporter's words ("commit", "issue_comment"…). */
+  source?: string | null;
+}
+
+/**
+ * Who reported a leak: a caller with `tokens:write` somewhere in this
+ * deployment, or a secret-scanning partner the operator configured.
+ */
+export type LeakReporter = { actor: Actor } | { partner: string; request: RequestFacts };
+
 /**
  * Secret scanning reports: each valid token is revoked and audited in its own
- * organization. The answer never says which strings were live tokens.
+ * organization (`token.leak_reported`, which the outbox sends as `token.leaked`),
+ * and every replica hears it on the bus. The answer never says which strings
+ * were live tokens.
  */
-export async function revokeLeakedTokens(deps: ServiceDeps, actor: Actor, plaintexts: readonly string[]): Promise<void> {
+export async function revokeLeakedTokens(deps: ServiceDeps, from: LeakReporter, findings: ReadonlyArray<string | LeakFinding>): Promise<void> {
+  const byToken = new Map<string, LeakFinding>();
+  for (const finding of findings) {
+    const each = typeof finding === 'string' ? { token: finding } : finding;
+    if (!byToken.has(each.token)) byToken.set(each.token, each);
+  }
   const changed = new Map<string, string[]>();
-  for (const plaintext of new Set(plaintexts)) {
+  for (const finding of byToken.values()) {
     await deps.store.transaction(async (store) => {
-      const found = await findTokenBySecret(deps, store, plaintext);
+      const found = await findTokenBySecret(deps, store, finding.token);
       if (!found) return;
       const { token } = found;
       const ids = await store.revokeTokens([token.id], deps.now(), 'leaked');
       if (ids.length === 0) return;
+      const input = { action: 'token.leak_reported', organizationId: token.organizationId, target: { type: 'token', id: token.id } };
       await store.insertAuditEvent(
-        auditEvent(deps, actor, {
-          action: 'token.leak_reported',
-          organizationId: token.organizationId,
-          target: { type: 'token', id: token.id },
-          details: { reportedFromOrganizationId: actor.organizationId },
-        }),
+        'actor' in from
+          ? auditEvent(deps, from.actor, { ...input, details: { reportedFromOrganizationId: from.actor.organizationId } })
+          : auditEvent(deps, null, { ...input, details: { partner: from.partner, url: finding.url ?? null, source: finding.source ?? null } }, from.request),
       );
       changed.set(token.organizationId, [...(changed.get(token.organizationId) ?? []), token.id]);
     });

@@ -312,6 +312,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/secret-scanning/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report leaked tokens as a secret-scanning partner
+         * @description For code hosts and scanners the operator configured as partners: no Keyward token, but `Keyward-Partner` and a `Keyward-Signature` over `"<t>.<raw body>"` with your partner secret. Each live token listed is revoked in its own organization, audited naming you, and reported to its owners as `token.leaked` with the URL you give. The answer is the same whether or not any string was a live token. An unknown partner, a wrong signature and a stale timestamp all answer 401 alike. Limited per partner and per address (429 with Retry-After and RateLimit-* headers).
+         */
+        post: operations["reportLeakedTokensAsPartner"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens/import": {
         parameters: {
             query?: never;
@@ -1430,6 +1450,17 @@ export interface components {
             /** @description How many strings were received; never how many were live tokens. */
             received: number;
         };
+        PartnerLeakReport: {
+            /** @description Strings that look like Keyward tokens (pattern and checksum), with where each was found. */
+            findings: {
+                /** @description The string found, as found. */
+                token: string;
+                /** @description Where it was found (a commit, an issue, a paste). Passed on to the owner; tokens in it are redacted. */
+                url?: string;
+                /** @description What kind of place that is, in your words: commit, issue_comment, gist… */
+                source?: string;
+            }[];
+        };
         VersionInfo: {
             /** @description The API version in the paths (/api/v1). */
             api: string;
@@ -2176,6 +2207,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    reportLeakedTokensAsPartner: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Your partner name, as the operator configured it. */
+                "keyward-partner": string;
+                /** @description `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under your partner secret>`; older than the tolerance (5 minutes by default) is refused. */
+                "keyward-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PartnerLeakReport"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeakReportReceived"];
                 };
             };
             400: components["responses"]["ValidationFailed"];
@@ -3348,7 +3417,7 @@ export interface operations {
                             /** @description Stable across retries: receivers de-duplicate by it. */
                             eventId: string;
                             eventType: string;
-                            /** @description failed: still refused when the 24-hour retry window closed. */
+                            /** @description failed: still refused when the 24-hour retry window closed, or held unsent that long by a disabled endpoint (attempts 0). */
                             status: "pending" | "delivered" | "failed";
                             attempts: number;
                             nextAttemptAt: string | null;

@@ -1,5 +1,5 @@
 // The optional config file (KEYWARD_CONFIG, default ./keyward.config.json):
-// the scope catalog, presets, token prefixes and rate limits.
+// the scope catalog, presets, token prefixes, rate limits and secret-scanning partners.
 import Type, { type Static } from 'typebox';
 
 const Role = Type.Union([Type.Literal('viewer'), Type.Literal('member'), Type.Literal('admin'), Type.Literal('owner')]);
@@ -31,6 +31,22 @@ export const ConfigFileSchema = Type.Object(
     rateLimits: Type.Optional(
       Type.Object(
         { passwordFlow: Type.Optional(Limit), loginPerIp: Type.Optional(Limit), loginPerAccount: Type.Optional(Limit) },
+        { additionalProperties: false },
+      ),
+    ),
+    secretScanning: Type.Optional(
+      Type.Object(
+        {
+          // Secrets may sit here (mind the file's permissions) or come from KEYWARD_SECRET_SCANNING_PARTNERS.
+          partners: Type.Optional(
+            Type.Array(
+              Type.Object({ name: Type.String(), secrets: Type.Array(Type.String(), { minItems: 1, maxItems: 2 }) }, { additionalProperties: false }),
+              { maxItems: 100 },
+            ),
+          ),
+          toleranceSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600 })),
+          rateLimits: Type.Optional(Type.Object({ perPartner: Type.Optional(Limit), perIp: Type.Optional(Limit) }, { additionalProperties: false })),
+        },
         { additionalProperties: false },
       ),
     ),

@@ -353,3 +353,58 @@ describe('issue 8 settings', () => {
     expect(error.message).toMatch(/^KEYWARD_DATA_DIR: cannot keep the generated secret in .*a-file\/data \(.*\); make it a writable directory, or set KEYWARD_SECRETS$/);
   });
 });
+
+describe('secret-scanning partners', () => {
+  const SECRET = 'partner-secret-0123456789abcdefghijklmnopqrstuv';
+  const PREVIOUS = 'previous-secret-0123456789abcdefghijklmnopqrstu';
+
+  it('has none by default, a five-minute tolerance and per-partner and per-address limits', () => {
+    expect(loadConfig({}, cwd).secretScanning).toEqual({
+      partners: [],
+      toleranceSeconds: 300,
+      rateLimits: { perPartner: { max: 600, windowSeconds: 60 }, perIp: { max: 120, windowSeconds: 60 } },
+    });
+  });
+
+  it('reads partners from the config file and from KEYWARD_SECRET_SCANNING_PARTNERS, two secrets while one is replaced', () => {
+    writeConfigFile('keyward.config.json', { secretScanning: { partners: [{ name: 'github', secrets: [SECRET, PREVIOUS] }], toleranceSeconds: 120, rateLimits: { perIp: { max: 5, windowSeconds: 10 } } } });
+    const config = loadConfig({ KEYWARD_SECRET_SCANNING_PARTNERS: ` gitlab:${SECRET} , ci-scanner:${SECRET}:${PREVIOUS}` }, cwd);
+    expect(config.secretScanning.partners).toEqual([
+      { name: 'github', secrets: [SECRET, PREVIOUS] },
+      { name: 'gitlab', secrets: [SECRET] },
+      { name: 'ci-scanner', secrets: [SECRET, PREVIOUS] },
+    ]);
+    expect(config.secretScanning.toleranceSeconds).toBe(120);
+    expect(config.secretScanning.rateLimits).toEqual({ perPartner: { max: 600, windowSeconds: 60 }, perIp: { max: 5, windowSeconds: 10 } });
+  });
+
+  it.each([
+    ['a short secret', 'github:too-short', 'secret 1 must be 32-512 characters'],
+    ['a secret with a space', `github:${SECRET.slice(0, 20)} ${SECRET.slice(20)}`, 'secret 1 must be'],
+    ['three secrets', `github:${SECRET}:${PREVIOUS}:${SECRET}x`, 'needs one secret, or two'],
+    ['no secret', 'github', 'needs a secret after its name'],
+    ['the same secret twice', `github:${SECRET}:${SECRET}`, 'the same secret twice'],
+    ['an upper-case name', `GitHub:${SECRET}`, 'each partner needs a name'],
+    ['a secret without a name', SECRET, 'needs a secret after its name'],
+    ['a mixed-case secret without a name', 'Partner-Secret-0123456789abcdefghijklmnopqrstuv', 'each partner needs a name'],
+    ['a partner twice', `github:${SECRET},github:${PREVIOUS}`, 'configured twice'],
+  ])('refuses %s, naming the setting and the partner but never the secret', (_label, value, message) => {
+    const error = configErrorOf(() => loadConfig({ KEYWARD_SECRET_SCANNING_PARTNERS: value }, cwd));
+    expect(error.setting).toBe('KEYWARD_SECRET_SCANNING_PARTNERS');
+    expect(error.message).toContain(message);
+    expect(error.message).not.toContain(SECRET.slice(0, 20));
+    expect(error.message).not.toContain('too-short');
+  });
+
+  it('refuses a partner named in both the file and the environment', () => {
+    writeConfigFile('keyward.config.json', { secretScanning: { partners: [{ name: 'github', secrets: [SECRET] }] } });
+    expect(configErrorOf(() => loadConfig({ KEYWARD_SECRET_SCANNING_PARTNERS: `github:${PREVIOUS}` }, cwd)).message).toContain('"github" is configured twice');
+  });
+
+  it('refuses a bad partner in the config file, naming the file setting', () => {
+    writeConfigFile('keyward.config.json', { secretScanning: { partners: [{ name: 'github', secrets: ['short'] }] } });
+    const error = configErrorOf(() => loadConfig({}, cwd));
+    expect(error.setting).toBe('KEYWARD_CONFIG secretScanning.partners');
+    expect(error.message).not.toContain('short');
+  });
+});

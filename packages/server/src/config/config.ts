@@ -17,6 +17,7 @@ import {
 import { Compile } from 'typebox/compile';
 import { parse as parseYaml } from 'yaml';
 import { ConfigFileSchema, type ConfigFile } from './config-file.ts';
+import { loadSecretScanningConfig, type SecretScanningConfig } from './scanning-partners.ts';
 
 export class ConfigError extends Error {
   readonly setting: string;
@@ -64,6 +65,8 @@ export interface KeywardConfig {
   configFile: string | null;
   verification: VerificationConfig;
   webhooks: WebhookConfig;
+  /** Partners allowed to report leaked tokens on the public route (scanning-partners.ts). */
+  secretScanning: SecretScanningConfig;
 }
 
 /** Outbound webhook deliveries. */
@@ -268,5 +271,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       },
     },
     webhooks: { allowPrivate: flag(env, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE') },
+    secretScanning: loadSecretScanningConfig(env, file.secretScanning),
   };
 }

@@ -30,6 +30,7 @@ const token = {
   scopes: ['scans:read', 'scans:write'],
   permission: 'member',
   resources: [{ id: 'res_2LkD8pQw5ZyR1cVb7NxM', type: 'project', name: 'billing' }],
+  resourcesLimited: true,
   status: 'active',
   allowedIps: ['203.0.113.0/24'],
   rateLimit: { limit: 600, windowSeconds: 60 },

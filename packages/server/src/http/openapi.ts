@@ -29,6 +29,7 @@ export function secured(): { security: Array<Record<string, string[]>> } {
 /** The document's tags: every operation's tags must be among them (openapi.test.ts checks). */
 export const TAGS = [
   { name: 'Tokens', description: 'Personal tokens: create, list, change, rotate and revoke; introspect or revoke the token making the call; report leaked tokens.' },
+  { name: 'Secret scanning', description: 'For secret-scanning partners (code hosts, CI log scanners): report leaked Keyward tokens, signed with your partner secret instead of a Keyward token.' },
   { name: 'Scopes', description: "The deployment's scope catalog and presets, for building a create-token form." },
   { name: 'Clients', description: 'API clients (machines) and their service tokens. Needs clients:manage and the admin level.' },
   { name: 'Members', description: 'People in the organization, their roles and resources, and invitations. Needs members:manage and the admin level.' },

@@ -419,3 +419,24 @@ export const CatalogResponse = named('ScopeCatalog', Type.Object({
 }));
 
 export const LeakReportResponse = named('LeakReportReceived', Type.Object({ received: Type.Integer({ description: 'How many strings were received; never how many were live tokens.' }) }));
+
+const LeakFindingSchema = Type.Object(
+  {
+    token: Type.String({ minLength: 1, maxLength: 200, description: 'The string found, as found.' }),
+    url: Type.Optional(Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$', description: 'Where it was found (a commit, an issue, a paste). Passed on to the owner; tokens in it are redacted.' })),
+    source: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:/ -]+$', description: 'What kind of place that is, in your words: commit, issue_comment, gist…' })),
+  },
+  strict,
+);
+export const PartnerLeakReportBody = named(
+  'PartnerLeakReport',
+  Type.Object({ findings: Type.Array(LeakFindingSchema, { minItems: 1, maxItems: 1000, description: 'Strings that look like Keyward tokens (pattern and checksum), with where each was found.' }) }, strict),
+);
+export const PartnerSignatureHeaders = Type.Object({
+  'keyward-partner': Type.String({ minLength: 1, maxLength: 63, description: 'Your partner name, as the operator configured it.' }),
+  'keyward-signature': Type.String({
+    minLength: 1,
+    maxLength: 400,
+    description: '`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under your partner secret>`; older than the tolerance (5 minutes by default) is refused.',
+  }),
+});

@@ -211,3 +211,59 @@ describeEachDialect('the token-hygiene jobs', (open) => {
     expect(await t.context.retention.runOnce()).toBe(0);
   });
 });
+
+describeEachDialect('the retention purge and held webhook deliveries', (open) => {
+  let t: TestApp;
+  let receiver: WebhookReceiver;
+
+  beforeEach(async () => {
+    receiver = await startWebhookReceiver();
+    t = await createTestApp(open, { env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: 'true' } });
+  });
+  afterEach(async () => {
+    await t.close();
+    await receiver.close();
+  });
+
+  /** An organization's owner token and a disabled endpoint holding one undelivered token.revoked. */
+  async function organizationWithHeldDelivery(organization: string): Promise<{ owner: string; organizationId: string }> {
+    const owner = await ownerToken(t, { organization, expiresInDays: 365 });
+    const endpoint = json(await t.app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: bearer(owner), payload: { url: receiver.url, events: ['token.revoked'] } }));
+    const revoked = await passwordToken(t, { scopes: ['tokens:read'], organization });
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${revoked.id}`, headers: bearer(owner) })).statusCode).toBe(204);
+    const disabled = await t.app.inject({ method: 'PATCH', url: `/api/v1/webhooks/${endpoint.id}`, headers: bearer(owner), payload: { enabled: false } });
+    expect(disabled.statusCode).toBe(200);
+    return { owner, organizationId: revoked.body.organizationId };
+  }
+
+  const rowsOf = async (table: 'webhookDeliveries' | 'webhookEvents', organizationId: string) =>
+    t.database.db.selectFrom(table).select('id').where('organizationId', '=', organizationId).execute();
+
+  it("purges a disabled endpoint's given-up deliveries and their events by each organization's own retention", async () => {
+    const acme = await organizationWithHeldDelivery('acme');
+    const created = await t.app.inject({ method: 'POST', url: '/api/v1/organizations', headers: bearer(acme.owner), payload: { name: 'Globex', slug: 'globex' } });
+    expect(created.statusCode).toBe(201);
+    const globex = await organizationWithHeldDelivery('globex');
+    const policy = await t.app.inject({ method: 'PATCH', url: '/api/v1/organizations/current', headers: bearer(acme.owner), payload: { tokenPolicy: { retentionDays: 30 } } });
+    expect(policy.statusCode).toBe(200);
+
+    // Held while disabled: not purged, since it is still owed.
+    t.clock.advance(0.5 * DAY_MS);
+    await t.context.webhooks.runOnce();
+    expect(await t.context.retention.runOnce()).toBe(0);
+    expect(await rowsOf('webhookDeliveries', acme.organizationId)).toHaveLength(1);
+
+    t.clock.advance(30 * DAY_MS);
+    expect(await t.context.webhooks.runOnce()).toBe(0);
+    expect(await t.context.retention.runOnce()).toBeGreaterThan(0);
+
+    expect(await rowsOf('webhookDeliveries', acme.organizationId)).toEqual([]);
+    expect(await rowsOf('webhookEvents', acme.organizationId)).toEqual([]);
+    // Globex keeps everything: no retention set there. Its delivery was given up, not sent.
+    const [kept] = await t.database.db.selectFrom('webhookDeliveries').select(['status', 'attempts']).where('organizationId', '=', globex.organizationId).execute();
+    expect(kept).toMatchObject({ status: 'failed' });
+    expect(Number(kept!.attempts)).toBe(0);
+    expect(await rowsOf('webhookEvents', globex.organizationId)).toHaveLength(1);
+    expect(receiver.received).toEqual([]);
+  });
+});

@@ -61,8 +61,12 @@ async function eventData(db: Kysely<Schema>, type: WebhookEventType, audit: Audi
     case 'token.reuse_detected':
       return { token: await tokenSummary(db, audit.organizationId, audit.target.id, read), revokedTokenIds: stringList(details.revokedTokenIds), actor };
     case 'token.leaked':
-      // Who reported it (another organization's caller) is not this organization's business.
-      return { token: await tokenSummary(db, audit.organizationId, audit.target.id, read) };
+      // Who reported it from another organization is not this organization's business; a
+      // secret-scanning partner, and where it found the token, are: that is where to look.
+      return {
+        token: await tokenSummary(db, audit.organizationId, audit.target.id, read),
+        report: typeof details.partner === 'string' ? { partner: details.partner, url: details.url ?? null, source: details.source ?? null } : null,
+      };
     case 'member.added':
       return { member: { ...(await memberSummary(db, audit.target.id)), role: details.role ?? null }, actor };
     case 'member.removed':

@@ -20,6 +20,9 @@ export interface WebhookEndpoint {
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
+/** The delivery log's error for deliveries given up while their endpoint was disabled. */
+export const HELD_TOO_LONG = 'not sent: the endpoint was disabled for the whole retry window';
+
 export interface WebhookDelivery {
   id: string;
   eventId: string;
@@ -251,6 +254,24 @@ export class WebhookStore {
       .where('leaseOwner', '=', owner)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Fails, unsent, the deliveries a disabled endpoint has held since before
+   * `enqueuedBefore` (the retry window's start): an endpoint disabled that long
+   * is not owed a backlog of stale events when it comes back, and settled rows
+   * leave with the rest of the log at the retention purge. Answers how many.
+   */
+  async giveUpHeld(enqueuedBefore: Date): Promise<number> {
+    const disabled = this.db.selectFrom('webhookEndpoints').select('id').where('enabled', '=', 0);
+    const result = await this.db
+      .updateTable('webhookDeliveries')
+      .set({ status: 'failed', lastError: HELD_TOO_LONG, leaseOwner: null, leaseUntil: null })
+      .where('status', '=', 'pending')
+      .where('createdAt', '<', enqueuedBefore)
+      .where('endpointId', 'in', disabled)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
   }
 
   /** Gives claimed rows back without counting an attempt (a worker stopping before it sent them). */

@@ -3,10 +3,12 @@
 // delivery twice at the same time), signs and sends each, and records the
 // attempt: delivered on a 2xx, otherwise retried with backoff until the
 // retry window closes. Delivery is at least once; the event id is stable.
+// A disabled endpoint's deliveries wait for it (claimDue skips them) until the
+// retry window closes; then they are failed unsent (giveUpHeld).
 import { randomBase62, type Keyring } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { WebhookStore, ClaimedDelivery } from '../storage/webhook-rows.ts';
-import { retryDelayMs, isWithinRetryWindow } from './retry-schedule.ts';
+import { RETRY_WINDOW_MS, retryDelayMs, isWithinRetryWindow } from './retry-schedule.ts';
 import { openSecret } from './secret-box.ts';
 import { sendWebhook, type AttemptOutcome } from './send-webhook.ts';
 import { signatureHeader } from './signature.ts';
@@ -31,6 +33,7 @@ export interface WebhookWorkerOptions {
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 const DEFAULT_POLL_INTERVAL_MS = 1000;
 const DEFAULT_BATCH_SIZE = 10;
+const GIVE_UP_INTERVAL_MS = 60_000;
 
 /** The body as delivered: the same bytes on every attempt, so a receiver can de-duplicate by id. */
 export function deliveryBody(event: ClaimedDelivery['event']): string {
@@ -51,6 +54,8 @@ export class WebhookWorker {
   private timer: NodeJS.Timeout | null = null;
   private round: Promise<number> | null = null;
   private isRunning = false;
+  /** When held deliveries were last looked at: once a minute is plenty for a 24-hour window. */
+  private lastGiveUpAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: WebhookWorkerOptions) {
     this.options = {
@@ -87,8 +92,13 @@ export class WebhookWorker {
    * how many deliveries were attempted. Tests call it directly with a moved clock.
    */
   async runOnce(): Promise<number> {
-    const { store, now, batchSize, requestTimeoutMs } = this.options;
+    const { store, now, batchSize, requestTimeoutMs, log } = this.options;
     const started = now();
+    if (started.getTime() - this.lastGiveUpAt >= GIVE_UP_INTERVAL_MS) {
+      this.lastGiveUpAt = started.getTime();
+      const given = await store.giveUpHeld(new Date(started.getTime() - RETRY_WINDOW_MS));
+      if (given > 0) log.info({ deliveries: given }, 'webhook deliveries held by a disabled endpoint for the whole retry window were failed unsent');
+    }
     // The lease outlives the slowest attempt, so no other worker takes a delivery still in flight.
     const leaseUntil = new Date(started.getTime() + requestTimeoutMs * 3);
     const claimed = await store.claimDue(this.id, started, leaseUntil, batchSize);

@@ -216,6 +216,40 @@ describeEachDialect('webhook delivery', (open) => {
     expect(receiver.received).toHaveLength(1);
   });
 
+  it('gives up, unsent, on deliveries an endpoint stayed disabled for the whole retry window, and does not send them once it is enabled again', async () => {
+    const webhook = await createWebhook(['token.created']);
+    const patch = (enabled: boolean) => t.app.inject({ method: 'PATCH', url: `/api/v1/webhooks/${webhook.id}`, headers: bearer(owner), payload: { enabled } });
+    await passwordToken(t, { scopes: ['tokens:read'] });
+    t.clock.advance(RETRY_WINDOW_MS - 60_000);
+    // A day younger: still within its window when the first one's closes.
+    await passwordToken(t, { scopes: ['tokens:read'] });
+    expect((await patch(false)).statusCode).toBe(200);
+    expect(await t.context.webhooks.runOnce()).toBe(0);
+    expect((await deliveriesOf(webhook.id)).map((delivery) => delivery.status)).toEqual(['pending', 'pending']);
+
+    t.clock.advance(2 * 60_000);
+    expect(await t.context.webhooks.runOnce()).toBe(0);
+    const [young, old] = await deliveriesOf(webhook.id);
+    expect(old).toMatchObject({ status: 'failed', attempts: 0, lastStatusCode: null, lastError: 'not sent: the endpoint was disabled for the whole retry window', nextAttemptAt: null });
+    expect(young).toMatchObject({ status: 'pending', attempts: 0 });
+
+    expect((await patch(true)).statusCode).toBe(200);
+    expect(await t.context.webhooks.runOnce()).toBe(1);
+    expect(receiver.received).toHaveLength(1);
+    expect(JSON.parse(receiver.received[0]!.body).createdAt).toBe(new Date(young!.createdAt).toISOString());
+  });
+
+  it('drops the delivery log of a deleted endpoint at once, and keeps the event for the endpoints still owed it', async () => {
+    const kept = await createWebhook(['token.created']);
+    const deleted = await createWebhook(['token.created']);
+    await passwordToken(t, { scopes: ['tokens:read'] });
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/webhooks/${deleted.id}`, headers: bearer(owner) })).statusCode).toBe(204);
+    expect(await countRows('webhookDeliveries')).toBe(1);
+    expect(await t.context.webhooks.runOnce()).toBe(1);
+    expect(verify(0, kept.secret).type).toBe('token.created');
+    expect(await countRows('webhookEvents')).toBe(1);
+  });
+
   it('sends each delivery once when two workers poll the same database at the same moment', async () => {
     await createWebhook(['token.created']);
     for (let index = 0; index < 6; index++) await passwordToken(t, { scopes: ['tokens:read'] });

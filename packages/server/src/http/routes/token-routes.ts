@@ -104,7 +104,7 @@ export async function tokenRoutes(app: App, ctx: AppContext): Promise<void> {
       response: { 202: LeakReportResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
-      await revokeLeakedTokens(deps, actorOf(request), request.body.tokens);
+      await revokeLeakedTokens(deps, { actor: actorOf(request) }, request.body.tokens);
       return reply.code(202).send({ received: request.body.tokens.length });
     },
   });

@@ -49,7 +49,7 @@ const DeliveryResponse = Type.Object({
   id: Type.String(),
   eventId: Type.String({ description: 'Stable across retries: receivers de-duplicate by it.' }),
   eventType: Type.String(),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')], { description: 'failed: still refused when the 24-hour retry window closed.' }),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')], { description: 'failed: still refused when the 24-hour retry window closed, or held unsent that long by a disabled endpoint (attempts 0).' }),
   attempts: Type.Integer(),
   nextAttemptAt: Nullable(Timestamp),
   lastAttemptAt: Nullable(Timestamp),
