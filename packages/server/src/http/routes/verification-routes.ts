@@ -140,6 +140,30 @@ export function verifyAnswer(result: VerifyResult) {
   };
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+/**
+ * Most answers are exactly `{valid, code, token}` or `{valid, code}`: their JSON
+ * is serialized once (by the route's own response serializer) and sent as is.
+ * A VALID answer's JSON is kept per answer token object, which the verifier
+ * builds once per cache entry: it lives and dies with that entry, so a changed
+ * token (a new entry) is never answered from an old one. About 400 bytes per
+ * token answered VALID here.
+ */
+const validAnswers = new WeakMap<VerifiedToken, string>();
+const refusalAnswers = new Map<string, string>();
+
+function verifyAnswerJson(result: VerifyResult, serialize: (answer: ReturnType<typeof verifyAnswer>) => string): string | null {
+  if (result.rateLimit !== undefined || result.remaining !== undefined) return null;
+  if (result.token) {
+    let json = validAnswers.get(result.token);
+    if (json === undefined) validAnswers.set(result.token, (json = serialize(verifyAnswer(result))));
+    return json;
+  }
+  let json = refusalAnswers.get(result.code);
+  if (json === undefined) refusalAnswers.set(result.code, (json = serialize(verifyAnswer(result))));
+  return json;
+}
+
 /** The forward-auth answer for a refusal: the status a gateway passes on to its client. */
 function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: string[]; require?: string | undefined }): never {
   const { result } = outcome;
@@ -225,7 +249,7 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
       body: VerifyBody,
       response: { 200: VerifyResponse, ...problemResponses },
     },
-    handler: async (request) => {
+    handler: async (request, reply) => {
       const body = request.body;
       refuseNul({ token: body.token, require: body.require, ip: body.ip });
       checkIp(body.ip);
@@ -235,7 +259,11 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
         { scopes: body.scopes, require: compileRequire(body.require), resource: body.resource, ip: body.ip ?? null, cost: body.cost, organizationId: caller.organizationId },
         { entryPoint: 'verify', spendQuota: true, request: requestFacts(request) },
       );
-      return verifyAnswer(outcome.result);
+      // The route's serializer is fast-json-stringify: a string.
+      const json = verifyAnswerJson(outcome.result, (answer) => reply.serialize(answer) as string);
+      if (json === null) return verifyAnswer(outcome.result);
+      // Already serialized by this route's serializer: a JSON string with a JSON type goes out as is.
+      return reply.type(JSON_TYPE).send(json as unknown as ReturnType<typeof verifyAnswer>);
     },
   });
 
