@@ -165,7 +165,7 @@ function verifyAnswerJson(result: VerifyResult, serialize: (answer: ReturnType<t
 }
 
 /** The forward-auth answer for a refusal: the status a gateway passes on to its client. */
-function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: string[]; require?: string | undefined }): never {
+function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: readonly string[]; require?: string | undefined }): never {
   const { result } = outcome;
   switch (result.code) {
     case 'INSUFFICIENT_SCOPE': {
@@ -196,10 +196,24 @@ function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: string[];
 }
 
 /** PostgreSQL cannot store NUL in text: refused as bad input, as the management API's hook does. */
-function refuseNul(fields: Record<string, string | undefined>): void {
-  for (const [field, value] of Object.entries(fields)) {
-    if (value !== undefined && value.includes('\u0000')) throw ValidationError.field(field, 'must not contain NUL characters');
+function refuseNul(field: string, value: string | undefined): void {
+  if (value !== undefined && value.includes('\u0000')) throw ValidationError.field(field, 'must not contain NUL characters');
+}
+
+/** Parsed `scopes` query values, kept: a gateway route sends the same one on every request. */
+const scopeLists = new LRUCache<string, readonly string[]>({ max: 1000 });
+
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+
+function scopesOf(query: string | undefined): readonly string[] {
+  if (!query) return NO_SCOPES;
+  let scopes = scopeLists.get(query);
+  if (!scopes) {
+    scopes = Object.freeze(query.split(/[\s,]+/).filter(Boolean));
+    if (scopes.length > 100) throw ValidationError.field('scopes', 'must name at most 100 scopes');
+    scopeLists.set(query, scopes);
   }
+  return scopes;
 }
 
 export interface VerificationRouteOptions {
@@ -251,7 +265,9 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
     },
     handler: async (request, reply) => {
       const body = request.body;
-      refuseNul({ token: body.token, require: body.require, ip: body.ip });
+      refuseNul('token', body.token);
+      refuseNul('require', body.require);
+      refuseNul('ip', body.ip);
       checkIp(body.ip);
       const caller = actorOf(request);
       const outcome = await verifier.verify(
@@ -293,7 +309,8 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
         response: { 200: IntrospectResponse, ...problemResponses },
       },
       handler: async (request) => {
-        refuseNul({ token: request.body.token, token_type_hint: request.body.token_type_hint });
+        refuseNul('token', request.body.token);
+        refuseNul('token_type_hint', request.body.token_type_hint);
         const caller = actorOf(request);
         const outcome = await verifier.verify(request.body.token, { ip: null, organizationId: caller.organizationId }, { entryPoint: 'introspect', spendQuota: true, request: requestFacts(request) });
         const token = outcome.result.token;
@@ -334,9 +351,9 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
         if (request.headers.authorization !== undefined) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>".', 'invalid');
         throw new UnauthenticatedError('This route needs the bearer token of the request being authorized.');
       }
-      refuseNul({ scopes: request.query.scopes, require: request.query.require });
-      const scopes = request.query.scopes ? request.query.scopes.split(/[\s,]+/).filter(Boolean) : [];
-      if (scopes.length > 100) throw ValidationError.field('scopes', 'must name at most 100 scopes');
+      refuseNul('scopes', request.query.scopes);
+      refuseNul('require', request.query.require);
+      const scopes = scopesOf(request.query.scopes);
       const require = request.query.require;
       const outcome = await verifier.verify(
         token,
