@@ -198,6 +198,12 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   // JSON only: anything else is a 415, not a schema error about a string body.
   app.removeContentTypeParser(['text/plain']);
   await app.register(cookie);
+  // While closing, answers end their connection, so a client (or load balancer)
+  // sends its next request to another replica instead of one about to go.
+  let isClosing = false;
+  app.addHook('preClose', async () => {
+    isClosing = true;
+  });
   // The verification entry points (the hot path) run in their own context, which
   // sets their headers, authenticates their callers and records their metrics
   // itself (verification-routes.ts): the hooks below step aside for its requests.
@@ -216,12 +222,6 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
       const field = findNulCharacter(request.body, '') ?? findNulCharacter(request.query, '');
       done(field !== null ? ValidationError.field(field || 'body', 'must not contain NUL characters') : undefined);
     }, done);
-  });
-  // While closing, answers end their connection, so a client (or load balancer)
-  // sends its next request to another replica instead of one about to go.
-  let isClosing = false;
-  app.addHook('preClose', async () => {
-    isClosing = true;
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (isClosing) reply.header('connection', 'close');

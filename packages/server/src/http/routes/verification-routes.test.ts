@@ -582,5 +582,12 @@ describeEachDialect('token verification behind a trusted proxy', (open) => {
     const spoofed = await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: { ...bearer(token.token), 'x-forwarded-for': '198.51.100.1' } });
     expectProblem(spoofed, 403, 'forbidden');
   });
-});
 
+  it('answers with HSTS when the request reached the proxy over TLS, and without it otherwise', async () => {
+    const token = await passwordToken(t, { scopes: ['scans:read'] });
+    const overTls = await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: { ...bearer(token.token), 'x-forwarded-proto': 'https' } });
+    expect(overTls.statusCode, overTls.body).toBe(200);
+    expect(overTls.headers['strict-transport-security']).toMatch(/^max-age=\d+/);
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: bearer(token.token) })).headers['strict-transport-security']).toBeUndefined();
+  });
+});
