@@ -155,6 +155,8 @@ const refusalAnswers = new Map<string, string>();
 function verifyAnswerJson(result: VerifyResult, serialize: (answer: ReturnType<typeof verifyAnswer>) => string): string | null {
   if (result.rateLimit !== undefined || result.remaining !== undefined) return null;
   if (result.token) {
+    // Keyed by the token alone: only ever the VALID answer.
+    if (!result.valid || result.code !== 'VALID') return null;
     let json = validAnswers.get(result.token);
     if (json === undefined) validAnswers.set(result.token, (json = serialize(verifyAnswer(result))));
     return json;
