@@ -200,28 +200,38 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   // JSON only: anything else is a 415, not a schema error about a string body.
   app.removeContentTypeParser(['text/plain']);
   await app.register(cookie);
-  app.addHook('onRequest', async (request, reply) => securityHeaders(request, reply));
-  app.addHook('preValidation', createAuthHook(context));
-  app.addHook('preValidation', async (request) => {
-    const field = findNulCharacter(request.body, '') ?? findNulCharacter(request.query, '');
-    if (field !== null) throw ValidationError.field(field || 'body', 'must not contain NUL characters');
-  });
   // While closing, answers end their connection, so a client (or load balancer)
   // sends its next request to another replica instead of one about to go.
   let isClosing = false;
   app.addHook('preClose', async () => {
     isClosing = true;
   });
-  app.addHook('onSend', async (_request, reply) => {
+  // The verification entry points (the hot path) run in their own context, which
+  // sets their headers, authenticates their callers and records their metrics
+  // itself (verification-routes.ts): the hooks below step aside for its requests.
+  // Callback-style hooks: no promise per hook and request.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.verificationEntryPoint) return done();
+    securityHeaders(request, reply);
+    // A request that arrives (on a kept-alive connection) after closing began is
+    // not started: 503 with Retry-After, so the client retries another replica.
+    done(isClosing ? new ServiceUnavailableError('This replica is shutting down; retry the request.') : undefined);
+  });
+  const authenticate = createAuthHook(context);
+  app.addHook('preValidation', (request, _reply, done) => {
+    if (request.verificationEntryPoint) return done();
+    authenticate(request).then(() => {
+      const field = findNulCharacter(request.body, '') ?? findNulCharacter(request.query, '');
+      done(field !== null ? ValidationError.field(field || 'body', 'must not contain NUL characters') : undefined);
+    }, done);
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (isClosing) reply.header('connection', 'close');
+    done(null, payload);
   });
-  // A request that arrives (on a kept-alive connection) after closing began is
-  // not started: 503 with Retry-After, so the client retries another replica.
-  app.addHook('onRequest', async () => {
-    if (isClosing) throw new ServiceUnavailableError('This replica is shutting down; retry the request.');
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  app.addHook('onResponse', (request, reply, done) => {
+    if (!request.verificationEntryPoint) metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   app.setErrorHandler((caught: FastifyError, request, reply) => {
@@ -267,7 +277,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await tokenRoutes(app, context);
   await secretScanningRoutes(app, context);
   await tokenImportRoutes(app, context);
-  await verificationRoutes(app, context);
+  await app.register((entryPoints) => verificationRoutes(entryPoints, context, { metrics, isClosing: () => isClosing }));
   await clientRoutes(app, context);
   await memberRoutes(app, context);
   await resourceRoutes(app, context);

@@ -57,5 +57,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     actor: Actor | null;
     session: Session | null;
+    /**
+     * True on the verification entry points' requests only (a decoration of their
+     * own context): the app-wide hooks step aside, that context has its own.
+     */
+    verificationEntryPoint?: true;
   }
 }

@@ -12,10 +12,11 @@ import {
   resolveMembership,
   type Actor,
   type RequestFacts,
+  type Role,
   type Session,
 } from '@keyward/core';
 import type { FastifyRequest } from 'fastify';
-import type { AppContext } from './app-types.ts';
+import type { AppContext, RouteAuth } from './app-types.ts';
 import { authenticateBearer } from '../verification/bearer-actor.ts';
 
 export const SESSION_COOKIE = 'keyward_session';
@@ -64,12 +65,22 @@ export async function authenticateRequest(ctx: AppContext, request: FastifyReque
   return null;
 }
 
-/** The preValidation hook: runs before body validation, so an anonymous caller learns nothing about schemas. */
-export function createAuthHook(ctx: AppContext) {
+/** What a route asks of its caller, when it is fixed once for the route (the verification entry points). */
+export interface CallerRequirement {
+  auth: RouteAuth;
+  scopes?: string[];
+  minRole?: Role;
+}
+
+/**
+ * The preValidation hook: runs before body validation, so an anonymous caller learns nothing about schemas.
+ * Without `fixed`, it reads each request's route config; with it, a route-level hook skips that lookup.
+ */
+export function createAuthHook(ctx: AppContext, fixed?: CallerRequirement) {
   return async function authHook(request: FastifyRequest): Promise<void> {
     request.actor = null;
     request.session = null;
-    const config = request.routeOptions.config;
+    const config = fixed ?? request.routeOptions.config;
     // Everything under /api/v1 is protected unless a route says otherwise.
     const auth = config?.auth ?? (request.routeOptions.url?.startsWith('/api/v1/') ? 'required' : 'none');
     if (auth === 'none') return;

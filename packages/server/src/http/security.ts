@@ -21,6 +21,26 @@ export function securityHeaders(request: FastifyRequest, reply: FastifyReply): v
   if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
 }
 
+/**
+ * The verification entry points answer JSON (or nothing) to machines: SPEC §3's
+ * security headers with a CSP that allows nothing at all (nothing in a JSON answer
+ * needs a source) and `no-store`, since every answer describes a token as it is now.
+ * One shared object, set with the request id in one hook.
+ */
+export const API_CSP = "default-src 'none'; frame-ancestors 'self'";
+const API_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'strict-origin-when-cross-origin',
+  'content-security-policy': API_CSP,
+  'cache-control': 'no-store',
+};
+
+export function apiSecurityHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  reply.headers(API_HEADERS);
+  reply.header('x-request-id', request.id);
+  if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+}
+
 /** Keeps a caller's request id when it is harmless, so logs can be joined across services. */
 export function requestIdFor(request: { headers: Record<string, string | string[] | undefined> }): string {
   const incoming = request.headers['x-request-id'];

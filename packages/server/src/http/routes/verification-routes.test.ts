@@ -397,6 +397,66 @@ describeEachDialect('token verification', (open) => {
     });
   });
 
+  describe("the entry points' own context", () => {
+    function expectApiHeaders(response: LightMyRequestResponse): void {
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+      expect(response.headers['referrer-policy']).toBe('strict-origin-when-cross-origin');
+      expect(response.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'self'");
+      expect(response.headers['cache-control']).toBe('no-store');
+      expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+
+    it('answers with the security headers, no-store and a request id, whether the answer is a yes, a no or a problem', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      const answers = [
+        await verify({ token: token.token }),
+        await verify({ token: generateToken('kw_pat') }),
+        await t.app.inject({ method: 'POST', url: '/api/v1/verify', payload: { token: token.token } }),
+        await t.app.inject({ method: 'GET', url: '/api/v1/authz?scopes=scans:read', headers: bearer(token.token) }),
+        await t.app.inject({ method: 'GET', url: '/api/v1/authz?scopes=scans:write', headers: bearer(token.token) }),
+        await t.app.inject({ method: 'POST', url: '/oauth/introspect', headers: { ...bearer(verifierToken), 'content-type': 'application/x-www-form-urlencoded' }, payload: 'token=garbage' }),
+      ];
+      expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200, 401, 200, 403, 200]);
+      for (const answer of answers) expectApiHeaders(answer);
+      expect(answers[2]!.headers['www-authenticate']).toMatch(/^Bearer/);
+    });
+
+    it("keeps a gateway's sane request id, as every other route does", async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      const response = await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: { ...bearer(token.token), 'x-request-id': 'gateway-req.42_abc' } });
+      expect(response.headers['x-request-id']).toBe('gateway-req.42_abc');
+    });
+
+    it('answers the same token from its new state once it changed, never from an answer made before', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'], metadata: { team: 'red' } });
+      const before = await verify({ token: token.token });
+      expect(json(before).token).toMatchObject({ name: token.body.name, metadata: { team: 'red' } });
+      expect(before.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect((await verify({ token: token.token })).body).toBe(before.body);
+      const patched = await t.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${token.id}`, headers: bearer(owner), payload: { name: 'renamed', metadata: { team: 'blue' } } });
+      expect(patched.statusCode, patched.body).toBe(200);
+      expect(json(await verify({ token: token.token })).token).toMatchObject({ name: 'renamed', metadata: { team: 'blue' } });
+    });
+
+    it('refuses a NUL character in the body or the query with 400 naming the field', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      expect(expectProblem(await verify({ token: `${token.token}\u0000` }), 400, 'validation_failed').errors).toEqual([{ field: 'token', message: 'must not contain NUL characters' }]);
+      expect(expectProblem(await verify({ token: token.token, require: 'scans:read\u0000' }), 400, 'validation_failed').errors).toEqual([{ field: 'require', message: 'must not contain NUL characters' }]);
+      const query = await t.app.inject({ method: 'GET', url: '/api/v1/authz?scopes=scans:read%00', headers: bearer(token.token) });
+      expect(expectProblem(query, 400, 'validation_failed').errors).toEqual([{ field: 'scopes', message: 'must not contain NUL characters' }]);
+    });
+
+    it('records each answer in the request-duration metric under its route and status', async () => {
+      const token = await passwordToken(t, { scopes: ['scans:read'] });
+      await verify({ token: token.token });
+      await verify({ token: token.token });
+      await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: bearer(generateToken('kw_pat')) });
+      const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/keyward_http_request_duration_seconds_count\{[^}]*method="POST",route="\/api\/v1\/verify",status_code="200"[^}]*\} 2/);
+      expect(metrics).toMatch(/keyward_http_request_duration_seconds_count\{[^}]*method="GET",route="\/api\/v1\/authz",status_code="401"[^}]*\} 1/);
+    });
+  });
+
   describe('management routes', () => {
     it('answer 429 with Retry-After and RateLimit headers for a token over its rate limit', async () => {
       const token = await passwordToken(t, { scopes: ['tokens:read'], rateLimit: { limit: 1, windowSeconds: 60 } });
@@ -522,5 +582,12 @@ describeEachDialect('token verification behind a trusted proxy', (open) => {
     const spoofed = await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: { ...bearer(token.token), 'x-forwarded-for': '198.51.100.1' } });
     expectProblem(spoofed, 403, 'forbidden');
   });
-});
 
+  it('answers with HSTS when the request reached the proxy over TLS, and without it otherwise', async () => {
+    const token = await passwordToken(t, { scopes: ['scans:read'] });
+    const overTls = await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: { ...bearer(token.token), 'x-forwarded-proto': 'https' } });
+    expect(overTls.statusCode, overTls.body).toBe(200);
+    expect(overTls.headers['strict-transport-security']).toMatch(/^max-age=\d+/);
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/authz', headers: bearer(token.token) })).headers['strict-transport-security']).toBeUndefined();
+  });
+});

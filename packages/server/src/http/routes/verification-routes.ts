@@ -3,14 +3,20 @@
 // introspection plugin, GET /api/v1/authz for forward-auth (nginx
 // auth_request, Traefik ForwardAuth, Caddy forward_auth). All three ask the
 // same Verifier, so they answer alike.
+//
+// They run in their own Fastify context (see app.ts), without the management
+// API's hooks: one hook sets the headers, the routes that have a caller
+// authenticate it, and the request metrics are recorded as everywhere else.
 import { isIP } from 'node:net';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { LRUCache } from 'lru-cache';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   ForbiddenError,
   InsufficientScopeError,
   RateLimitedError,
+  ServiceUnavailableError,
   UnauthenticatedError,
   ValidationError,
   evaluateRequire,
@@ -21,7 +27,9 @@ import {
   type VerifyResult,
 } from '@keyward/core';
 import type { App, AppContext } from '../app-types.ts';
-import { actorOf, requestFacts } from '../authenticate.ts';
+import { actorOf, createAuthHook, requestFacts, type CallerRequirement } from '../authenticate.ts';
+import { apiSecurityHeaders } from '../security.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
 import { problemResponses, secured } from '../openapi.ts';
 import { named } from '../schemas.ts';
 import { setRateLimitHeaders } from '../rate-limit-headers.ts';
@@ -132,8 +140,34 @@ export function verifyAnswer(result: VerifyResult) {
   };
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+/**
+ * Most answers are exactly `{valid, code, token}` or `{valid, code}`: their JSON
+ * is serialized once (by the route's own response serializer) and sent as is.
+ * A VALID answer's JSON is kept per answer token object, which the verifier
+ * builds once per cache entry: it lives and dies with that entry, so a changed
+ * token (a new entry) is never answered from an old one. About 400 bytes per
+ * token answered VALID here.
+ */
+const validAnswers = new WeakMap<VerifiedToken, string>();
+const refusalAnswers = new Map<string, string>();
+
+function verifyAnswerJson(result: VerifyResult, serialize: (answer: ReturnType<typeof verifyAnswer>) => string): string | null {
+  if (result.rateLimit !== undefined || result.remaining !== undefined) return null;
+  if (result.token) {
+    // Keyed by the token alone: only ever the VALID answer.
+    if (!result.valid || result.code !== 'VALID') return null;
+    let json = validAnswers.get(result.token);
+    if (json === undefined) validAnswers.set(result.token, (json = serialize(verifyAnswer(result))));
+    return json;
+  }
+  let json = refusalAnswers.get(result.code);
+  if (json === undefined) refusalAnswers.set(result.code, (json = serialize(verifyAnswer(result))));
+  return json;
+}
+
 /** The forward-auth answer for a refusal: the status a gateway passes on to its client. */
-function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: string[]; require?: string | undefined }): never {
+function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: readonly string[]; require?: string | undefined }): never {
   const { result } = outcome;
   switch (result.code) {
     case 'INSUFFICIENT_SCOPE': {
@@ -163,17 +197,64 @@ function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: string[];
   }
 }
 
+/** PostgreSQL cannot store NUL in text: refused as bad input, as the management API's hook does. */
+function refuseNul(field: string, value: string | undefined): void {
+  if (value !== undefined && value.includes('\u0000')) throw ValidationError.field(field, 'must not contain NUL characters');
+}
+
+/** Parsed `scopes` query values, kept: a gateway route sends the same one on every request. */
+const scopeLists = new LRUCache<string, readonly string[]>({ max: 1000 });
+
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+
+function scopesOf(query: string | undefined): readonly string[] {
+  if (!query) return NO_SCOPES;
+  let scopes = scopeLists.get(query);
+  if (!scopes) {
+    scopes = Object.freeze(query.split(/[\s,]+/).filter(Boolean));
+    if (scopes.length > 100) throw ValidationError.field('scopes', 'must name at most 100 scopes');
+    scopeLists.set(query, scopes);
+  }
+  return scopes;
+}
+
+export interface VerificationRouteOptions {
+  metrics: Pick<Metrics, 'observeRequest'>;
+  /** True once the server began closing: new requests get a 503, answers end their connection. */
+  isClosing: () => boolean;
+}
+
+/** The caller of /verify and introspection: a keyward:verify token (or a console session holding that scope). */
+const VERIFY_CALLER: CallerRequirement = { auth: 'required', scopes: ['keyward:verify'] };
+
 function bearerOf(header: string | undefined): string | null {
   if (header === undefined) return null;
   const match = /^Bearer ([!-~]{1,512})$/i.exec(header.trim());
   return match?.[1] ?? null;
 }
 
-export async function verificationRoutes(app: App, ctx: AppContext): Promise<void> {
+export async function verificationRoutes(app: App, ctx: AppContext, options: VerificationRouteOptions): Promise<void> {
   const { verifier, deps } = ctx;
+  const { metrics, isClosing } = options;
+  const authenticateCaller = createAuthHook(ctx, VERIFY_CALLER);
+  // Decorates only this context's requests: the app-wide hooks (app.ts) let them through untouched.
+  app.decorateRequest('verificationEntryPoint', true);
+  // A callback-style hook: no promise per request. The app's onSend hook ends connections while closing.
+  app.addHook('onRequest', (request, reply, done) => {
+    apiSecurityHeaders(request, reply);
+    // A request arriving on a kept-alive connection after closing began is not started.
+    done(isClosing() ? new ServiceUnavailableError('This replica is shutting down; retry the request.') : undefined);
+  });
+  /** The request-duration metric under the route's pattern, as the management API records it. */
+  const observed = (route: string) => (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  };
 
   app.post('/api/v1/verify', {
-    config: { scopes: ['keyward:verify'] },
+    config: VERIFY_CALLER,
+    preValidation: authenticateCaller,
+    onResponse: observed('/api/v1/verify'),
     schema: {
       tags: TAGS,
       operationId: 'verifyToken',
@@ -184,8 +265,11 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
       body: VerifyBody,
       response: { 200: VerifyResponse, ...problemResponses },
     },
-    handler: async (request) => {
+    handler: async (request, reply) => {
       const body = request.body;
+      refuseNul('token', body.token);
+      refuseNul('require', body.require);
+      refuseNul('ip', body.ip);
       checkIp(body.ip);
       const caller = actorOf(request);
       const outcome = await verifier.verify(
@@ -193,7 +277,11 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
         { scopes: body.scopes, require: compileRequire(body.require), resource: body.resource, ip: body.ip ?? null, cost: body.cost, organizationId: caller.organizationId },
         { entryPoint: 'verify', spendQuota: true, request: requestFacts(request) },
       );
-      return verifyAnswer(outcome.result);
+      // The route's serializer is fast-json-stringify: a string.
+      const json = verifyAnswerJson(outcome.result, (answer) => reply.serialize(answer) as string);
+      if (json === null) return verifyAnswer(outcome.result);
+      // Already serialized by this route's serializer: a JSON string with a JSON type goes out as is.
+      return reply.type(JSON_TYPE).send(json as unknown as ReturnType<typeof verifyAnswer>);
     },
   });
 
@@ -209,7 +297,9 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
       done(null, fields);
     });
     introspection.withTypeProvider<TypeBoxTypeProvider>().post('/oauth/introspect', {
-      config: { auth: 'required', scopes: ['keyward:verify'] },
+      config: VERIFY_CALLER,
+      preValidation: authenticateCaller,
+      onResponse: observed('/oauth/introspect'),
       schema: {
         tags: TAGS,
         operationId: 'introspectToken',
@@ -220,10 +310,11 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
         body: IntrospectBody,
         response: { 200: IntrospectResponse, ...problemResponses },
       },
-      handler: async (request, reply) => {
+      handler: async (request) => {
+        refuseNul('token', request.body.token);
+        refuseNul('token_type_hint', request.body.token_type_hint);
         const caller = actorOf(request);
         const outcome = await verifier.verify(request.body.token, { ip: null, organizationId: caller.organizationId }, { entryPoint: 'introspect', spendQuota: true, request: requestFacts(request) });
-        reply.header('cache-control', 'no-store');
         const token = outcome.result.token;
         if (!outcome.result.valid || !token || !outcome.compiled) return { active: false };
         const record = outcome.compiled.record;
@@ -246,6 +337,7 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
   app.get('/api/v1/authz', {
     // The gateway forwards its client's Authorization header: the token to judge is the credential.
     config: { auth: 'none' },
+    onResponse: observed('/api/v1/authz'),
     schema: {
       tags: TAGS,
       operationId: 'authorizeRequest',
@@ -261,20 +353,19 @@ export async function verificationRoutes(app: App, ctx: AppContext): Promise<voi
         if (request.headers.authorization !== undefined) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>".', 'invalid');
         throw new UnauthenticatedError('This route needs the bearer token of the request being authorized.');
       }
-      const scopes = request.query.scopes ? request.query.scopes.split(/[\s,]+/).filter(Boolean) : [];
-      if (scopes.length > 100) throw ValidationError.field('scopes', 'must name at most 100 scopes');
+      refuseNul('scopes', request.query.scopes);
+      refuseNul('require', request.query.require);
+      const scopes = scopesOf(request.query.scopes);
       const require = request.query.require;
       const outcome = await verifier.verify(
         token,
         { scopes, require: compileRequire(require), resource: request.query.resource, ip: request.ip ?? null },
         { entryPoint: 'authz', spendQuota: true, request: requestFacts(request) },
       );
-      const now = deps.now();
       const verified = outcome.result.token;
       if (!outcome.result.valid || !verified) return refuseForwardAuth(outcome, { scopes, require });
       const state = outcome.result.rateLimit;
-      if (state) setRateLimitHeaders(reply, { limit: state.limit, remaining: state.remaining, resetSeconds: Math.ceil((state.resetAt.getTime() - now.getTime()) / 1000) });
-      reply.header('cache-control', 'no-store');
+      if (state) setRateLimitHeaders(reply, { limit: state.limit, remaining: state.remaining, resetSeconds: Math.ceil((state.resetAt.getTime() - deps.now().getTime()) / 1000) });
       reply.header('x-keyward-token-id', verified.id);
       reply.header('x-keyward-owner', `${verified.owner.type}:${verified.owner.id}`);
       reply.header('x-keyward-organization', verified.organizationId);
