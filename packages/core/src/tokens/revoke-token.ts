@@ -4,6 +4,7 @@ import { canManageToken } from '../services/access.ts';
 import { auditEvent, publishSafely, type RequestFacts, type ServiceDeps } from '../services/context.ts';
 import type { Actor, TokenRecord } from '../types.ts';
 import { candidateDigests, digestsEqual } from './keyring.ts';
+import { SHA256_SECRET_VERSION, legacyPrefixOf, sha256Digest } from './legacy-token.ts';
 import { parseToken } from './token-format.ts';
 
 /** Revokes one token. Owners revoke their own; admins anyone's in the organization. */
@@ -39,10 +40,16 @@ export async function revokeCurrentToken(deps: ServiceDeps, actor: Actor): Promi
   await publishSafely(deps, { type: 'tokens.changed', organizationId: actor.organizationId, tokenIds: [tokenId] });
 }
 
-/** Finds a token by its plaintext: checksum first, then one indexed read, then a constant-time comparison. */
+/**
+ * Finds a token by its plaintext: checksum first (or, for an imported key, its
+ * configured legacy prefix), then one indexed read, then a constant-time comparison.
+ */
 export async function findTokenBySecret(deps: ServiceDeps, store: Store, plaintext: string): Promise<{ token: TokenRecord; version: string } | null> {
-  if (!parseToken(plaintext, deps.prefixes)) return null;
+  const isNative = parseToken(plaintext, deps.prefixes) !== null;
+  if (!isNative && legacyPrefixOf(plaintext, deps.legacyPrefixes) === null) return null;
   const candidates = candidateDigests(deps.keyring, plaintext);
+  // A legacy key imported as a bare SHA-256 and not used since is stored under that digest.
+  if (!isNative) candidates.push({ digest: sha256Digest(plaintext), version: SHA256_SECRET_VERSION });
   const token = await store.findTokenByDigests(candidates.map((candidate) => candidate.digest));
   if (!token) return null;
   const match = candidates.find((candidate) => digestsEqual(candidate.digest, token.digest) && candidate.version === token.secretVersion);

@@ -235,6 +235,21 @@ describeEachDialect('POST /api/v1/tokens/import', (open) => {
     expectInvalidToken(await t.app.inject({ method: 'GET', url: '/api/v1/tokens/current', headers: bearer(key) }));
   });
 
+  it('revokes leaked imported keys reported by their plaintext, whether imported as plaintext or as a SHA-256 hash', async () => {
+    const [plain, hashed] = [legacyKey(), legacyKey()];
+    secrets.push(plain, hashed, sha256Digest(hashed));
+    const results = json(
+      await importBatch([record({ externalId: 'leak-plain', plaintext: plain }), record({ externalId: 'leak-hashed', sha256: sha256Digest(hashed), prefix: LEGACY_PREFIX })]),
+    ).results as Array<{ tokenId: string }>;
+    const reported = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/revoke-leaked', headers: bearer(owner), payload: { tokens: [plain, hashed] } });
+    expect(reported.statusCode).toBe(202);
+
+    expect(json(await verify(plain))).toMatchObject({ valid: false, code: 'REVOKED' });
+    expect(json(await verify(hashed))).toMatchObject({ valid: false, code: 'REVOKED' });
+    const audited = await t.context.deps.store.listAuditEvents({ organizationId: t.organizationId, limit: 100, action: 'token.leak_reported' });
+    expect(audited.map((event) => event.target?.id).sort()).toEqual(results.map((result) => result.tokenId).sort());
+  });
+
   it('imports service tokens for an API client', async () => {
     const client = json(await t.app.inject({ method: 'POST', url: '/api/v1/clients', headers: bearer(owner), payload: { name: 'legacy-partner' } }));
     const key = `acme-${randomBase62(40)}`;
