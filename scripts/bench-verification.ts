@@ -5,7 +5,8 @@
 // 100,000 cached tokens. Everything runs on SQLite in temporary data dirs and
 // on 127.0.0.1 only, and stops by itself.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -205,10 +206,37 @@ export interface Measured extends LoadResult {
 /** A short discarded run first (code compiled, connections open), then the measured one; also used by bench-sdk.ts. */
 export async function measure(plan: LoadPlan, warmSeconds: number): Promise<Measured> {
   await load({ ...plan, durationSeconds: warmSeconds });
+  const profiler = await startCpuProfile();
   const cpuBefore = process.threadCpuUsage();
   const result = await load(plan);
   const cpu = process.threadCpuUsage(cpuBefore);
+  await profiler?.stop(`${plan.method}-${new URL(plan.url).port}-${plan.path.split('?')[0]!.replaceAll('/', '_')}`);
   return { ...result, serverCpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests) };
+}
+
+/**
+ * With KEYWARD_BENCH_CPU_PROFILE=<dir>, each measured HTTP run writes a
+ * .cpuprofile of this (the server's) thread there, to open in Chrome DevTools
+ * or speedscope: where a request's time goes, without the warm-up.
+ */
+async function startCpuProfile(): Promise<{ stop(name: string): Promise<void> } | null> {
+  const dir = process.env.KEYWARD_BENCH_CPU_PROFILE;
+  if (!dir) return null;
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  return {
+    async stop(name) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    },
+  };
 }
 
 function urlOf(app: { server: { address(): unknown } }): string {

@@ -1,7 +1,7 @@
 // A real Keyward server for the browser tests: the server's test app on a
 // fresh SQLite database, listening on 127.0.0.1 and serving the built console,
 // with a keyward:verify client token to check secrets the console shows.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +49,8 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   // Every sign-in of every test comes from 127.0.0.1: a per-IP limit fit for a browser run, not for the internet.
-  const configFile = join(await mkdtemp(join(tmpdir(), 'keyward-console-test-')), 'keyward.config.json');
+  const configDir = await mkdtemp(join(tmpdir(), 'keyward-console-test-'));
+  const configFile = join(configDir, 'keyward.config.json');
   await writeFile(configFile, JSON.stringify({ rateLimits: { loginPerIp: { max: 1000, windowSeconds: 900 } } }));
   const t = await createTestApp(openSqliteTestDatabase, { env: { KEYWARD_PUBLIC_URL: baseUrl, KEYWARD_CONFIG: configFile } });
   // Browsers show times against the wall clock: start the server's clock there too.
@@ -130,7 +131,10 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       const events = await t.context.deps.store.listAuditEvents({ organizationId: t.organizationId, limit: 100, targetId: tokenId, action: 'token.updated' });
       return events.sort((a, b) => a.at.getTime() - b.at.getTime()).map((event) => (event.details as { changed: string[] }).changed);
     },
-    close: () => t.close(),
+    async close() {
+      await t.close();
+      await rm(configDir, { recursive: true, force: true });
+    },
   };
 }
 
