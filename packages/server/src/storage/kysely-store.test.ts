@@ -1,9 +1,11 @@
-import { sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN_POLICY, tokenStatus, type AuditEvent, type NewToken, type TokenRecord, type TokenStatus } from '@keyward/core';
 import type { Database } from './database.ts';
 import { KyselyStore } from './kysely-store.ts';
 import { describeEachDialect } from './test-databases.ts';
+import { StatementCounter } from '../testing/statement-counter.ts';
+import { newTokenFixture } from '../testing/token-fixture.ts';
 
 // Milliseconds on purpose: instants must come back exactly, not truncated.
 const T0 = new Date('2025-03-01T10:00:00.123Z');
@@ -16,36 +18,7 @@ const BOB = 'usr_bob';
 const CLIENT = 'cli_ci';
 
 function newToken(id: string, overrides: Partial<NewToken> = {}): NewToken {
-  return {
-    id,
-    organizationId: ORG,
-    kind: 'personal',
-    owner: { type: 'user', id: ALICE },
-    name: `token ${id}`,
-    hint: `kw_pat_…${id.slice(-4)}`,
-    digest: `digest_${id}`,
-    secretVersion: 'v1',
-    scopes: ['tokens:read'],
-    permission: 'member',
-    resourceIds: [],
-    resourcesLimited: false,
-    expiresAt: null,
-    disabledAt: null,
-    disabledBy: null,
-    revokedAt: null,
-    revokedReason: null,
-    allowedIps: [],
-    rateLimit: null,
-    metadata: {},
-    remaining: null,
-    refill: null,
-    lineageId: id,
-    rotatedFrom: null,
-    rotatedAt: null,
-    graceUntil: null,
-    createdAt: T0,
-    ...overrides,
-  };
+  return newTokenFixture(id, { organizationId: ORG, userId: ALICE, createdAt: T0 }, overrides);
 }
 
 function auditEvent(id: string, overrides: Partial<AuditEvent> = {}): AuditEvent {
@@ -63,20 +36,6 @@ function auditEvent(id: string, overrides: Partial<AuditEvent> = {}): AuditEvent
     details: { name: 'ci' },
     ...overrides,
   };
-}
-
-/** Counts the statements a store sends, to prove a list is not one query per row. */
-class QueryCounter implements KyselyPlugin {
-  count = 0;
-
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    this.count += 1;
-    return args.node;
-  }
-
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
-  }
 }
 
 describeEachDialect('KyselyStore', (open) => {
@@ -382,7 +341,7 @@ describeEachDialect('KyselyStore', (open) => {
     it('finds a token by any of several digests with one query for the token and one for its grants', async () => {
       await store.insertToken(newToken('tok_1', { digest: 'digest-v2', resourceIds: ['res_2'] }));
       await store.insertToken(newToken('tok_2', { digest: 'digest-other' }));
-      const counter = new QueryCounter();
+      const counter = new StatementCounter();
       const counted = new KyselyStore(database.db.withPlugin(counter));
       const found = await counted.findTokenByDigests(['digest-v1', 'digest-v2']);
       expect(found?.id).toBe('tok_1');
@@ -475,7 +434,7 @@ describeEachDialect('KyselyStore', (open) => {
 
       it('loads the grants of a whole page with one query', async () => {
         for (const index of [1, 2, 3, 4]) await store.insertToken(newToken(`tok_${index}`, { createdAt: at(index), resourceIds: index % 2 ? ['res_2', 'res_1'] : ['res_3'] }));
-        const counter = new QueryCounter();
+        const counter = new StatementCounter();
         const page = await new KyselyStore(database.db.withPlugin(counter)).listTokens({ organizationId: ORG, now: T0, limit: 10 });
         expect(counter.count).toBe(2);
         expect(page.map((token) => [token.id, token.resources.map((r) => r.id)])).toEqual([

@@ -1,9 +1,10 @@
-import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { DEFAULT_TOKEN_POLICY, type NewToken } from '@keyward/core';
 import type { Database } from './database.ts';
 import { KyselyStore } from './kysely-store.ts';
 import { describeEachDialect } from './test-databases.ts';
+import { StatementCounter } from '../testing/statement-counter.ts';
+import { newTokenFixture } from '../testing/token-fixture.ts';
 import { VerificationStore } from './verification-rows.ts';
 
 // Milliseconds on purpose: instants must come back exactly.
@@ -13,60 +14,20 @@ const ORG = 'org_a';
 const ALICE = 'usr_alice';
 
 function newToken(id: string): NewToken {
-  return {
-    id,
-    organizationId: ORG,
-    kind: 'personal',
-    owner: { type: 'user', id: ALICE },
-    name: `token ${id}`,
-    hint: `kw_pat_…${id.slice(-4)}`,
-    digest: `digest_${id}`,
-    secretVersion: 'v1',
-    scopes: ['tokens:read'],
-    permission: 'member',
-    resourceIds: [],
-    resourcesLimited: false,
-    expiresAt: null,
-    disabledAt: null,
-    disabledBy: null,
-    revokedAt: null,
-    revokedReason: null,
-    allowedIps: [],
-    rateLimit: null,
-    metadata: {},
-    remaining: null,
-    refill: null,
-    lineageId: id,
-    rotatedFrom: null,
-    rotatedAt: null,
-    graceUntil: null,
-    createdAt: T0,
-  };
-}
-
-/** Counts the update statements sent. */
-class UpdateCounter implements KyselyPlugin {
-  updates = 0;
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (args.node.kind === 'UpdateQueryNode') this.updates++;
-    return args.node;
-  }
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
-  }
+  return newTokenFixture(id, { organizationId: ORG, userId: ALICE, createdAt: T0 });
 }
 
 describeEachDialect('VerificationStore', (open) => {
   let database: Database;
   let store: KyselyStore;
   let verification: VerificationStore;
-  const counter = new UpdateCounter();
+  const counter = new StatementCounter();
 
   beforeEach(async () => {
     database = await open();
     store = new KyselyStore(database.db);
     verification = new VerificationStore(database.db.withPlugin(counter));
-    counter.updates = 0;
+    counter.reset();
     await store.insertOrganization({ id: ORG, name: 'ACME', slug: 'acme', tokenPolicy: { ...DEFAULT_TOKEN_POLICY }, disabledAt: null, createdAt: T0 });
     await store.insertUser({ id: ALICE, email: 'alice@example.com', createdAt: T0 }, null);
     await store.insertMembership({ organizationId: ORG, userId: ALICE, role: 'owner', resourceIds: 'all', createdAt: T0 });
@@ -80,7 +41,7 @@ describeEachDialect('VerificationStore', (open) => {
     const ids = Array.from({ length: 30 }, (_, index) => `tok_${String(index).padStart(2, '0')}`);
     for (const id of ids) await store.insertToken(newToken(id));
     await verification.writeLastUses(ids.map((tokenId, index) => ({ tokenId, at: at(index), ip: index % 2 === 0 ? `192.0.2.${index}` : null })));
-    expect(counter.updates).toBe(1);
+    expect(counter.countOf('UpdateQueryNode')).toBe(1);
     for (const [index, id] of ids.entries()) {
       const stored = await store.findToken(ORG, id);
       expect(stored?.lastUsedAt).toEqual(at(index));
@@ -109,9 +70,9 @@ describeEachDialect('VerificationStore', (open) => {
       { tokenId: 'tok_1', at: at(2), ip: '192.0.2.2' },
     ]);
     expect(await store.findToken(ORG, 'tok_1')).toMatchObject({ lastUsedAt: at(2), lastUsedIp: '192.0.2.2' });
-    counter.updates = 0;
+    counter.reset();
     await verification.writeLastUses([]);
-    expect(counter.updates).toBe(0);
+    expect(counter.countOf('UpdateQueryNode')).toBe(0);
   });
 
   it('finds a token by any of its candidate digests, with its owner’s current access, and nothing for an unknown digest', async () => {

@@ -1,9 +1,9 @@
-import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { VerifyCode } from '@keyward/core';
 import type { Database } from '../storage/database.ts';
 import { describeEachDialect } from '../storage/test-databases.ts';
 import { UsageStore, type UsageIncrement } from '../storage/usage-rows.ts';
+import { StatementCounter } from '../testing/statement-counter.ts';
 import { createUsageRecorder, type UsageLog, type UsageRecorder, type UsageSample } from './usage-recorder.ts';
 
 const ORG = 'org_a';
@@ -291,19 +291,6 @@ describe('createUsageRecorder timer', () => {
     expect(sink.calls).toBe(2);
   });
 });
-
-class StatementCounter implements KyselyPlugin {
-  statements: string[] = [];
-
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    this.statements.push(args.node.kind);
-    return args.node;
-  }
-
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
-  }
-}
 
 describeEachDialect('createUsageRecorder with UsageStore', (open) => {
   let database: Database;
