@@ -2,9 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { Kysely, sql, type Generated } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSqliteDialect, toSqliteParameter } from './sqlite-dialect.ts';
+import { createSqliteDialect, openSqliteFile, toSqliteParameter } from './sqlite-dialect.ts';
 
 interface Notes {
   notes: { id: Generated<number>; body: string | null; pinned: number; at: string | null };
@@ -86,5 +88,37 @@ describe('the node:sqlite dialect', () => {
     const computed = db.selectFrom('notes').select('body').limit(sql<number>`1 + 1`);
     expect(computed.compile().sql).toMatch(/ limit 1 \+ 1$/);
     expect(await computed.execute()).toHaveLength(2);
+  });
+});
+
+describe('opening an SQLite file another process is creating', () => {
+  it('waits for the other process’s lock instead of failing with “database is locked” while switching to WAL', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keyward-sqlite-open-'));
+    const file = join(dir, 'shared.db');
+    // A second thread stands for a second `keyward serve` that got to the new
+    // file first: it holds the exclusive lock for a moment, as its migration does.
+    const holder = new Worker(
+      `const { DatabaseSync } = require('node:sqlite');
+       const { parentPort, workerData } = require('node:worker_threads');
+       const database = new DatabaseSync(workerData);
+       database.exec('begin exclusive');
+       database.exec('create table claimed (id integer primary key)');
+       parentPort.postMessage('locked');
+       setTimeout(() => { database.exec('commit'); database.close(); parentPort.postMessage('released'); }, 300);`,
+      { eval: true, workerData: file },
+    );
+    try {
+      await once(holder, 'message');
+      const opened = openSqliteFile(file);
+      try {
+        expect(opened.prepare('pragma journal_mode').get()).toEqual({ journal_mode: 'wal' });
+        expect(opened.prepare("select name from sqlite_master where name = 'claimed'").get()).toEqual({ name: 'claimed' });
+      } finally {
+        opened.close();
+      }
+    } finally {
+      await holder.terminate();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -90,6 +90,9 @@ export class NodeSqliteDatabase implements SqliteDatabase {
   }
 }
 
+/** How long a statement waits for another process's lock before failing. */
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
 /**
  * Opens the file with the settings every Keyward SQLite database uses:
  * WAL so readers never block the writer, foreign keys enforced, a busy
@@ -98,11 +101,14 @@ export class NodeSqliteDatabase implements SqliteDatabase {
  * (NORMAL in WAL mode may lose the last commits).
  */
 export function openSqliteFile(filename: string): DatabaseSync {
-  const database = new DatabaseSync(filename);
+  // The busy timeout comes first: switching a new file to WAL takes its lock,
+  // and replicas started together on one empty data dir would otherwise fail
+  // at once with "database is locked" while another one is migrating.
+  const database = new DatabaseSync(filename, { timeout: SQLITE_BUSY_TIMEOUT_MS });
   try {
+    database.exec(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     database.exec('pragma journal_mode = WAL');
     database.exec('pragma foreign_keys = ON');
-    database.exec('pragma busy_timeout = 5000');
     database.exec('pragma synchronous = FULL');
   } catch (error) {
     database.close();
