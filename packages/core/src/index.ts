@@ -11,6 +11,7 @@ export {
   findTokens,
   generateToken,
   isValidTokenPrefix,
+  isWellFormedToken,
   parseToken,
   tokenHint,
   tokenPattern,

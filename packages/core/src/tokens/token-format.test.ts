@@ -7,6 +7,7 @@ import {
   findTokens,
   generateToken,
   isValidTokenPrefix,
+  isWellFormedToken,
   parseToken,
   tokenHint,
   tokenPattern,
@@ -144,6 +145,40 @@ describe('parseToken', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('isWellFormedToken', () => {
+  // The definition, spelled the slow and obvious way: prefix, "_", 43 base62
+  // characters, and the CRC32 of everything before the checksum in 6 base62 digits.
+  const reference = (token: string): boolean => {
+    const match = /^(kw_pat|kw_svc)_([0-9A-Za-z]{43})([0-9A-Za-z]{6})$/.exec(token);
+    return match !== null && encodeBase62Fixed(crc32(`${match[1]}_${match[2]}`), 6) === match[3];
+  };
+
+  it('agrees with the definition on tokens with any character changed, dropped or added, ASCII or not', () => {
+    const anyChar = fc.oneof(base62Char, fc.constantFrom('_', '-', ' ', '\u00e9', '\u0100', '\u{1F600}', '\0', 'z', '0'));
+    fc.assert(
+      fc.property(fc.boolean(), fc.nat(), anyChar, fc.constantFrom('replace', 'insert', 'delete', 'keep'), (personal, at, char, edit) => {
+        const token = generateToken(personal ? 'kw_pat' : 'kw_svc');
+        const position = at % token.length;
+        const edited =
+          edit === 'replace' ? token.slice(0, position) + char + token.slice(position + 1)
+          : edit === 'insert' ? token.slice(0, position) + char + token.slice(position)
+          : edit === 'delete' ? token.slice(0, position) + token.slice(position + 1)
+          : token;
+        expect(isWellFormedToken(edited, DEFAULT_TOKEN_PREFIXES)).toBe(reference(edited));
+        expect(parseToken(edited, DEFAULT_TOKEN_PREFIXES) !== null).toBe(reference(edited));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('accepts tokens whose checksum starts with zero digits', () => {
+    // About one token in 62 has a leading "0" in its checksum; 5,000 give dozens.
+    const padded = Array.from({ length: 5_000 }, () => generateToken('kw_pat')).filter((token) => token.at(-6) === '0');
+    expect(padded.length).toBeGreaterThan(10);
+    for (const token of padded) expect(isWellFormedToken(token, DEFAULT_TOKEN_PREFIXES)).toBe(true);
   });
 });
 

@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { encodeBase62Fixed, isBase62, randomBase62 } from '../encoding/base62.ts';
+import { BASE62_ALPHABET, encodeBase62Fixed, randomBase62 } from '../encoding/base62.ts';
 
 export type TokenKind = 'personal' | 'client';
 
@@ -48,25 +48,53 @@ export function generateToken(prefix: string): string {
   return head + checksumOf(head);
 }
 
-/** Checks shape, prefix and checksum without I/O, so typos and garbage never reach the database. */
+/**
+ * Checks shape, prefix and checksum without I/O and without allocating, so
+ * typos and garbage never reach the database. It runs before every
+ * verification, so it compares character codes instead of slicing strings.
+ */
+export function isWellFormedToken(token: string, prefixes: TokenPrefixes): boolean {
+  return kindOf(token, prefixes) !== null;
+}
+
+/** Like {@link isWellFormedToken}, with the token's parts. */
 export function parseToken(token: string, prefixes: TokenPrefixes): ParsedToken | null {
+  const kind = kindOf(token, prefixes);
+  if (kind === null) return null;
+  const separator = token.length - TOKEN_TAIL_LENGTH - 1;
+  return { kind, prefix: token.slice(0, separator), body: token.slice(separator + 1, separator + 1 + TOKEN_BODY_LENGTH), checksum: token.slice(-TOKEN_CHECKSUM_LENGTH) };
+}
+
+// Each ASCII code's base62 digit value, or -1.
+const BASE62_VALUE = new Int8Array(128).fill(-1);
+for (let digit = 0; digit < BASE62_ALPHABET.length; digit++) BASE62_VALUE[BASE62_ALPHABET.charCodeAt(digit)] = digit;
+const UNDERSCORE = 0x5f;
+
+function kindOf(token: string, prefixes: TokenPrefixes): TokenKind | null {
   if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return null;
-  const separator = token.lastIndexOf('_');
-  if (separator < 1) return null;
-  const prefix = token.slice(0, separator);
-  const tail = token.slice(separator + 1);
-  if (tail.length !== TOKEN_TAIL_LENGTH || !isBase62(tail)) return null;
-
+  // The tail is base62 (no "_"), so the separator sits at a fixed distance from the end.
+  const separator = token.length - TOKEN_TAIL_LENGTH - 1;
+  if (separator < 1 || token.charCodeAt(separator) !== UNDERSCORE) return null;
   let kind: TokenKind;
-  if (prefix === prefixes.personal) kind = 'personal';
-  else if (prefix === prefixes.client) kind = 'client';
+  if (separator === prefixes.personal.length && token.startsWith(prefixes.personal)) kind = 'personal';
+  else if (separator === prefixes.client.length && token.startsWith(prefixes.client)) kind = 'client';
   else return null;
-  if (!isValidTokenPrefix(prefix)) return null;
-
-  const body = tail.slice(0, TOKEN_BODY_LENGTH);
-  const checksum = tail.slice(TOKEN_BODY_LENGTH);
-  if (checksumOf(`${prefix}_${body}`) !== checksum) return null;
-  return { kind, prefix, body, checksum };
+  if (!isValidTokenPrefix(kind === 'personal' ? prefixes.personal : prefixes.client)) return null;
+  // The body must be base62; the checksum digits are read as one number and
+  // compared with the CRC32 (fixed-width base62 has one spelling per number).
+  const checksumStart = token.length - TOKEN_CHECKSUM_LENGTH;
+  for (let index = separator + 1; index < checksumStart; index++) {
+    const code = token.charCodeAt(index);
+    if (code >= 128 || BASE62_VALUE[code]! < 0) return null;
+  }
+  let checksum = 0;
+  for (let index = checksumStart; index < token.length; index++) {
+    const code = token.charCodeAt(index);
+    const digit = code < 128 ? BASE62_VALUE[code]! : -1;
+    if (digit < 0) return null;
+    checksum = checksum * 62 + digit;
+  }
+  return crc32(token.slice(0, checksumStart)) === checksum ? kind : null;
 }
 
 /** The display hint kept in storage: prefix plus the last 4 characters. */

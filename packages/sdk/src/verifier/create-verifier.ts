@@ -1,7 +1,7 @@
 // createVerifier(): asks POST /api/v1/verify, keeps the answers that are safe
 // to reuse, and drops them when the server's event stream says they changed.
 import { legacyPrefixOf } from '../../../core/src/tokens/legacy-prefix.ts';
-import { DEFAULT_TOKEN_PREFIXES, parseToken, type TokenPrefixes } from '../../../core/src/tokens/token-format.ts';
+import { DEFAULT_TOKEN_PREFIXES, isWellFormedToken, type TokenPrefixes } from '../../../core/src/tokens/token-format.ts';
 import { KeywardRequestError, KeywardUnavailableError } from '../errors.ts';
 import { openInvalidationStream, type InvalidationEvent, type InvalidationStream, type InvalidationStreamOptions } from '../events/invalidation-stream.ts';
 import { createAnswerCache, type AnswerCacheOptions } from './answer-cache.ts';
@@ -171,7 +171,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const cached = cache?.get(presented, key);
       if (cached) return cached;
       // Checksum next: typos and garbage never cost a round trip.
-      if (!parseToken(presented, prefixes) && legacyPrefixOf(presented, options.legacyTokenPrefixes) === null) return MALFORMED;
+      if (!isWellFormedToken(presented, prefixes) && legacyPrefixOf(presented, options.legacyTokenPrefixes) === null) return MALFORMED;
       const wire: VerifyQuestion = {};
       if (question.scopes && question.scopes.length > 0) wire.scopes = [...question.scopes];
       if (question.require !== undefined) wire.require = question.require;

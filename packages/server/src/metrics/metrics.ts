@@ -3,6 +3,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProblemCode, VerifyCode } from '@keyward/core';
 import type { RedisEventBusObserver } from '../events/redis-event-bus.ts';
+import { BoundHistogram, type HistogramSeries } from './bound-histogram.ts';
 import type { EntryPoint, VerificationObserver } from '../verification/verifier.ts';
 
 type CacheResult = Parameters<VerificationObserver['cache']>[0];
@@ -39,7 +40,8 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service: 'keyward' });
   collectDefaultMetrics({ register: registry, prefix: 'keyward_' });
-  const duration = new Histogram({
+  // The two histograms observed on every request are BoundHistograms (see its header).
+  const duration = new BoundHistogram({
     name: 'keyward_http_request_duration_seconds',
     help: 'Time to answer an HTTP request, by method, route pattern and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,
@@ -69,7 +71,7 @@ export function createMetrics(): Metrics {
       }
     },
   });
-  const verifyDuration = new Histogram({
+  const verifyDuration = new BoundHistogram({
     name: 'keyward_verify_duration_seconds',
     help: 'Time to decide one verification, from checksum to counters, by entry point.',
     labelNames: ['entry_point'] as const,
@@ -149,8 +151,8 @@ export function createMetrics(): Metrics {
       for (const state of ['total', 'idle', 'waiting', 'max'] as const) this.set({ state }, pool[state]);
     },
   });
-  const requestHistograms = new Map<string, { observe(value: number): void }>();
-  const durationHistograms = new Map<string, { observe(value: number): void }>();
+  const requestHistograms = new Map<string, HistogramSeries>();
+  const durationHistograms = new Map<string, HistogramSeries>();
   return {
     registry,
     verification: {

@@ -10,7 +10,7 @@ import {
   isReusedAfterRotation,
   legacyPrefixOf,
   lookupDigests,
-  parseToken,
+  isWellFormedToken,
   publishSafely,
   refusal,
   revokeLineage,
@@ -159,7 +159,7 @@ export class Verifier {
     if (ipKey !== null && this.options.limits.isIpBlocked(ipKey)) return { result: refusal('RATE_LIMITED'), compiled: null };
     // Checksum first: garbage and typos never reach the cache or the database.
     // Imported keys with a configured legacy prefix have no checksum; their prefix and shape stand in for it.
-    if (!parseToken(plaintext, this.deps.prefixes) && legacyPrefixOf(plaintext, this.deps.legacyPrefixes) === null) {
+    if (!isWellFormedToken(plaintext, this.deps.prefixes) && legacyPrefixOf(plaintext, this.deps.legacyPrefixes) === null) {
       return this.failed(refusal('MALFORMED'), null, ipKey);
     }
 
