@@ -111,7 +111,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   });
   const verifier = new Verifier({
     deps,
-    store: new VerificationStore(options.database.db),
+    store: new VerificationStore(options.database.db, options.database.reader ?? null),
     limits: new VerificationLimits({
       redis: redis?.connection,
       keyPrefix: '',

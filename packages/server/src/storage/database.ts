@@ -7,6 +7,7 @@ import pg from 'pg';
 import { dialectCapabilities, type DialectCapabilities, type DialectName } from './dialect-capabilities.ts';
 import type { Schema } from './schema.ts';
 import { createSqliteDialect } from './sqlite-dialect.ts';
+import { SqliteReader } from './sqlite-reader.ts';
 
 export const SQLITE_FILE_NAME = 'keyward.db';
 
@@ -32,6 +33,12 @@ export interface Database {
   close(): Promise<void>;
   /** PostgreSQL: the pool's connections now (for metrics); null on SQLite. */
   poolStats(): { total: number; idle: number; waiting: number; max: number } | null;
+  /**
+   * SQLite: a read-only connection of its own for the verification path's
+   * lookups (see sqlite-reader.ts); absent or null on PostgreSQL, whose pool
+   * already reads beside the writers.
+   */
+  reader?: SqliteReader | null | undefined;
 }
 
 /** PostgreSQL's type id for int8 (bigint, and what count(*) returns). */
@@ -79,7 +86,11 @@ function postgresDialect(options: OpenDatabaseOptions & { databaseUrl: string })
 
 function sqliteDialect(dataDir: string): Dialect {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  return createSqliteDialect(join(dataDir, SQLITE_FILE_NAME));
+  return createSqliteDialect(sqliteFileOf(dataDir));
+}
+
+function sqliteFileOf(dataDir: string): string {
+  return join(dataDir, SQLITE_FILE_NAME);
 }
 
 /**
@@ -100,13 +111,15 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const dialect = postgres?.dialect ?? sqliteDialect(options.dataDir);
   const db = new Kysely<Schema>({ dialect, plugins: [new CamelCasePlugin()] });
   const pool = postgres?.pool;
+  const reader = postgres ? null : new SqliteReader(sqliteFileOf(options.dataDir));
   let closing: Promise<void> | undefined;
   return {
     db,
     dialect: name,
     capabilities: dialectCapabilities(name),
+    reader,
     close() {
-      closing ??= db.destroy();
+      closing ??= db.destroy().finally(() => reader?.close());
       return closing;
     },
     poolStats: () => (pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 } : null),

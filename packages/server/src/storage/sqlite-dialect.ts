@@ -91,7 +91,7 @@ export class NodeSqliteDatabase implements SqliteDatabase {
 }
 
 /** How long a statement waits for another process's lock before failing. */
-const SQLITE_BUSY_TIMEOUT_MS = 5000;
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
 /**
  * Opens the file with the settings every Keyward SQLite database uses:

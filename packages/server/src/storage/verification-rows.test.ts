@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN_POLICY, type NewToken } from '@keyward/core';
 import type { Database } from './database.ts';
 import { KyselyStore } from './kysely-store.ts';
-import { describeEachDialect } from './test-databases.ts';
+import { describeEachDialect, openSqliteTestDatabase } from './test-databases.ts';
 import { StatementCounter } from '../testing/statement-counter.ts';
 import { newTokenFixture } from '../testing/token-fixture.ts';
 import { VerificationStore } from './verification-rows.ts';
@@ -13,8 +13,8 @@ const at = (minutes: number): Date => new Date(T0.getTime() + minutes * 60_000);
 const ORG = 'org_a';
 const ALICE = 'usr_alice';
 
-function newToken(id: string): NewToken {
-  return newTokenFixture(id, { organizationId: ORG, userId: ALICE, createdAt: T0 });
+function newToken(id: string, overrides: Partial<NewToken> = {}): NewToken {
+  return newTokenFixture(id, { organizationId: ORG, userId: ALICE, createdAt: T0 }, overrides);
 }
 
 describeEachDialect('VerificationStore', (open) => {
@@ -82,5 +82,70 @@ describeEachDialect('VerificationStore', (open) => {
     expect(found?.owner).toMatchObject({ role: 'owner', resourceIds: 'all', email: 'alice@example.com' });
     expect(await verification.findTokenForVerification(['digest_unknown'])).toBeNull();
     expect(await verification.findTokenForVerification([])).toBeNull();
+  });
+});
+
+describe('VerificationStore lookups through SQLite’s read connection', () => {
+  let database: Database;
+  let store: KyselyStore;
+
+  beforeEach(async () => {
+    database = await openSqliteTestDatabase();
+    store = new KyselyStore(database.db);
+    await store.insertOrganization({ id: ORG, name: 'ACME', slug: 'acme', tokenPolicy: { ...DEFAULT_TOKEN_POLICY }, disabledAt: null, createdAt: T0 });
+    await store.insertUser({ id: ALICE, email: 'alice@example.com', createdAt: T0 }, null);
+    await store.insertUser({ id: 'usr_bob', email: 'bob@example.com', createdAt: T0 }, null);
+    await store.insertMembership({ organizationId: ORG, userId: ALICE, role: 'owner', resourceIds: 'all', createdAt: T0 });
+    for (const id of ['res_1', 'res_2', 'res_3']) await store.insertResource({ id, organizationId: ORG, type: 'repository', name: `repo ${id}`, createdAt: T0 });
+    await store.insertMembership({ organizationId: ORG, userId: 'usr_bob', role: 'member', resourceIds: ['res_2', 'res_1'], createdAt: T0 });
+    await store.insertClient({ id: 'cli_1', organizationId: ORG, name: 'gateway', description: null, createdAt: T0, deletedAt: at(5), rateLimit: { limit: 10, windowSeconds: 60 } });
+  });
+
+  afterEach(async () => {
+    await database.close();
+  });
+
+  it('is what SQLite databases open with, and answers exactly what the same lookup through Kysely answers', async () => {
+    expect(database.reader).toBeTruthy();
+    const tokens: NewToken[] = [
+      newToken('tok_plain'),
+      newToken('tok_full', {
+        expiresAt: at(60), revokedAt: at(1), revokedReason: 'manual', disabledAt: at(2), disabledBy: ALICE, allowedIps: ['10.0.0.0/8'],
+        rateLimit: { limit: 5, windowSeconds: 60 }, metadata: { team: 'a', n: 1 }, remaining: 7, refill: { amount: 10, interval: 'daily' },
+        resourceIds: ['res_3', 'res_1'], resourcesLimited: true, scopes: ['tokens:read', 'tokens:write'],
+      }),
+      newTokenFixture('tok_bob', { organizationId: ORG, userId: 'usr_bob', createdAt: T0 }),
+      newTokenFixture('tok_client', { organizationId: ORG, userId: ALICE, createdAt: T0 }, { kind: 'client', owner: { type: 'client', id: 'cli_1' } }),
+    ];
+    for (const token of tokens) await store.insertToken(token);
+    const throughReader = new VerificationStore(database.db, database.reader ?? null);
+    const throughKysely = new VerificationStore(database.db);
+    for (const token of tokens) {
+      const read = await throughReader.findTokenForVerification([token.digest]);
+      expect(read?.token.id).toBe(token.id);
+      expect(read).toEqual(await throughKysely.findTokenForVerification([token.digest]));
+    }
+    expect(await throughReader.findTokenForVerification(['digest_unknown'])).toBeNull();
+  });
+
+  it('answers while a management transaction is open, with what was committed, and sees the change once it commits', async () => {
+    await store.insertToken(newToken('tok_1'));
+    const verification = new VerificationStore(database.db, database.reader ?? null);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let revokedInside!: () => void;
+    const revoking = new Promise<void>((resolve) => (revokedInside = resolve));
+    const transaction = database.db.transaction().execute(async (trx) => {
+      await trx.updateTable('tokens').set({ revokedAt: at(1).toISOString(), revokedReason: 'manual' }).where('id', '=', 'tok_1').execute();
+      revokedInside();
+      await held;
+    });
+    await revoking;
+    // Kysely's own connection is busy with the transaction; the reader neither waits for it nor sees its write.
+    const during = await verification.findTokenForVerification(['digest_tok_1']);
+    expect(during?.token.revokedAt).toBeNull();
+    release();
+    await transaction;
+    expect((await verification.findTokenForVerification(['digest_tok_1']))?.token.revokedAt).toEqual(at(1));
   });
 });

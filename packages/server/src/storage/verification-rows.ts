@@ -9,6 +9,7 @@ import { capabilitiesOf, type DialectCapabilities } from './dialect-capabilities
 import { roleFromColumn } from './membership-rows.ts';
 import { fromFlag, fromOptionalJson, readOptionalTimestamp, uniqueIds } from './row-values.ts';
 import type { Schema } from './schema.ts';
+import type { SqliteReader } from './sqlite-reader.ts';
 import { tokenFromRow, type TokenRow } from './token-rows.ts';
 
 export interface TokenForVerification {
@@ -61,9 +62,13 @@ export class VerificationStore {
   private readonly db: Kysely<Schema>;
   private readonly capabilities: DialectCapabilities;
 
-  constructor(db: Kysely<Schema>) {
+  private readonly reader: SqliteReader | null;
+
+  /** `reader`: SQLite's read-only connection for lookups (Database.reader); without one, lookups go through `db`. */
+  constructor(db: Kysely<Schema>, reader: SqliteReader | null = null) {
     this.db = db;
     this.capabilities = capabilitiesOf(db);
+    this.reader = reader;
   }
 
   /** The lookup's SQL, compiled once per number of digests (one per keyring version). */
@@ -86,8 +91,9 @@ export class VerificationStore {
       const slot = compiled.slots[index]!;
       return slot >= 0 ? unique[slot] : value;
     });
-    const result = await this.db.executeQuery<LookupRow>(CompiledQuery.raw(compiled.sql, parameters));
-    const row = result.rows[0];
+    const row = this.reader
+      ? (this.reader.prepare(compiled.sql).all(parameters)[0] as LookupRow | undefined)
+      : (await this.db.executeQuery<LookupRow>(CompiledQuery.raw(compiled.sql, parameters))).rows[0];
     if (!row) return null;
     const read = this.capabilities.readTimestamp;
     const token = tokenFromRow(row as unknown as TokenRow, parseJsonArray(row.grants), read);
