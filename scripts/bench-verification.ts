@@ -10,7 +10,7 @@ import { Session } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
@@ -201,17 +201,39 @@ export interface Measured extends LoadResult {
    * and it moves far less than req/s when other processes take the cores.
    */
   serverCpuMicrosPerRequest: number;
+  /** How late this thread's event loop ran during the run (p99 and worst, ms): stalls show here first. */
+  eventLoopDelay: { p99Ms: number; maxMs: number };
+  /** Garbage collection on this thread during the run: pauses, their total and the longest (ms). */
+  gc: { pauses: number; totalMs: number; longestMs: number };
 }
 
 /** A short discarded run first (code compiled, connections open), then the measured one; also used by bench-sdk.ts. */
 export async function measure(plan: LoadPlan, warmSeconds: number): Promise<Measured> {
   await load({ ...plan, durationSeconds: warmSeconds });
   const profiler = await startCpuProfile();
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  const gc = { pauses: 0, totalMs: 0, longestMs: 0 };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gc.pauses += 1;
+      gc.totalMs += entry.duration;
+      gc.longestMs = Math.max(gc.longestMs, entry.duration);
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  loopDelay.enable();
   const cpuBefore = process.threadCpuUsage();
   const result = await load(plan);
   const cpu = process.threadCpuUsage(cpuBefore);
+  loopDelay.disable();
+  gcObserver.disconnect();
   await profiler?.stop(`${plan.method}-${new URL(plan.url).port}-${plan.path.split('?')[0]!.replaceAll('/', '_')}`);
-  return { ...result, serverCpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests) };
+  return {
+    ...result,
+    serverCpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests),
+    eventLoopDelay: { p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 },
+    gc: { ...gc, totalMs: Math.round(gc.totalMs), longestMs: Math.round(gc.longestMs * 10) / 10 },
+  };
 }
 
 /**
@@ -271,6 +293,8 @@ function loadDetails(result: Measured): Record<string, unknown> {
     errors: result.errors,
     timeouts: result.timeouts,
     serverCpuMicrosPerRequest: result.serverCpuMicrosPerRequest,
+    eventLoopDelay: result.eventLoopDelay,
+    gc: result.gc,
   };
 }
 
@@ -406,6 +430,9 @@ export async function benchVerification(figures: Figures, options: VerificationB
     figures.record('server CPU per request: bare Fastify', ceiling.serverCpuMicrosPerRequest, 'µs');
     figures.record('server CPU per request: POST /api/v1/verify', verifyLoad.serverCpuMicrosPerRequest, 'µs');
     figures.record('server CPU per request: GET /api/v1/authz', authzLoad.serverCpuMicrosPerRequest, 'µs');
+    // Where the tail comes from: a request waits as long as the loop stalls (a synchronous write, a GC pause).
+    figures.record('server event-loop delay p99 / max during POST /api/v1/verify', verifyLoad.eventLoopDelay.p99Ms, 'ms', { details: { maxMs: verifyLoad.eventLoopDelay.maxMs, gc: verifyLoad.gc } });
+    figures.record('server GC during POST /api/v1/verify: total / longest pause', verifyLoad.gc.totalMs, 'ms', { details: verifyLoad.gc });
     figures.record('bare / verify, in server CPU per request', ceiling.serverCpuMicrosPerRequest / verifyLoad.serverCpuMicrosPerRequest, 'ratio');
     figures.record('bare / authz, in server CPU per request', ceiling.serverCpuMicrosPerRequest / authzLoad.serverCpuMicrosPerRequest, 'ratio');
 

@@ -110,7 +110,7 @@ describe('VerificationStore lookups through SQLite’s read connection', () => {
     const tokens: NewToken[] = [
       newToken('tok_plain'),
       newToken('tok_full', {
-        expiresAt: at(60), revokedAt: at(1), revokedReason: 'manual', disabledAt: at(2), disabledBy: ALICE, allowedIps: ['10.0.0.0/8'],
+        expiresAt: at(60), revokedAt: at(1), revokedReason: 'manual', disabledAt: at(2), disabledBy: { type: 'user', id: ALICE, permission: 'owner' }, allowedIps: ['10.0.0.0/8'],
         rateLimit: { limit: 5, windowSeconds: 60 }, metadata: { team: 'a', n: 1 }, remaining: 7, refill: { amount: 10, interval: 'daily' },
         resourceIds: ['res_3', 'res_1'], resourcesLimited: true, scopes: ['tokens:read', 'tokens:write'],
       }),
@@ -136,7 +136,7 @@ describe('VerificationStore lookups through SQLite’s read connection', () => {
     let revokedInside!: () => void;
     const revoking = new Promise<void>((resolve) => (revokedInside = resolve));
     const transaction = database.db.transaction().execute(async (trx) => {
-      await trx.updateTable('tokens').set({ revokedAt: at(1).toISOString(), revokedReason: 'manual' }).where('id', '=', 'tok_1').execute();
+      await trx.updateTable('tokens').set({ revokedAt: at(1), revokedReason: 'manual' }).where('id', '=', 'tok_1').execute();
       revokedInside();
       await held;
     });
