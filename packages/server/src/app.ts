@@ -87,6 +87,7 @@ export function createServiceDeps(options: Pick<AppOptions, 'config' | 'database
     legacyPrefixes: options.config.legacyTokenPrefixes,
     passwords: options.passwords ?? argon2Hasher,
     now: options.now ?? (() => new Date()),
+    nowMs: options.now ? () => options.now!().getTime() : Date.now,
     reportError: options.reportError,
   };
 }

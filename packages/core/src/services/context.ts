@@ -24,6 +24,8 @@ export interface ServiceDeps {
   legacyPrefixes?: readonly string[];
   passwords: PasswordHasher;
   now: () => Date;
+  /** The same clock in milliseconds, without allocating a Date (read on every verification); `now` when absent. */
+  nowMs?: () => number;
   /**
    * Told about a failure that must not fail the request it happened in (a
    * last-used write on a full disk, say); the server logs it.

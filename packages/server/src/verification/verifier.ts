@@ -93,11 +93,15 @@ export class Verifier {
   private readonly unsubscribe: () => void;
   /** Shares the values cached tokens have in common (organization, owner, scopes…). */
   private readonly compactor = new RecordCompactor();
+  /** The service clock in milliseconds. */
+  private readonly nowMs: () => number;
 
   constructor(options: VerifierOptions) {
     this.options = options;
     this.deps = options.deps;
-    const now = () => this.deps.now().getTime();
+    const deps = options.deps;
+    this.nowMs = deps.nowMs ?? (() => deps.now().getTime());
+    const now = this.nowMs;
     this.cache = new TokenCache({
       max: options.cache?.max ?? 100_000,
       ttlMs: options.cache?.ttlMs ?? 60_000,
@@ -131,7 +135,7 @@ export class Verifier {
   async verify(plaintext: string, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
     const started = performance.now();
     // One clock read per verification, shared by the cache, the decision and the buffers.
-    const nowMs = this.deps.now().getTime();
+    const nowMs = this.nowMs();
     const pending = this.decide(plaintext, input, context, nowMs);
     // A cache hit with no counters to spend decides synchronously: no await, no extra tick.
     const outcome = pending instanceof Promise ? await pending : pending;
@@ -165,13 +169,13 @@ export class Verifier {
 
     const found = this.lookup(plaintext, nowMs);
     // After a database read, the decision takes the time anew (the read may have taken a while).
-    if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey, this.deps.now().getTime()));
+    if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey, this.nowMs()));
     return this.decideFor(found, plaintext, input, context, ipKey, nowMs);
   }
 
   private decideFor(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
     if (compiled && input.resource !== undefined && compiled.resourceSet === null && !this.hasFreshOrgResources(compiled.record.organizationId, nowMs)) {
-      return this.loadOrgResources(compiled.record.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey, this.deps.now().getTime()));
+      return this.loadOrgResources(compiled.record.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey, this.nowMs()));
     }
     return this.judge(compiled, plaintext, input, context, ipKey, nowMs);
   }
@@ -292,7 +296,7 @@ export class Verifier {
   }
 
   private async loadOrgResources(organizationId: string): Promise<void> {
-    const nowMs = this.deps.now().getTime();
+    const nowMs = this.nowMs();
     const ids = await this.storage(() => this.options.store.resourceIdsOf(organizationId));
     this.orgResources.set(organizationId, { ids: new Set(ids), loadedAtMs: nowMs });
   }
