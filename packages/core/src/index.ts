@@ -109,5 +109,6 @@ export {
   refusal,
   type CompiledToken,
   type OwnerSnapshot,
+  type VerifiableToken,
   type VerificationQuestion,
 } from './verification/verify-token.ts';
