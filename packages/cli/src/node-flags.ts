@@ -1,9 +1,9 @@
 // The V8 flags the Keyward server process runs with. They cannot be set from
 // inside a running process (V8 sizes its heap when it starts), so they are
-// written where Keyward is started: the root `start` script, the `keyward`
-// shebang, and the memory benchmark, which starts its process with this list
-// so its figure is the production one. node-flags.test.ts keeps the first two
-// equal to this list.
+// written where Keyward is started: the root `start` and `keyward` scripts,
+// the `keyward` shebang, and the memory benchmark, which starts its process
+// with this list so its figure is the production one. node-flags.test.ts
+// keeps the scripts and the shebang equal to this list.
 
 /**
  * `--max-semi-space-size=8` (MB): V8 otherwise grows its young generation up
