@@ -19,6 +19,7 @@ import { DEFAULT_TOKEN_PREFIXES, bootstrapOwner, generateToken, hashToken, newId
 import { buildApp, loadConfig, migrateToLatest, openDatabase, type Database } from '@keyward/server';
 // Internal, not part of the server's public surface: the bench writes rows the way the store does.
 import { tokenToRow } from '../packages/server/src/storage/token-rows.ts';
+import { SERVER_NODE_FLAGS } from '../packages/cli/src/node-flags.ts';
 import type { App, AppContext } from '../packages/server/src/http/app-types.ts';
 import type { VerifyContext, VerifyInput } from '../packages/server/src/verification/verifier.ts';
 import { asyncRates, median, percentile, type Figures } from './bench-figures.ts';
@@ -489,7 +490,8 @@ export async function benchVerification(figures: Figures, options: VerificationB
     const tokensFile = path.join(largeDir, 'bench-memory-tokens.txt');
     await writeFile(tokensFile, memoryTokens.join('\n'));
     const memoryScript = new URL('./bench-memory.ts', import.meta.url).pathname;
-    const { stdout } = await run(process.execPath, ['--expose-gc', memoryScript], {
+    // Started with the server's own V8 flags, so the figure is what `npm start` and `keyward serve` would hold.
+    const { stdout } = await run(process.execPath, [...SERVER_NODE_FLAGS, '--expose-gc', memoryScript], {
       env: { ...process.env, KEYWARD_BENCH_MEMORY_DATA_DIR: largeDir, KEYWARD_BENCH_MEMORY_TOKENS: tokensFile, KEYWARD_BENCH_MEMORY_SECRETS: secrets },
       maxBuffer: 1024 * 1024,
     });

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 // keyward: a thin shell over @keyward/server (serve, migrate, init, secrets)
 // and over a running server's HTTP API (token, verify, import). Each command parses
 // its flags and exits 0 on success, 1 when something was refused, 2 on a

@@ -110,5 +110,6 @@ export {
   refusal,
   type CompiledToken,
   type OwnerSnapshot,
+  type VerifiableToken,
   type VerificationQuestion,
 } from './verification/verify-token.ts';

@@ -107,7 +107,7 @@ export async function revokeLeakedTokens(deps: ServiceDeps, from: LeakReporter, 
  * A rotated-out secret came back: someone may hold a stolen copy. Revoke every
  * token of the lineage and record it. Runs inside the caller's transaction.
  */
-export async function revokeLineage(deps: ServiceDeps, store: Store, token: TokenRecord, actor: Actor | null, request: RequestFacts, how: string): Promise<string[]> {
+export async function revokeLineage(deps: ServiceDeps, store: Store, token: Pick<TokenRecord, 'id' | 'organizationId' | 'lineageId'>, actor: Actor | null, request: RequestFacts, how: string): Promise<string[]> {
   const ids = await store.findUnrevokedTokenIds({ lineageId: token.lineageId });
   const revoked = await store.revokeTokens(ids, deps.now(), 'reuse_detected');
   await store.insertAuditEvent(

@@ -111,3 +111,15 @@ describe('decideVerification', () => {
     expect(decide(token({ resources: [], resourcesLimited: true }), { resource: 'res_a', resourceExists: () => true })).toBe('FORBIDDEN_RESOURCE');
   });
 });
+
+describe('compileToken', () => {
+  it('keeps of the stored row only what decisions and answers read, so a cache of many tokens holds no last use, hint or rotation bookkeeping', () => {
+    const stored = token({ lastUsedAt: new Date(NOW - 5000), lastUsedIp: '203.0.113.7', rotatedFrom: 'tok_0', revokedReason: null });
+    const compiled = compileToken(catalog, stored, OWNER);
+    expect(Object.keys(compiled.record).sort()).toEqual(
+      ['allowedIps', 'digest', 'disabledAt', 'expiresAt', 'id', 'kind', 'lineageId', 'organizationId', 'owner', 'permission', 'rateLimit', 'refill', 'remaining', 'resources', 'resourcesLimited', 'revokedAt', 'scopes', 'secretVersion'].sort(),
+    );
+    expect(compiled.createdAtMs).toBe(NOW - 1000);
+    expect(compiled.verified).toMatchObject({ id: 'tok_1', name: 'laptop', metadata: {} });
+  });
+});

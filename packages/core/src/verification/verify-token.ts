@@ -20,14 +20,46 @@ export interface OwnerSnapshot extends OwnerAccess {
   clientRateLimit?: RateLimitSetting | null;
 }
 
+/**
+ * What a compiled token keeps of its stored record: the fields that the
+ * decision, the counters, management authentication (`actorForToken`), the
+ * lazy re-hash and reuse detection (`revokeLineage`) read. A cache holds one
+ * per entry, so the rest of the row (hint, last use, rotation bookkeeping,
+ * revocation and disabling details) stays in storage; the answers' fields are
+ * in `verified`.
+ */
+export type VerifiableToken = Pick<
+  TokenRecord,
+  | 'id'
+  | 'organizationId'
+  | 'kind'
+  | 'owner'
+  | 'digest'
+  | 'secretVersion'
+  | 'scopes'
+  | 'permission'
+  | 'resources'
+  | 'resourcesLimited'
+  | 'expiresAt'
+  | 'disabledAt'
+  | 'revokedAt'
+  | 'allowedIps'
+  | 'rateLimit'
+  | 'remaining'
+  | 'refill'
+  | 'lineageId'
+>;
+
 /** A token and its owner's current access, compiled for repeated decisions. */
 export interface CompiledToken {
-  readonly record: TokenRecord;
+  readonly record: VerifiableToken;
   /** Null when the owner was removed, the client deleted or the organization disabled. */
   readonly owner: OwnerSnapshot | null;
   readonly clientId: string | null;
   readonly userId: string | null;
   readonly expiresAtMs: number | null;
+  /** When the token was created (introspection's `iat`): a number, not the record's 96-byte `Date`. */
+  readonly createdAtMs: number;
   /** When a rotated-out secret stops working (ms), or null if not rotated out. */
   readonly rotatedOutAtMs: number | null;
   readonly scopeSet: ReadonlySet<string>;
@@ -127,11 +159,32 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
   }
   const rotatedOutAtMs = token.rotatedAt ? (token.graceUntil ?? token.rotatedAt).getTime() : null;
   return {
-    record: token,
+    // Listed field by field rather than kept whole: a stored row has 29 fields and this one 18.
+    record: {
+      id: token.id,
+      organizationId: token.organizationId,
+      kind: token.kind,
+      owner: token.owner,
+      digest: token.digest,
+      secretVersion: token.secretVersion,
+      scopes: token.scopes,
+      permission: token.permission,
+      resources: token.resources,
+      resourcesLimited: token.resourcesLimited,
+      expiresAt: token.expiresAt,
+      disabledAt: token.disabledAt,
+      revokedAt: token.revokedAt,
+      allowedIps: token.allowedIps,
+      rateLimit: token.rateLimit,
+      remaining: token.remaining,
+      refill: token.refill,
+      lineageId: token.lineageId,
+    },
     owner,
     clientId: token.owner.type === 'client' ? token.owner.id : null,
     userId: token.owner.type === 'user' ? token.owner.id : null,
     expiresAtMs: token.expiresAt ? token.expiresAt.getTime() : null,
+    createdAtMs: token.createdAt.getTime(),
     rotatedOutAtMs,
     scopeSet: scopes.set,
     resourceSet: resourceIds === 'all' ? null : new Set(resourceIds),

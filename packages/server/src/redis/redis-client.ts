@@ -2,8 +2,20 @@
 // cross-replica event bus. Redis is an accelerator, never a dependency to stay
 // up: while it is away, commands fail at once (no offline queue), callers fall
 // back to local state, and the connections keep retrying in the background.
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { BaseLogger } from 'pino';
+
+// Loaded with the first connection, not with the server: a single node
+// without REDIS_URL never connects, and loading ioredis costs it about 6 MB of
+// resident memory for nothing (docs/performance.md, "Memory of the cache").
+const requireModule = createRequire(import.meta.url);
+let redisConstructor: typeof Redis | undefined;
+
+function loadRedis(): typeof Redis {
+  redisConstructor ??= (requireModule('ioredis') as { Redis: typeof Redis }).Redis;
+  return redisConstructor;
+}
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'keyward:';
 
@@ -50,7 +62,8 @@ export function openRedisClient(options: RedisClientOptions): RedisClient {
   const connections = new Set<Redis>();
 
   const open = (name: string): Redis => {
-    const connection = new Redis(options.url, {
+    const RedisConnection = loadRedis();
+    const connection = new RedisConnection(options.url, {
       keyPrefix,
       connectionName: name,
       connectTimeout: options.connectTimeoutMs ?? 2000,

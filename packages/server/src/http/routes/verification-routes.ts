@@ -317,7 +317,6 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
         const outcome = await verifier.verify(request.body.token, { ip: null, organizationId: caller.organizationId }, { entryPoint: 'introspect', spendQuota: true, request: requestFacts(request) });
         const token = outcome.result.token;
         if (!outcome.result.valid || !token || !outcome.compiled) return { active: false };
-        const record = outcome.compiled.record;
         return {
           active: true,
           scope: token.scopes.join(' '),
@@ -325,7 +324,7 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
           ...(outcome.compiled.owner?.email ? { username: outcome.compiled.owner.email } : {}),
           token_type: 'Bearer',
           ...(token.expiresAt ? { exp: Math.floor(token.expiresAt.getTime() / 1000) } : {}),
-          iat: Math.floor(record.createdAt.getTime() / 1000),
+          iat: Math.floor(outcome.compiled.createdAtMs / 1000),
           sub: token.owner.id,
           organization_id: token.organizationId,
           permission: token.permission,

@@ -1,0 +1,20 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SERVER_NODE_FLAGS } from './node-flags.ts';
+
+const root = path.join(import.meta.dirname, '..', '..', '..');
+const flags = SERVER_NODE_FLAGS.join(' ');
+
+describe('SERVER_NODE_FLAGS', () => {
+  it('are the flags of the root start and keyward scripts', () => {
+    const scripts = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.start).toContain(`node ${flags} packages/cli/src/main.ts serve`);
+    expect(scripts.keyward).toBe(`node ${flags} packages/cli/src/main.ts`);
+  });
+
+  it('are the flags of the keyward command’s shebang', () => {
+    const firstLine = readFileSync(path.join(import.meta.dirname, 'main.ts'), 'utf8').split('\n')[0];
+    expect(firstLine).toBe(`#!/usr/bin/env -S node ${flags}`);
+  });
+});
