@@ -7,8 +7,8 @@ import type { Redis } from 'ioredis';
 import type { BaseLogger } from 'pino';
 
 // Loaded with the first connection, not with the server: a single node
-// without REDIS_URL never connects, and loading ioredis costs it about 6 MB of
-// resident memory for nothing (docs/performance.md, "Memory of the cache").
+// without REDIS_URL never connects, and loading ioredis would cost it about
+// 1 MB of heap for nothing (docs/performance.md, "Memory of the cache").
 const requireModule = createRequire(import.meta.url);
 let redisConstructor: typeof Redis | undefined;
 
