@@ -7,10 +7,11 @@ const root = path.join(import.meta.dirname, '..', '..', '..');
 const flags = SERVER_NODE_FLAGS.join(' ');
 
 describe('SERVER_NODE_FLAGS', () => {
-  it('are the flags of the root start and keyward scripts', () => {
+  it('are the flags of the root start and keyward scripts, and of the bench, whose servers run in its process', () => {
     const scripts = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     expect(scripts.start).toContain(`node ${flags} packages/cli/src/main.ts serve`);
     expect(scripts.keyward).toBe(`node ${flags} packages/cli/src/main.ts`);
+    expect(scripts.bench).toBe(`node ${flags} scripts/bench.ts`);
   });
 
   it('are the flags of the keyward command’s shebang', () => {

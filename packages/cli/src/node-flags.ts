@@ -1,8 +1,9 @@
 // The V8 flags the Keyward server process runs with. They cannot be set from
 // inside a running process (V8 sizes its heap when it starts), so they are
 // written where Keyward is started: the root `start` and `keyward` scripts,
-// the `keyward` shebang, and the memory benchmark, which starts its process
-// with this list so its figure is the production one. node-flags.test.ts
+// the `keyward` shebang, and the benchmarks (`npm run bench`, whose servers
+// run in its process, and the memory figure's own process), so their figures
+// are the production ones. node-flags.test.ts
 // keeps the scripts and the shebang equal to this list.
 
 /**
