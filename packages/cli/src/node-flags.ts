@@ -3,8 +3,8 @@
 // written where Keyward is started: the root `start` and `keyward` scripts,
 // the `keyward` shebang, and the benchmarks (`npm run bench`, whose servers
 // run in its process, and the memory figure's own process), so their figures
-// are the production ones. node-flags.test.ts
-// keeps the scripts and the shebang equal to this list.
+// are the production ones. node-flags.test.ts keeps the scripts and the
+// shebang equal to this list.
 
 /**
  * `--max-semi-space-size=8` (MB): V8 otherwise grows its young generation up
