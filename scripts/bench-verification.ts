@@ -15,12 +15,13 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
-import { DEFAULT_TOKEN_PREFIXES, bootstrapOwner, generateToken, hashToken, newId, newKeyringEntry, parseKeyring, tokenHint, type Keyring, type NewToken } from '@keyward/core';
+import { DEFAULT_TOKEN_PREFIXES, bootstrapOwner, generateToken, hashToken, newId, newKeyringEntry, parseKeyring, tokenHint, type Keyring } from '@keyward/core';
 import { buildApp, loadConfig, migrateToLatest, openDatabase, type Database } from '@keyward/server';
 // Internal, not part of the server's public surface: the bench writes rows the way the store does.
 import { tokenToRow } from '../packages/server/src/storage/token-rows.ts';
 import { SERVER_NODE_FLAGS } from '../packages/cli/src/node-flags.ts';
 import type { App, AppContext } from '../packages/server/src/http/app-types.ts';
+import { newTokenFixture } from '../packages/server/src/testing/token-fixture.ts';
 import type { VerifyContext, VerifyInput } from '../packages/server/src/verification/verifier.ts';
 import { asyncRates, median, percentile, type Figures } from './bench-figures.ts';
 import type { LoadPlan, LoadResult } from './bench-load.ts';
@@ -127,36 +128,11 @@ async function insertTokens(instance: Instance, keyring: Keyring, count: number,
           const plaintext = generateToken(DEFAULT_TOKEN_PREFIXES.personal);
           keep(index, plaintext);
           const { digest, version } = hashToken(keyring, plaintext);
-          const id = newId('tok');
-          const token: NewToken = {
-            id,
-            organizationId: instance.organizationId,
-            kind: 'personal',
-            owner: { type: 'user', id: instance.userId },
-            name: `bench-${index}`,
-            hint: tokenHint(plaintext),
-            digest,
-            secretVersion: version,
-            scopes: SCOPES,
-            permission: 'owner',
-            resourceIds: [],
-            resourcesLimited: false,
-            expiresAt,
-            disabledAt: null,
-            disabledBy: null,
-            revokedAt: null,
-            revokedReason: null,
-            allowedIps: [],
-            rateLimit: null,
-            metadata: {},
-            remaining: null,
-            refill: null,
-            lineageId: id,
-            rotatedFrom: null,
-            rotatedAt: null,
-            graceUntil: null,
-            createdAt: now,
-          };
+          const token = newTokenFixture(
+            newId('tok'),
+            { organizationId: instance.organizationId, userId: instance.userId, createdAt: now },
+            { name: `bench-${index}`, hint: tokenHint(plaintext), digest, secretVersion: version, scopes: SCOPES, permission: 'owner', expiresAt },
+          );
           rows.push(tokenToRow(token));
         }
         await trx.insertInto('tokens').values(rows).execute();

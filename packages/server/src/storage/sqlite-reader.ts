@@ -17,7 +17,7 @@ export interface ReaderStatement {
 }
 
 /** Kysely's CamelCasePlugin spelling of a snake_case column name. */
-export function camelCaseOf(column: string): string {
+function camelCaseOf(column: string): string {
   return column.replace(/_([a-z0-9])/g, (_, next: string) => next.toUpperCase());
 }
 

@@ -1,4 +1,4 @@
-// A stored token for storage tests, written straight through the store: a
+// A stored token for storage tests and the bench, written straight through the store: a
 // live personal token with no restrictions unless the overrides say otherwise.
 import type { NewToken } from '@keyward/core';
 
