@@ -14,6 +14,11 @@ export default tseslint.config(
     },
   },
   {
+    // The command's entries are plain JavaScript modules run by Node (they turn on the compile cache before any TypeScript loads).
+    files: ['packages/cli/bin/*.js'],
+    languageOptions: { sourceType: 'module', globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
     // The first-run pages' script runs in the browser.
     files: ['packages/server/src/http/pages/*.js'],
     languageOptions: {

@@ -40,6 +40,9 @@ function usage(): Usage {
   return { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal, externalBytes: external, newSpaceBytes: newSpace?.space_size ?? 0 };
 }
 
+// A first run only loads the modules, so Node's compile cache holds this script too (see bench-verification.ts).
+if (process.env.KEYWARD_BENCH_MEMORY_WARM === '1') process.exit(0);
+
 const dataDir = process.env.KEYWARD_BENCH_MEMORY_DATA_DIR;
 const tokensFile = process.env.KEYWARD_BENCH_MEMORY_TOKENS;
 const secrets = process.env.KEYWARD_BENCH_MEMORY_SECRETS;

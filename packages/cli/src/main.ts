@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
 // keyward: a thin shell over @keyward/server (serve, migrate, init, secrets)
 // and over a running server's HTTP API (token, verify, import). Each command parses
 // its flags and exits 0 on success, 1 when something was refused, 2 on a
@@ -104,8 +103,11 @@ function refuseTokenFlag(argv: string[]): void {
   }
 }
 
-if (import.meta.main) {
-  const argv = process.argv.slice(2);
+/**
+ * Runs the command line `argv` (without node and the script) and sets the
+ * exit code; the entry (bin/keyward.js, or this file run directly) calls it.
+ */
+export function runFromCommandLine(argv: string[]): void {
   if (process.env.KEYWARD_TOKEN) keepSecret(process.env.KEYWARD_TOKEN.trim());
   // `keyward token list | head -1` closes the pipe early: that is the reader's choice, not a crash.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -127,3 +129,5 @@ if (import.meta.main) {
       },
     );
 }
+
+if (import.meta.main) runFromCommandLine(process.argv.slice(2));

@@ -9,13 +9,13 @@ const flags = SERVER_NODE_FLAGS.join(' ');
 describe('SERVER_NODE_FLAGS', () => {
   it('are the flags of the root start and keyward scripts, and of the bench, whose servers run in its process', () => {
     const scripts = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-    expect(scripts.start).toContain(`node ${flags} packages/cli/src/main.ts serve`);
-    expect(scripts.keyward).toBe(`node ${flags} packages/cli/src/main.ts`);
+    expect(scripts.start).toContain(`node ${flags} packages/cli/bin/keyward.js serve`);
+    expect(scripts.keyward).toBe(`node ${flags} packages/cli/bin/keyward.js`);
     expect(scripts.bench).toBe(`node ${flags} scripts/bench.ts`);
   });
 
   it('are the flags of the keyward command’s shebang', () => {
-    const firstLine = readFileSync(path.join(import.meta.dirname, 'main.ts'), 'utf8').split('\n')[0];
+    const firstLine = readFileSync(path.join(import.meta.dirname, '..', 'bin', 'keyward.js'), 'utf8').split('\n')[0];
     expect(firstLine).toBe(`#!/usr/bin/env -S node ${flags}`);
   });
 });

@@ -16,6 +16,6 @@
  *
  * An operator with memory to spare overrides it on the command line:
  * @example
- * node --max-semi-space-size=32 packages/cli/src/main.ts serve
+ * node --max-semi-space-size=32 packages/cli/bin/keyward.js serve
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];

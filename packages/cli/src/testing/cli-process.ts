@@ -5,7 +5,8 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { expect } from 'vitest';
 
-const MAIN = path.join(import.meta.dirname, '..', 'main.ts');
+// The installed entry (bin/keyward.js), so the tests run what `keyward` and `npm start` run.
+const MAIN = path.join(import.meta.dirname, '..', '..', 'bin', 'keyward.js');
 // Generous: several processes starting at once on a shared two-core machine take a while.
 const CHILD_TIMEOUT_MS = 60_000;
 

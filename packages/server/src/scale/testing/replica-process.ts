@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../../../../cli/src/main.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../../cli/bin/keyward.js', import.meta.url));
 const START_TIMEOUT_MS = 60_000;
 
 export interface Replica {
