@@ -249,6 +249,55 @@ describe('createUsageRecorder', () => {
     }
   });
 
+  it('starts a write as soon as flushAtPending counters are pending, without waiting for the timer, and loses none of them', async () => {
+    const busy = createUsageRecorder({ store: sink, now: clock.now, log, flushAtPending: 3 });
+    try {
+      const cached = {};
+      busy.record(sample('VALID', 'tok_1'), clock.now().getTime(), cached);
+      busy.record(sample('VALID', 'tok_2'));
+      expect(sink.calls).toBe(0);
+      // The third distinct counter starts the write; the sample that filled the batch is in it.
+      busy.record(sample('VALID', 'tok_3'));
+      expect(sink.calls).toBe(1);
+      // Counted after the write began: into a fresh counter, not the one being written.
+      busy.record(sample('VALID', 'tok_1'), clock.now().getTime(), cached);
+      await busy.flush();
+      expect(sink.written.map((batch) => batch.length)).toEqual([3, 1]);
+      expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 2, [`${T0}|tok_2|VALID`]: 1, [`${T0}|tok_3|VALID`]: 1 });
+      expect(busy.droppedCount()).toBe(0);
+    } finally {
+      await busy.close();
+    }
+  });
+
+  it('does not start another early write while one is under way, nor after a failed one (the timer retries)', async () => {
+    const busy = createUsageRecorder({ store: sink, now: clock.now, log, flushAtPending: 2 });
+    try {
+      sink.hold = true;
+      busy.record(sample('VALID', 'tok_1'));
+      busy.record(sample('VALID', 'tok_2'));
+      expect(sink.calls).toBe(1);
+      busy.record(sample('VALID', 'tok_3'));
+      busy.record(sample('VALID', 'tok_4'));
+      expect(sink.calls).toBe(1);
+      sink.failuresLeft = 1;
+      sink.finishWrite();
+      await vi.waitFor(() => expect(sink.active).toBe(0));
+      // The failed batch is back with the newer counts: four counters, and no write is started for them.
+      busy.record(sample('VALID', 'tok_5'));
+      expect(sink.calls).toBe(1);
+      expect(busy.pendingCount()).toBe(5);
+      await busy.flush();
+      expect(Object.values(sink.totals()).reduce((sum, count) => sum + count, 0)).toBe(5);
+      // A successful write lets volume start writes again.
+      busy.record(sample('VALID', 'tok_6'));
+      busy.record(sample('VALID', 'tok_7'));
+      expect(sink.calls).toBe(3);
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('flushes on close', async () => {
     recorder.record(sample('VALID'));
     await recorder.close();

@@ -36,6 +36,13 @@ export interface UsageRecorderOptions {
    * counted and logged. One flush's counters may be in flight besides.
    */
   maxPending?: number;
+  /**
+   * As many counters pending start a write at once instead of waiting for the
+   * timer: busy servers with many distinct tokens write in batches of about
+   * this size, and only an unreachable database lets the buffer grow towards
+   * `maxPending`.
+   */
+  flushAtPending?: number;
   log: UsageLog;
   /** Told after each write: how many counters, how long, and the error if it failed (metrics). */
   onFlush?: ((outcome: { count: number; seconds: number; error?: unknown }) => void) | undefined;
@@ -75,13 +82,22 @@ export interface UsageRecorder {
 
 const MINUTE_MS = 60_000;
 export const DEFAULT_USAGE_FLUSH_INTERVAL_MS = 5_000;
-export const DEFAULT_USAGE_MAX_PENDING = 10_000;
+/** About 25 MB of counters: minutes of a busy server's distinct tokens while the database is down. */
+export const DEFAULT_USAGE_MAX_PENDING = 100_000;
+/**
+ * Half of that: far above what most servers count between two timer flushes
+ * (a write of N counters costs N row upserts, so writing early and often
+ * would cost more than it saves), and early enough that a burst of distinct
+ * tokens is written rather than dropped.
+ */
+export const DEFAULT_USAGE_FLUSH_AT_PENDING = 50_000;
 
 type Counters = Map<string, UsageIncrement>;
 
 export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorder {
   const { store, now, log } = options;
   const maxPending = Math.max(1, options.maxPending ?? DEFAULT_USAGE_MAX_PENDING);
+  const flushAtPending = Math.max(1, options.flushAtPending ?? DEFAULT_USAGE_FLUSH_AT_PENDING);
   let pending: Counters = new Map();
   let pendingSamples = 0;
   let inFlightSamples = 0;
@@ -90,6 +106,7 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
   let running: Promise<void> | null = null;
   let queued: Promise<void> | null = null;
   let closing: Promise<void> | null = null;
+  let lastWriteFailed = false;
 
   /** Map order is insertion order, so the first counter is the oldest. */
   function dropOldest(counters: Counters): number {
@@ -107,6 +124,13 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
   // so it never holds more than `pending` does.
   const shortcuts = new Map<object, UsageIncrement>();
   let shortcutBucketMs = -1;
+
+  // Every counter of a minute shares that minute's Date (96 bytes each otherwise); nothing writes to it.
+  let bucketStart = new Date(0);
+  function bucketStartOf(bucketMs: number): Date {
+    if (bucketStart.getTime() !== bucketMs) bucketStart = new Date(bucketMs);
+    return bucketStart;
+  }
 
   function forgetShortcuts(): void {
     shortcuts.clear();
@@ -133,11 +157,19 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
         pendingSamples -= dropOldest(pending);
         forgetShortcuts();
       }
-      counter = { bucketStart: new Date(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 };
+      counter = { bucketStart: bucketStartOf(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 };
       pending.set(key, counter);
     }
     if (same !== undefined) shortcuts.set(same, counter);
     pendingSamples += 1;
+    // Volume does not wait for the timer; while a write is under way (or failing) the buffer holds the rest.
+    // Last, so this sample is wholly in the batch the write takes.
+    // After a failed write, only the timer tries again: a database that is down is not asked on every verification.
+    if (pending.size >= flushAtPending && running === null && closing === null && !lastWriteFailed) flushInBackground();
+  }
+
+  function flushInBackground(): void {
+    flush().catch((error: unknown) => log.warn({ err: error, pendingSamples: pendingCount() }, 'usage flush failed; the counts are kept for the next one'));
   }
 
   function logDropped(): void {
@@ -157,8 +189,10 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     const started = performance.now();
     try {
       await store.addUsage([...batch.values()]);
+      lastWriteFailed = false;
       options.onFlush?.({ count: batch.size, seconds: (performance.now() - started) / 1000 });
     } catch (error) {
+      lastWriteFailed = true;
       options.onFlush?.({ count: 0, seconds: (performance.now() - started) / 1000, error });
       // The write is one transaction, so none of the batch was stored: put it
       // back ahead of what arrived meanwhile, and keep within the bound.
@@ -198,9 +232,7 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     return queued;
   }
 
-  const timer = setInterval(() => {
-    flush().catch((error: unknown) => log.warn({ err: error, pendingSamples: pendingCount() }, 'usage flush failed; the counts are kept for the next one'));
-  }, options.flushIntervalMs ?? DEFAULT_USAGE_FLUSH_INTERVAL_MS);
+  const timer = setInterval(flushInBackground, options.flushIntervalMs ?? DEFAULT_USAGE_FLUSH_INTERVAL_MS);
   // Counting must not keep the process alive.
   timer.unref();
 
