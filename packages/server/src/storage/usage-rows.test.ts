@@ -3,6 +3,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { VerifyCode } from '@keyward/core';
 import type { Database } from './database.ts';
 import { describeEachDialect } from './test-databases.ts';
+import { StatementCounter } from '../testing/statement-counter.ts';
 import { UsageStore, type UsageIncrement } from './usage-rows.ts';
 
 const ORG = 'org_a';
@@ -78,10 +79,14 @@ describeEachDialect('UsageStore', (open, dialect) => {
     expect(await usage.queryUsage({ ...query, tokenId: 'tok_o' })).toEqual([]);
   });
 
-  it('writes a batch larger than one statement holds, all in one transaction', async () => {
-    const increments = Array.from({ length: 2_500 }, (_, i) => increment('2026-01-05T10:00:00Z', 'VALID', 1, { tokenId: `tok_${i}` }));
-    await usage.addUsage(increments);
-    expect(await usage.queryUsage({ organizationId: ORG, ...DAY, granularity: 'day' })).toEqual([{ start: at('2026-01-05T00:00:00Z'), total: 2_500, counts: { VALID: 2_500 } }]);
+  it('writes a batch larger than one statement holds, 1,000 counters a statement, all in one transaction', async () => {
+    const counter = new StatementCounter();
+    const counted = new UsageStore(database.db.withPlugin(counter), database.capabilities);
+    const increments = Array.from({ length: 12_000 }, (_, i) => increment('2026-01-05T10:00:00Z', 'VALID', 1 + (i % 3), { tokenId: `tok_${i}` }));
+    await counted.addUsage(increments);
+    expect(counter.countOf('InsertQueryNode')).toBe(12);
+    expect(await usage.queryUsage({ organizationId: ORG, ...DAY, granularity: 'day' })).toEqual([{ start: at('2026-01-05T00:00:00Z'), total: 24_000, counts: { VALID: 24_000 } }]);
+    expect(await usage.queryUsage({ organizationId: ORG, ...DAY, granularity: 'day', tokenId: 'tok_11999' })).toEqual([{ start: at('2026-01-05T00:00:00Z'), total: 3, counts: { VALID: 3 } }]);
   });
 
   it("joins the caller's transaction, so its counts roll back with it", async () => {
