@@ -49,6 +49,17 @@ describeEachDialect('VerificationStore', (open) => {
     }
   });
 
+  it('writes more last uses than one statement takes (1,000 each), every one of them', async () => {
+    const ids = Array.from({ length: 1_001 }, (_, index) => `tok_${String(index).padStart(4, '0')}`);
+    for (const id of ids) await store.insertToken(newToken(id));
+    counter.reset();
+    await verification.writeLastUses(ids.map((tokenId, index) => ({ tokenId, at: at(index), ip: `192.0.2.${index % 250}` })));
+    expect(counter.countOf('UpdateQueryNode')).toBe(2);
+    for (const index of [0, 999, 1_000]) {
+      expect(await store.findToken(ORG, ids[index]!)).toMatchObject({ lastUsedAt: at(index), lastUsedIp: `192.0.2.${index % 250}` });
+    }
+  });
+
   it('never moves a last use backwards, and keeps the latest of two uses of one token', async () => {
     await store.insertToken(newToken('tok_1'));
     await store.insertToken(newToken('tok_2'));

@@ -211,9 +211,10 @@ export class VerificationStore {
   }
 
   /**
-   * Writes buffered last uses: one `update … from (values …)` statement per
-   * 1,000 tokens (SQLite ≥ 3.33 and PostgreSQL both have it), in one
-   * transaction, rather than one statement a token.
+   * Writes buffered last uses: one `update … from` statement per 1,000
+   * tokens, in one transaction, rather than one statement a token. Each
+   * statement's uses travel as one JSON parameter (as the usage counters do):
+   * the same SQL text every time, and no query nodes per value.
    */
   async writeLastUses(uses: readonly LastUse[]): Promise<void> {
     const latest = new Map<string, LastUse>();
@@ -224,23 +225,29 @@ export class VerificationStore {
     if (latest.size === 0) return;
     // Sorted, so replicas flushing together take row locks in the same order.
     const rows = [...latest.values()].sort((a, b) => (a.tokenId < b.tokenId ? -1 : a.tokenId > b.tokenId ? 1 : 0));
-    // Parameters arrive untyped in a VALUES list: PostgreSQL needs the timestamp cast.
-    const instant = sql.raw(this.capabilities.timestampType);
     await this.db.transaction().execute(async (trx) => {
       for (let start = 0; start < rows.length; start += LAST_USES_PER_STATEMENT) {
-        const chunk = rows.slice(start, start + LAST_USES_PER_STATEMENT);
-        const values = sql.join(chunk.map((use) => sql`(cast(${use.tokenId} as text), cast(${use.at} as ${instant}), cast(${use.ip} as text))`));
+        // SQLite runs each statement on the event loop: requests get a turn between them.
+        if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        const json = JSON.stringify(rows.slice(start, start + LAST_USES_PER_STATEMENT).map((use) => [use.tokenId, use.at.toISOString(), use.ip]));
         await trx
           .updateTable('tokens')
-          // A VALUES list's columns are column1, column2… on both SQLite and PostgreSQL.
-          .from(sql<{ column1: string; column2: Date; column3: string | null }>`(values ${values})`.as('lastUse'))
-          .set((eb) => ({ lastUsedAt: eb.ref('lastUse.column2'), lastUsedIp: eb.ref('lastUse.column3') }))
-          .whereRef('tokens.id', '=', 'lastUse.column1')
+          .from(this.lastUsesFromJson(json).as('lastUse'))
+          .set((eb) => ({ lastUsedAt: eb.ref('lastUse.at'), lastUsedIp: eb.ref('lastUse.ip') }))
+          .whereRef('tokens.id', '=', 'lastUse.id')
           // Never move lastUsedAt backwards (another replica may have written a later use).
-          .where((eb) => eb.or([eb('tokens.lastUsedAt', 'is', null), eb('tokens.lastUsedAt', '<', eb.ref('lastUse.column2'))]))
+          .where((eb) => eb.or([eb('tokens.lastUsedAt', 'is', null), eb('tokens.lastUsedAt', '<', eb.ref('lastUse.at'))]))
           .execute();
       }
     });
+  }
+
+  /** `[[tokenId, ISO-8601 instant, ip | null], …]` as rows (id, at, ip): SQLite keeps instants as that text, PostgreSQL casts. */
+  private lastUsesFromJson(json: string) {
+    if (this.capabilities.name === 'sqlite') {
+      return sql<{ id: string; at: Date; ip: string | null }>`(select value ->> 0 as id, value ->> 1 as at, value ->> 2 as ip from json_each(${json}))`;
+    }
+    return sql<{ id: string; at: Date; ip: string | null }>`(select r ->> 0 as id, (r ->> 1)::timestamptz as at, r ->> 2 as ip from jsonb_array_elements(${json}::jsonb) as r)`;
   }
 
   /**
