@@ -298,6 +298,19 @@ describe('createUsageRecorder', () => {
     }
   });
 
+  it('counts a late sample of the last minute in that minute, even with a `same` object already counted in the new one', async () => {
+    const cached = {};
+    const lastMinute = clock.now().getTime();
+    recorder.record(sample('VALID', 'tok_1'), lastMinute, cached);
+    clock.advance(MINUTE_MS);
+    recorder.record(sample('VALID', 'tok_1'), clock.now().getTime(), cached);
+    // Its clock was read before the minute turned.
+    recorder.record(sample('VALID', 'tok_1'), lastMinute, cached);
+    recorder.record(sample('VALID', 'tok_1'), clock.now().getTime(), cached);
+    await recorder.flush();
+    expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 2, [`${T1}|tok_1|VALID`]: 2 });
+  });
+
   it('flushes on close', async () => {
     recorder.record(sample('VALID'));
     await recorder.close();
@@ -365,5 +378,23 @@ describeEachDialect('createUsageRecorder with UsageStore', (open) => {
 
     const buckets = await new UsageStore(database.db).queryUsage({ organizationId: ORG, from: new Date('2026-01-05T00:00:00Z'), to: new Date('2026-01-06T00:00:00Z'), granularity: 'minute' });
     expect(buckets).toEqual([{ start: new Date('2026-01-05T10:00:00.000Z'), total: 10_000, counts: { VALID: 10_000 - 1_429, INSUFFICIENT_SCOPE: 1_429 } }]);
+  });
+
+  it('writes samples counted under a cached token and without it, for the same token and minute, as one row', async () => {
+    const store = new UsageStore(database.db, database.capabilities);
+    const clock = createClock();
+    const recorder = createUsageRecorder({ store, now: clock.now, log: fakeLog() });
+    const cached = {};
+    try {
+      for (let i = 0; i < 3; i += 1) recorder.record(sample('VALID', 'tok_1'), clock.now().getTime(), cached);
+      recorder.record(sample('VALID', 'tok_1'));
+      recorder.record(sample('VALID', 'tok_1'));
+      await recorder.flush();
+    } finally {
+      await recorder.close();
+    }
+    const rows = await database.db.selectFrom('usageCounts' as never).selectAll().execute();
+    expect(rows).toHaveLength(1);
+    expect(Number((rows[0] as { count: number | string }).count)).toBe(5);
   });
 });

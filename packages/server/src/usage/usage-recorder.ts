@@ -92,7 +92,31 @@ export const DEFAULT_USAGE_MAX_PENDING = 100_000;
  */
 export const DEFAULT_USAGE_FLUSH_AT_PENDING = 50_000;
 
-type Counters = Map<string, UsageIncrement>;
+/**
+ * Pending counters in insertion order (the first is the oldest). A sample
+ * passed with a `same` object is counted under that object, with no key
+ * string built or kept, as long as its minute is the current one; every other
+ * sample under its key string. When the minute turns, object keys become
+ * their key strings, so a key never stands for two minutes.
+ */
+type CounterKey = string | object;
+type Counters = Map<CounterKey, UsageIncrement>;
+
+function keyOf(counter: UsageIncrement): string {
+  return `${counter.organizationId}|${counter.bucketStart.getTime()}|${counter.tokenId ?? ''}|${counter.clientId ?? ''}|${counter.code}`;
+}
+
+/** The same counters, each under its key string, merged where two now share one; order kept. */
+function byKeyString(counters: Counters): Counters {
+  const keyed: Counters = new Map();
+  for (const [key, counter] of counters) {
+    const text = typeof key === 'string' ? key : keyOf(counter);
+    const kept = keyed.get(text);
+    if (kept) kept.count += counter.count;
+    else keyed.set(text, counter);
+  }
+  return keyed;
+}
 
 export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorder {
   const { store, now, log } = options;
@@ -107,8 +131,9 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
   let queued: Promise<void> | null = null;
   let closing: Promise<void> | null = null;
   let lastWriteFailed = false;
+  /** The minute that object keys in `pending` stand for. */
+  let currentBucketMs = -1;
 
-  /** Map order is insertion order, so the first counter is the oldest. */
   function dropOldest(counters: Counters): number {
     const oldest = counters.entries().next();
     if (oldest.done) return 0;
@@ -119,12 +144,6 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     return counter.count;
   }
 
-  // `same` objects → their counter in `pending` for the minute `shortcutBucketMs`.
-  // Only a shortcut: emptied whenever `pending` is replaced or loses a counter,
-  // so it never holds more than `pending` does.
-  const shortcuts = new Map<object, UsageIncrement>();
-  let shortcutBucketMs = -1;
-
   // Every counter of a minute shares that minute's Date (96 bytes each otherwise); nothing writes to it.
   let bucketStart = new Date(0);
   function bucketStartOf(bucketMs: number): Date {
@@ -132,36 +151,24 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     return bucketStart;
   }
 
-  function forgetShortcuts(): void {
-    shortcuts.clear();
-  }
-
   function record(sample: UsageSample, atMs: number = now().getTime(), same?: object): void {
     const bucketMs = Math.floor(atMs / MINUTE_MS) * MINUTE_MS;
-    if (bucketMs !== shortcutBucketMs) {
-      forgetShortcuts();
-      shortcutBucketMs = bucketMs;
+    if (bucketMs > currentBucketMs) {
+      // Once a minute: the last minute's object keys would otherwise stand for this one.
+      pending = byKeyString(pending);
+      currentBucketMs = bucketMs;
     }
-    let counter = same === undefined ? undefined : shortcuts.get(same);
+    // A sample of an earlier minute (its clock was read before a slow lookup) is counted under its key string.
+    const key: CounterKey =
+      same !== undefined && bucketMs === currentBucketMs ? same : `${sample.organizationId}|${bucketMs}|${sample.tokenId ?? ''}|${sample.clientId ?? ''}|${sample.code}`;
+    const counter = pending.get(key);
+    pendingSamples += 1;
     if (counter) {
       counter.count += 1;
-      pendingSamples += 1;
       return;
     }
-    const key = `${sample.organizationId}|${bucketMs}|${sample.tokenId ?? ''}|${sample.clientId ?? ''}|${sample.code}`;
-    counter = pending.get(key);
-    if (counter) {
-      counter.count += 1;
-    } else {
-      if (pending.size >= maxPending) {
-        pendingSamples -= dropOldest(pending);
-        forgetShortcuts();
-      }
-      counter = { bucketStart: bucketStartOf(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 };
-      pending.set(key, counter);
-    }
-    if (same !== undefined) shortcuts.set(same, counter);
-    pendingSamples += 1;
+    if (pending.size >= maxPending) pendingSamples -= dropOldest(pending);
+    pending.set(key, { bucketStart: bucketStartOf(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 });
     // Volume does not wait for the timer; while a write is under way (or failing) the buffer holds the rest.
     // Last, so this sample is wholly in the batch the write takes.
     // After a failed write, only the timer tries again: a database that is down is not asked on every verification.
@@ -183,7 +190,6 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     if (batch.size === 0) return logDropped();
     // Counting goes on in a fresh map while the batch is written.
     pending = new Map();
-    forgetShortcuts();
     inFlightSamples = pendingSamples;
     pendingSamples = 0;
     const started = performance.now();
@@ -195,16 +201,18 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
       lastWriteFailed = true;
       options.onFlush?.({ count: 0, seconds: (performance.now() - started) / 1000, error });
       // The write is one transaction, so none of the batch was stored: put it
-      // back ahead of what arrived meanwhile, and keep within the bound.
-      for (const [key, counter] of pending) {
-        const kept = batch.get(key);
+      // back ahead of what arrived meanwhile, and keep within the bound. The
+      // batch may be of an earlier minute than its object keys would say now,
+      // so both are merged under key strings.
+      const restored = byKeyString(batch);
+      for (const [key, counter] of byKeyString(pending)) {
+        const kept = restored.get(key);
         if (kept) kept.count += counter.count;
-        else batch.set(key, counter);
+        else restored.set(key, counter);
       }
       pendingSamples += inFlightSamples;
-      while (batch.size > maxPending) pendingSamples -= dropOldest(batch);
-      pending = batch;
-      forgetShortcuts();
+      while (restored.size > maxPending) pendingSamples -= dropOldest(restored);
+      pending = restored;
       throw error;
     } finally {
       inFlightSamples = 0;
