@@ -40,7 +40,7 @@ describeEachDialect('VerificationStore', (open) => {
   it('writes the last uses of many tokens in one statement, each token getting its own time and address', async () => {
     const ids = Array.from({ length: 30 }, (_, index) => `tok_${String(index).padStart(2, '0')}`);
     for (const id of ids) await store.insertToken(newToken(id));
-    await verification.writeLastUses(ids.map((tokenId, index) => ({ tokenId, at: at(index), ip: index % 2 === 0 ? `192.0.2.${index}` : null })));
+    await verification.writeLastUses(ids.map((tokenId, index) => ({ tokenId, atMs: at(index).getTime(), ip: index % 2 === 0 ? `192.0.2.${index}` : null })));
     expect(counter.countOf('UpdateQueryNode')).toBe(1);
     for (const [index, id] of ids.entries()) {
       const stored = await store.findToken(ORG, id);
@@ -53,7 +53,7 @@ describeEachDialect('VerificationStore', (open) => {
     const ids = Array.from({ length: 1_001 }, (_, index) => `tok_${String(index).padStart(4, '0')}`);
     for (const id of ids) await store.insertToken(newToken(id));
     counter.reset();
-    await verification.writeLastUses(ids.map((tokenId, index) => ({ tokenId, at: at(index), ip: `192.0.2.${index % 250}` })));
+    await verification.writeLastUses(ids.map((tokenId, index) => ({ tokenId, atMs: at(index).getTime(), ip: `192.0.2.${index % 250}` })));
     expect(counter.countOf('UpdateQueryNode')).toBe(2);
     for (const index of [0, 999, 1_000]) {
       expect(await store.findToken(ORG, ids[index]!)).toMatchObject({ lastUsedAt: at(index), lastUsedIp: `192.0.2.${index % 250}` });
@@ -63,12 +63,12 @@ describeEachDialect('VerificationStore', (open) => {
   it('never moves a last use backwards, and keeps the latest of two uses of one token', async () => {
     await store.insertToken(newToken('tok_1'));
     await store.insertToken(newToken('tok_2'));
-    await verification.writeLastUses([{ tokenId: 'tok_1', at: at(10), ip: '192.0.2.10' }]);
+    await verification.writeLastUses([{ tokenId: 'tok_1', atMs: at(10).getTime(), ip: '192.0.2.10' }]);
     // Another replica wrote a later use already: an older one changes nothing.
     await verification.writeLastUses([
-      { tokenId: 'tok_1', at: at(5), ip: '192.0.2.5' },
-      { tokenId: 'tok_2', at: at(3), ip: '192.0.2.3' },
-      { tokenId: 'tok_2', at: at(7), ip: '192.0.2.7' },
+      { tokenId: 'tok_1', atMs: at(5).getTime(), ip: '192.0.2.5' },
+      { tokenId: 'tok_2', atMs: at(3).getTime(), ip: '192.0.2.3' },
+      { tokenId: 'tok_2', atMs: at(7).getTime(), ip: '192.0.2.7' },
     ]);
     expect(await store.findToken(ORG, 'tok_1')).toMatchObject({ lastUsedAt: at(10), lastUsedIp: '192.0.2.10' });
     expect(await store.findToken(ORG, 'tok_2')).toMatchObject({ lastUsedAt: at(7), lastUsedIp: '192.0.2.7' });
@@ -77,8 +77,8 @@ describeEachDialect('VerificationStore', (open) => {
   it('ignores last uses of tokens that no longer exist and writes nothing for none', async () => {
     await store.insertToken(newToken('tok_1'));
     await verification.writeLastUses([
-      { tokenId: 'tok_gone', at: at(1), ip: null },
-      { tokenId: 'tok_1', at: at(2), ip: '192.0.2.2' },
+      { tokenId: 'tok_gone', atMs: at(1).getTime(), ip: null },
+      { tokenId: 'tok_1', atMs: at(2).getTime(), ip: '192.0.2.2' },
     ]);
     expect(await store.findToken(ORG, 'tok_1')).toMatchObject({ lastUsedAt: at(2), lastUsedIp: '192.0.2.2' });
     counter.reset();

@@ -20,7 +20,8 @@ export interface TokenForVerification {
 
 export interface LastUse {
   tokenId: string;
-  at: Date;
+  /** When (ms since the epoch): a number, so a flush of many uses makes no Date each. */
+  atMs: number;
   ip: string | null;
 }
 
@@ -220,7 +221,7 @@ export class VerificationStore {
     const latest = new Map<string, LastUse>();
     for (const use of uses) {
       const seen = latest.get(use.tokenId);
-      if (!seen || seen.at < use.at) latest.set(use.tokenId, use);
+      if (!seen || seen.atMs < use.atMs) latest.set(use.tokenId, use);
     }
     if (latest.size === 0) return;
     // Sorted, so replicas flushing together take row locks in the same order.
@@ -229,7 +230,7 @@ export class VerificationStore {
       for (let start = 0; start < rows.length; start += LAST_USES_PER_STATEMENT) {
         // SQLite runs each statement on the event loop: requests get a turn between them.
         if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-        const json = JSON.stringify(rows.slice(start, start + LAST_USES_PER_STATEMENT).map((use) => [use.tokenId, use.at.toISOString(), use.ip]));
+        const json = JSON.stringify(rows.slice(start, start + LAST_USES_PER_STATEMENT).map((use) => [use.tokenId, new Date(use.atMs).toISOString(), use.ip]));
         await trx
           .updateTable('tokens')
           .from(this.lastUsesFromJson(json).as('lastUse'))

@@ -3,10 +3,6 @@
 // interval, in one transaction, and close() writes what is left.
 import type { LastUse } from '../storage/verification-rows.ts';
 
-interface PendingUse {
-  atMs: number;
-  ip: string | null;
-}
 
 export interface LastUseBufferOptions {
   write(uses: readonly LastUse[]): Promise<void>;
@@ -17,7 +13,7 @@ export interface LastUseBufferOptions {
 
 export class LastUseBuffer {
   /** Token id → its latest use, kept as numbers until a flush writes them. */
-  private pending = new Map<string, PendingUse>();
+  private pending = new Map<string, LastUse>();
   private readonly options: LastUseBufferOptions;
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | null = null;
@@ -35,7 +31,7 @@ export class LastUseBuffer {
       pending.atMs = atMs;
       pending.ip = ip;
     } else {
-      this.pending.set(tokenId, { atMs, ip });
+      this.pending.set(tokenId, { tokenId, atMs, ip });
     }
   }
 
@@ -51,7 +47,8 @@ export class LastUseBuffer {
     this.pending = new Map();
     const started = performance.now();
     this.flushing = this.options
-      .write(Array.from(batch, ([tokenId, use]) => ({ tokenId, at: new Date(use.atMs), ip: use.ip })))
+      // The pending entries themselves: a flush of many tokens makes no object per use.
+      .write([...batch.values()])
       .then(
         () => this.options.onFlush?.({ count: batch.size, seconds: (performance.now() - started) / 1000 }),
         (error: unknown) => {
