@@ -4,13 +4,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SERVER_NODE_FLAGS } from './node-flags.ts';
 
 const run = promisify(execFile);
 const BIN = path.join(import.meta.dirname, '..', 'bin');
 
-/** Runs a script of bin/ on this Node with only PATH and `env`, and returns its stderr. */
+/**
+ * Runs a script of bin/ on this Node, with the server's V8 flags as `npm start` and the install's
+ * warm-up pass them (Node keys its compile cache by the V8 flags that change compiled code), only PATH and `env`.
+ */
 async function runBin(script: string, args: string[], env: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [path.join(BIN, script), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 });
+  return run(process.execPath, [...SERVER_NODE_FLAGS, path.join(BIN, script), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 });
 }
 
 /** Node's own account (NODE_DEBUG_NATIVE=COMPILE_CACHE) of each TypeScript module's stripped code: from the cache or not. */
