@@ -79,6 +79,14 @@ describe('RecordCompactor', () => {
     expect(compactor.compact(row('tok_2'), member()).token.scopes).toEqual(['scans:read', 'clearances:read']);
   });
 
+  it('leaves the digest out only when asked (a token already under the current keyring version), keeping everything else', () => {
+    const original = row('tok_1');
+    const { token } = new RecordCompactor().compact(original, member(), { dropDigest: true });
+    expect(token.digest).toBe('');
+    expect({ ...token, digest: original.digest }).toEqual(original);
+    expect(new RecordCompactor().compact(original, member()).token.digest).toBe(original.digest);
+  });
+
   it('keeps a null owner (a removed member) null', () => {
     expect(new RecordCompactor().compact(row('tok_1'), null).owner).toBeNull();
   });
