@@ -1,7 +1,10 @@
 // Which driver errors mean "the database is unavailable right now" (503, retry)
 // rather than "this query is wrong" (500).
-import { describe, expect, it } from 'vitest';
+import type { RawBuilder } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from './database.ts';
 import { dialectCapabilities } from './dialect-capabilities.ts';
+import { describeEachDialect } from './test-databases.ts';
 
 const sqliteError = (errcode: number, message: string) => Object.assign(new Error(message), { code: 'ERR_SQLITE_ERROR', errcode });
 
@@ -50,5 +53,32 @@ describe('isUnavailable', () => {
     ['nothing', null],
   ])('does not hold on PostgreSQL for %s', (_name, error) => {
     expect(postgres.isUnavailable(error)).toBe(false);
+  });
+});
+
+describeEachDialect('jsonArrayRows', (open) => {
+  let database: Database;
+  beforeEach(async () => {
+    database = await open();
+  });
+  afterEach(async () => {
+    await database.close();
+  });
+
+  it('reads one JSON parameter as rows, each element as its type, quotes and nulls included', async () => {
+    const json = JSON.stringify([
+      ['tok_1', '2026-01-05T10:00:00.000Z', 9_007_199_254_740_991],
+      ["it's \"quoted\"", '2026-01-05T10:01:00.000Z', null],
+    ]);
+    const { rows, columns } = database.capabilities.jsonArrayRows(json, ['text', 'timestamp', 'bigint']);
+    const [text, instant, count] = columns as [RawBuilder<string>, RawBuilder<Date | string>, RawBuilder<number | string | null>];
+    const read = await database.db
+      .selectFrom(rows)
+      .select([text.as('text'), instant.as('instant'), count.as('count')])
+      .execute();
+    expect(read.map((row) => ({ text: row.text, instant: database.capabilities.readTimestamp(row.instant), count: row.count === null ? null : Number(row.count) }))).toEqual([
+      { text: 'tok_1', instant: new Date('2026-01-05T10:00:00.000Z'), count: 9_007_199_254_740_991 },
+      { text: "it's \"quoted\"", instant: new Date('2026-01-05T10:01:00.000Z'), count: null },
+    ]);
   });
 });

@@ -1,12 +1,21 @@
 // The few places where SQLite and PostgreSQL really differ, as named
 // capabilities. Queries and migrations ask for a capability; nothing else
 // checks which dialect it runs on.
-import { PostgresIntrospector, SqliteIntrospector, sql, type Expression, type Kysely, type QueryExecutorProvider, type RawBuilder } from 'kysely';
+import { PostgresIntrospector, SqliteIntrospector, sql, type AliasedRawBuilder, type Expression, type Kysely, type QueryExecutorProvider, type RawBuilder } from 'kysely';
 
 export type DialectName = 'sqlite' | 'postgres';
 
 /** A calendar unit an instant can be rounded down to, in UTC. */
 export type TruncationUnit = 'hour' | 'day';
+
+/** What an element of a {@link DialectCapabilities.jsonArrayRows} row is read as; an instant is its toISOString() text. */
+export type JsonFieldType = 'text' | 'timestamp' | 'bigint';
+
+/** A JSON parameter's rows, aliased `r`, and each row's elements in order. */
+export interface JsonArrayRows {
+  rows: AliasedRawBuilder<unknown, 'r'>;
+  columns: RawBuilder<unknown>[];
+}
 
 export interface DialectCapabilities {
   readonly name: DialectName;
@@ -47,6 +56,18 @@ export interface DialectCapabilities {
    * SQLite's write transactions already run one at a time.
    */
   withStartupLock<DB, T>(db: Kysely<DB>, work: () => Promise<T>): Promise<T>;
+  /**
+   * The rows of one JSON parameter holding an array of arrays, for batch
+   * writes whose SQL must not grow with the batch: the same text for every
+   * batch (one prepared statement) and no query nodes per value. `columns[i]`
+   * reads element i of each row as `types[i]` (SQLite keeps JSON's own types
+   * and instants as their ISO text, as it stores them).
+   *
+   * @example
+   * const { rows, columns: [id, at] } = capabilities.jsonArrayRows(JSON.stringify([[id, at.toISOString()]]), ['text', 'timestamp']);
+   * db.selectFrom(rows).select([id!.as('id'), at!.as('at')])
+   */
+  jsonArrayRows(json: string, types: readonly JsonFieldType[]): JsonArrayRows;
 }
 
 // Network failures reaching any database server, as Node and pg report them.
@@ -80,6 +101,9 @@ function invalidTimestamp(value: unknown): never {
   throw new TypeError(`Not a stored timestamp: ${String(value)}`);
 }
 
+// Closed set spelled as SQL text: never built from input.
+const POSTGRES_JSON_CAST: Record<JsonFieldType, string> = { text: '', timestamp: '::timestamptz', bigint: '::bigint' };
+
 const sqliteCapabilities: DialectCapabilities = {
   name: 'sqlite',
   timestampType: 'text',
@@ -112,6 +136,9 @@ const sqliteCapabilities: DialectCapabilities = {
       if (typeof each.code === 'string' && /^(ENOSPC|EROFS|EACCES|EPERM|EIO|EMFILE|ENFILE)$/.test(each.code)) return true;
     }
     return false;
+  },
+  jsonArrayRows(json, types) {
+    return { rows: sql`json_each(${json})`.as('r'), columns: types.map((_, index) => sql`r.value ->> ${sql.lit(index)}`) };
   },
 };
 
@@ -152,6 +179,12 @@ const postgresCapabilities: DialectCapabilities = {
       if (typeof code === 'string' && /^(08...|53...|57P0[1-5])$/.test(code)) return true;
     }
     return false;
+  },
+  jsonArrayRows(json, types) {
+    return {
+      rows: sql`jsonb_array_elements(${json}::jsonb)`.as('r'),
+      columns: types.map((type, index) => sql`(r ->> ${sql.lit(index)})${sql.raw(POSTGRES_JSON_CAST[type])}`),
+    };
   },
 };
 

@@ -1,6 +1,7 @@
 // usage_counts: verification counts per minute bucket (SPEC §6). The usage
 // recorder adds to them in batches; GET /api/v1/usage reads them back summed
 // per minute, hour or day. A server concern, so it stays out of the Store port.
+import { setImmediate } from 'node:timers/promises';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { VERIFY_CODES, type VerifyCode } from '@keyward/core';
 import { capabilitiesOf, type DialectCapabilities } from './dialect-capabilities.ts';
@@ -88,23 +89,8 @@ function toRows(increments: readonly UsageIncrement[]): UsageRow[] {
   return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
 }
 
-/**
- * The rows of a JSON array of {@link UsageRow}s as a table, in the insert's
- * column order. SQLite stores instants as ISO-8601 text, exactly as the JSON
- * holds them; PostgreSQL casts them to timestamptz.
- */
-function rowsFromJson(dialect: DialectCapabilities['name'], json: string) {
-  if (dialect === 'sqlite') {
-    return {
-      source: sql`json_each(${json})`.as('r'),
-      columns: [0, 1, 2, 3, 4, 5].map((index) => sql`r.value ->> ${sql.lit(index)}`),
-    };
-  }
-  return {
-    source: sql`jsonb_array_elements(${json}::jsonb)`.as('r'),
-    columns: [sql`(r ->> 0)::timestamptz`, sql`r ->> 1`, sql`r ->> 2`, sql`r ->> 3`, sql`r ->> 4`, sql`(r ->> 5)::bigint`],
-  };
-}
+/** A {@link UsageRow}'s elements, in the insert's column order. */
+const USAGE_ROW_TYPES = ['timestamp', 'text', 'text', 'text', 'text', 'bigint'] as const;
 
 /**
  * @example
@@ -132,8 +118,8 @@ export class UsageStore {
     const write = async (db: Kysely<UsageSchema>): Promise<void> => {
       for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
         // Requests answered from the cache (and reads on the verification reader) go on meanwhile.
-        if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-        const { source, columns } = rowsFromJson(this.capabilities.name, JSON.stringify(rows.slice(start, start + ROWS_PER_STATEMENT)));
+        if (start > 0) await setImmediate();
+        const { rows: source, columns } = this.capabilities.jsonArrayRows(JSON.stringify(rows.slice(start, start + ROWS_PER_STATEMENT)), USAGE_ROW_TYPES);
         await db
           .insertInto('usageCounts')
           .columns(['bucketStart', 'organizationId', 'tokenId', 'clientId', 'code', 'count'])

@@ -1,7 +1,8 @@
 // The storage side of the verification path: one round trip per cache miss
 // (the token joined with its owner's current access), the atomic quota
 // spend, and the batched writes the verifier buffers (last use, re-hashes).
-import { CompiledQuery, sql, type Kysely } from 'kysely';
+import { setImmediate } from 'node:timers/promises';
+import { CompiledQuery, type Kysely, type RawBuilder } from 'kysely';
 import { jsonArrayFrom as postgresJsonArrayFrom } from 'kysely/helpers/postgres';
 import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
 import type { OwnerSnapshot, RateLimitSetting, Refill, ResourceRef, TokenRecord } from '@keyward/core';
@@ -229,11 +230,13 @@ export class VerificationStore {
     await this.db.transaction().execute(async (trx) => {
       for (let start = 0; start < rows.length; start += LAST_USES_PER_STATEMENT) {
         // SQLite runs each statement on the event loop: requests get a turn between them.
-        if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (start > 0) await setImmediate();
         const json = JSON.stringify(rows.slice(start, start + LAST_USES_PER_STATEMENT).map((use) => [use.tokenId, new Date(use.atMs).toISOString(), use.ip]));
+        const { rows: uses, columns } = this.capabilities.jsonArrayRows(json, ['text', 'timestamp', 'text']);
+        const [id, at, ip] = columns as [RawBuilder<string>, RawBuilder<Date>, RawBuilder<string | null>];
         await trx
           .updateTable('tokens')
-          .from(this.lastUsesFromJson(json).as('lastUse'))
+          .from(trx.selectFrom(uses).select([id.as('id'), at.as('at'), ip.as('ip')]).as('lastUse'))
           .set((eb) => ({ lastUsedAt: eb.ref('lastUse.at'), lastUsedIp: eb.ref('lastUse.ip') }))
           .whereRef('tokens.id', '=', 'lastUse.id')
           // Never move lastUsedAt backwards (another replica may have written a later use).
@@ -241,14 +244,6 @@ export class VerificationStore {
           .execute();
       }
     });
-  }
-
-  /** `[[tokenId, ISO-8601 instant, ip | null], …]` as rows (id, at, ip): SQLite keeps instants as that text, PostgreSQL casts. */
-  private lastUsesFromJson(json: string) {
-    if (this.capabilities.name === 'sqlite') {
-      return sql<{ id: string; at: Date; ip: string | null }>`(select value ->> 0 as id, value ->> 1 as at, value ->> 2 as ip from json_each(${json}))`;
-    }
-    return sql<{ id: string; at: Date; ip: string | null }>`(select r ->> 0 as id, (r ->> 1)::timestamptz as at, r ->> 2 as ip from jsonb_array_elements(${json}::jsonb) as r)`;
   }
 
   /**

@@ -102,15 +102,16 @@ export const DEFAULT_USAGE_FLUSH_AT_PENDING = 50_000;
 type CounterKey = string | object;
 type Counters = Map<CounterKey, UsageIncrement>;
 
-function keyOf(counter: UsageIncrement): string {
-  return `${counter.organizationId}|${counter.bucketStart.getTime()}|${counter.tokenId ?? ''}|${counter.clientId ?? ''}|${counter.code}`;
+/** A counter's key string: what it counts (organization, token, client, code) in which minute. */
+function keyOf(counted: UsageSample, bucketMs: number): string {
+  return `${counted.organizationId}|${bucketMs}|${counted.tokenId ?? ''}|${counted.clientId ?? ''}|${counted.code}`;
 }
 
 /** The same counters, each under its key string, merged where two now share one; order kept. */
 function byKeyString(counters: Counters): Counters {
   const keyed: Counters = new Map();
   for (const [key, counter] of counters) {
-    const text = typeof key === 'string' ? key : keyOf(counter);
+    const text = typeof key === 'string' ? key : keyOf(counter, counter.bucketStart.getTime());
     const kept = keyed.get(text);
     if (kept) kept.count += counter.count;
     else keyed.set(text, counter);
@@ -159,8 +160,7 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
       currentBucketMs = bucketMs;
     }
     // A sample of an earlier minute (its clock was read before a slow lookup) is counted under its key string.
-    const key: CounterKey =
-      same !== undefined && bucketMs === currentBucketMs ? same : `${sample.organizationId}|${bucketMs}|${sample.tokenId ?? ''}|${sample.clientId ?? ''}|${sample.code}`;
+    const key: CounterKey = same !== undefined && bucketMs === currentBucketMs ? same : keyOf(sample, bucketMs);
     const counter = pending.get(key);
     pendingSamples += 1;
     if (counter) {

@@ -3,7 +3,6 @@
 // interval, in one transaction, and close() writes what is left.
 import type { LastUse } from '../storage/verification-rows.ts';
 
-
 export interface LastUseBufferOptions {
   write(uses: readonly LastUse[]): Promise<void>;
   /** How often pending uses are written; each token is written at most once per interval. */

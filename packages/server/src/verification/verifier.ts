@@ -101,13 +101,12 @@ export class Verifier {
     this.deps = options.deps;
     const deps = options.deps;
     this.nowMs = deps.nowMs ?? (() => deps.now().getTime());
-    const now = this.nowMs;
     this.cache = new TokenCache({
       max: options.cache?.max ?? 100_000,
       ttlMs: options.cache?.ttlMs ?? 60_000,
       negativeTtlMs: options.cache?.negativeTtlMs ?? 5_000,
       negativeMax: 10_000,
-      now,
+      now: this.nowMs,
     });
     this.lastUse = new LastUseBuffer({
       write: (uses) => options.store.writeLastUses(uses),
