@@ -485,10 +485,11 @@ export async function benchVerification(figures: Figures, options: VerificationB
     const memory = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as MemoryReport;
     const cached = memory.cachedTokens.toLocaleString('en-US');
     const heapPerToken = (memory.after.heapUsedBytes - memory.before.heapUsedBytes) / Math.max(1, memory.cachedTokens);
-    figures.record(`resident memory (rss) with ${cached} cached tokens`, memory.after.rssBytes / MB, 'MB', {
+    figures.record(`resident memory (rss) with ${cached} cached tokens, at rest`, memory.atRest.rssBytes / MB, 'MB', {
       target: { op: '<=', value: 200 },
-      details: { before: memory.before, after: memory.after, gc: memory.gc, codes: memory.codes },
+      details: { before: memory.before, after: memory.after, atRest: memory.atRest, compactions: memory.compactions, atRestAfterMs: memory.atRestAfterMs, gc: memory.gc, codes: memory.codes },
     });
+    figures.record(`resident memory (rss) with ${cached} cached tokens, right after filling (a full collection, before the heap compaction)`, memory.after.rssBytes / MB, 'MB');
     figures.record('resident memory (rss) of the same process before the cache was filled', memory.before.rssBytes / MB, 'MB');
     figures.record(`heap used with ${cached} cached tokens`, memory.after.heapUsedBytes / MB, 'MB', { details: { heapUsedBeforeMb: memory.before.heapUsedBytes / MB } });
     figures.record('heap per cached token', heapPerToken, 'bytes');

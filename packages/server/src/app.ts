@@ -49,6 +49,7 @@ import { ExpiryWarningJob } from './webhooks/expiry-warnings.ts';
 import { ExpiredTokenEventJob } from './jobs/expired-token-events.ts';
 import { RetentionPurgeJob } from './jobs/retention-purge.ts';
 import { UnusedTokenRevocationJob } from './jobs/unused-token-revocation.ts';
+import { HeapCompactor } from './memory/heap-compactor.ts';
 
 export interface AppOptions {
   config: KeywardConfig;
@@ -157,6 +158,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     expiredTokens: new ExpiredTokenEventJob(jobOptions),
     unusedTokens: new UnusedTokenRevocationJob({ ...jobOptions, deps }),
     retention: new RetentionPurgeJob(jobOptions),
+    heapCompactor: new HeapCompactor({ log, onCompacted: (outcome) => metrics.heapCompacted(outcome.seconds) }),
   };
   const scrub = createSecretScrubber(config.prefixes);
   // Every problem answer leaves through here, so none repeats a token the caller pasted.
@@ -188,6 +190,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   app.addHook('onClose', () => context.expiredTokens.stop());
   app.addHook('onClose', () => context.unusedTokens.stop());
   app.addHook('onClose', () => context.retention.stop());
+  app.addHook('onClose', () => context.heapCompactor.stop());
   // onClose runs once the server has stopped and in-flight requests are done:
   // the verifier's buffers are written before Redis (and the caller's database) go.
   app.addHook('onClose', () => verifier.close());

@@ -178,6 +178,7 @@ export async function startServer(config: KeywardConfig, options: StartOptions =
     context.expiredTokens.start();
     context.unusedTokens.start();
     context.retention.start();
+    if (config.heapCompaction) context.heapCompactor.start();
     if (bootstrap === 'none') {
       // A configured port of 0 means "any": the link points at the one chosen.
       const publicUrl = config.port === 0 ? url : config.publicUrl;

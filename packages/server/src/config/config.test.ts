@@ -328,6 +328,18 @@ describe('resolveKeyring', () => {
   });
 });
 
+describe('heap compaction', () => {
+  it('is on unless KEYWARD_HEAP_COMPACTION says false', () => {
+    expect(loadConfig({}, cwd).heapCompaction).toBe(true);
+    expect(loadConfig({ KEYWARD_HEAP_COMPACTION: 'true' }, cwd).heapCompaction).toBe(true);
+    expect(loadConfig({ KEYWARD_HEAP_COMPACTION: 'false' }, cwd).heapCompaction).toBe(false);
+  });
+
+  it('refuses anything but true or false, naming the setting', () => {
+    expect(configErrorOf(() => loadConfig({ KEYWARD_HEAP_COMPACTION: 'sometimes' }, cwd)).setting).toBe('KEYWARD_HEAP_COMPACTION');
+  });
+});
+
 describe('issue 8 settings', () => {
   it('defaults LOG_FORMAT to automatic, KEYWARD_REDIS_PREFIX to keyward: and KEYWARD_ALLOW_STRANDED_TOKENS to false', () => {
     expect(loadConfig({}, cwd)).toMatchObject({ logFormat: null, redisPrefix: 'keyward:', allowStrandedTokens: false });

@@ -65,6 +65,11 @@ export interface KeywardConfig {
   configFile: string | null;
   verification: VerificationConfig;
   webhooks: WebhookConfig;
+  /**
+   * KEYWARD_HEAP_COMPACTION (default true): once the process is quiet after its
+   * memory grew, compact V8's heap and give the pages back (memory/heap-compactor.ts).
+   */
+  heapCompaction: boolean;
   /** Partners allowed to report leaked tokens on the public route (scanning-partners.ts). */
   secretScanning: SecretScanningConfig;
 }
@@ -271,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       },
     },
     webhooks: { allowPrivate: flag(env, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE') },
+    heapCompaction: text(env, 'KEYWARD_HEAP_COMPACTION') === null || flag(env, 'KEYWARD_HEAP_COMPACTION'),
     secretScanning: loadSecretScanningConfig(env, file.secretScanning),
   };
 }

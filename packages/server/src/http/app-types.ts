@@ -11,6 +11,7 @@ import type { WebhookWorker } from '../webhooks/delivery-worker.ts';
 import type { ExpiryWarningJob } from '../webhooks/expiry-warnings.ts';
 import type { ExpiredTokenEventJob } from '../jobs/expired-token-events.ts';
 import type { RetentionPurgeJob } from '../jobs/retention-purge.ts';
+import type { HeapCompactor } from '../memory/heap-compactor.ts';
 import type { UnusedTokenRevocationJob } from '../jobs/unused-token-revocation.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -41,6 +42,8 @@ export interface AppContext {
   unusedTokens: UnusedTokenRevocationJob;
   /** The organization policy's `retentionDays`. */
   retention: RetentionPurgeJob;
+  /** Started with the server (unless KEYWARD_HEAP_COMPACTION=false): gives back memory after bursts. */
+  heapCompactor: HeapCompactor;
 }
 
 declare module 'fastify' {

@@ -32,6 +32,8 @@ export interface Metrics {
   setOpenEventStreams(count: number): void;
   /** Cross-replica event delivery: lag and resubscriptions after Redis outages. */
   bus: RedisEventBusObserver;
+  /** One heap compaction (memory/heap-compactor.ts) and its pause. */
+  heapCompacted(seconds: number): void;
   /** Registers what the buffer and pool gauges read at scrape time; call once. */
   watch(sources: GaugeSources): void;
 }
@@ -151,6 +153,12 @@ export function createMetrics(): Metrics {
       for (const state of ['total', 'idle', 'waiting', 'max'] as const) this.set({ state }, pool[state]);
     },
   });
+  const heapCompactions = new Histogram({
+    name: 'keyward_heap_compaction_seconds',
+    help: 'Heap compactions after bursts (KEYWARD_HEAP_COMPACTION) and how long each paused the process.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
   const requestHistograms = new Map<string, HistogramSeries>();
   const durationHistograms = new Map<string, HistogramSeries>();
   return {
@@ -184,6 +192,9 @@ export function createMetrics(): Metrics {
     },
     countProblem(code) {
       problems.inc({ code });
+    },
+    heapCompacted(seconds) {
+      heapCompactions.observe(seconds);
     },
     setOpenEventStreams(count) {
       eventStreams.set(count);
