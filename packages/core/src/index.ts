@@ -104,6 +104,7 @@ export {
 } from './verification/require-expression.ts';
 export {
   compileIpMatcher,
+  clientIdOf,
   compileToken,
   decideVerification,
   isReusedAfterRotation,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildScopeCatalog, DEMO_SCOPES } from '../scopes/scope-catalog.ts';
 import type { TokenRecord } from '../types.ts';
-import { compileToken, decideVerification, isReusedAfterRotation, type OwnerSnapshot } from './verify-token.ts';
+import { clientIdOf, compileToken, decideVerification, isReusedAfterRotation, type OwnerSnapshot } from './verify-token.ts';
 
 const catalog = buildScopeCatalog({ scopes: [...DEMO_SCOPES] });
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -119,7 +119,10 @@ describe('compileToken', () => {
     expect(Object.keys(compiled.record).sort()).toEqual(
       ['allowedIps', 'digest', 'disabledAt', 'expiresAt', 'id', 'kind', 'lineageId', 'organizationId', 'owner', 'permission', 'rateLimit', 'refill', 'remaining', 'resources', 'resourcesLimited', 'revokedAt', 'scopes', 'secretVersion'].sort(),
     );
-    expect(compiled.createdAtMs).toBe(NOW - 1000);
+    // In whole seconds, as introspection's `iat` wants it.
+    expect(compiled.createdAtSeconds).toBe(Math.floor((NOW - 1000) / 1000));
+    expect(clientIdOf(compiled)).toBeNull();
+    expect(clientIdOf(compileToken(catalog, token({ kind: 'client', owner: { type: 'client', id: 'cli_1' } }), OWNER))).toBe('cli_1');
     expect(compiled.verified).toMatchObject({ id: 'tok_1', name: 'laptop', metadata: {} });
   });
 });

@@ -4,6 +4,7 @@
 // POST /verify, introspection, forward-auth and management authentication.
 import {
   ServiceUnavailableError,
+  clientIdOf,
   compileToken,
   decideVerification,
   hashToken,
@@ -147,7 +148,7 @@ export class Verifier {
       const sample: UsageSample = {
         organizationId: input.organizationId ?? organizationId,
         tokenId: own ? compiled.record.id : null,
-        clientId: own ? compiled.clientId : null,
+        clientId: own ? clientIdOf(compiled) : null,
         code: result.code,
       };
       // A cached token's VALID answers are always the same sample: the recorder finds its counter by the token object.
@@ -212,8 +213,9 @@ export class Verifier {
   /** Rate limits, then the quota: only a request that passes everything else spends them. */
   private async spend(compiled: CompiledToken, result: VerifyResult, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
     let rateLimit: RateDecision | null = null;
-    if (compiled.clientRateLimit && compiled.clientId) {
-      const client = await this.options.limits.consumeClient(compiled.clientId, compiled.clientRateLimit);
+    const clientId = clientIdOf(compiled);
+    if (compiled.clientRateLimit && clientId) {
+      const client = await this.options.limits.consumeClient(clientId, compiled.clientRateLimit);
       if (!client.allowed) return { result: { valid: false, code: 'RATE_LIMITED', rateLimit: client.state }, compiled, retryAfterSeconds: client.retryAfterSeconds };
       rateLimit = client;
     }
@@ -237,7 +239,9 @@ export class Verifier {
     // The cache key only has to name the token inside this process: a one-shot
     // SHA-256 of a 256-bit random secret is as unguessable as the HMAC, and a
     // fraction of its cost. The keyed HMAC is computed on a miss, for storage.
-    const key = hash('sha256', plaintext, 'base64');
+    // Its 32 bytes as a 32-character one-byte string: 48 bytes of heap a cached
+    // token, against 64 for base64 (the key is never shown or stored).
+    const key = hash('sha256', plaintext, 'binary');
     const cached = this.cache.lookup(key, nowMs);
     if (cached.kind === 'hit') {
       this.options.observer?.cache('hit');

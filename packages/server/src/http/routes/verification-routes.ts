@@ -324,7 +324,7 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
           ...(outcome.compiled.owner?.email ? { username: outcome.compiled.owner.email } : {}),
           token_type: 'Bearer',
           ...(token.expiresAt ? { exp: Math.floor(token.expiresAt.getTime() / 1000) } : {}),
-          iat: Math.floor(outcome.compiled.createdAtMs / 1000),
+          iat: outcome.compiled.createdAtSeconds,
           sub: token.owner.id,
           organization_id: token.organizationId,
           permission: token.permission,

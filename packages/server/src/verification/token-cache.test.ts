@@ -1,0 +1,82 @@
+import type { CompiledToken } from '@keyward/core';
+import { describe, expect, it } from 'vitest';
+import { TokenCache } from './token-cache.ts';
+
+const START = Date.parse('2026-12-01T00:00:00Z');
+
+/** Only what the cache reads of a compiled token. */
+function compiled(id: string, facts: { organizationId?: string; userId?: string | null; clientId?: string | null } = {}): CompiledToken {
+  const userId = facts.userId === undefined ? 'usr_1' : facts.userId;
+  const owner = userId !== null ? { type: 'user', id: userId } : { type: 'client', id: facts.clientId };
+  return { record: { id, organizationId: facts.organizationId ?? 'org_1', owner } } as unknown as CompiledToken;
+}
+
+function cacheWithClock(options: { max?: number; ttlMs?: number; negativeTtlMs?: number } = {}) {
+  const clock = { now: START };
+  const cache = new TokenCache({ max: options.max ?? 100, ttlMs: options.ttlMs ?? 60_000, negativeTtlMs: options.negativeTtlMs ?? 5_000, negativeMax: 100, now: () => clock.now });
+  return { cache, clock };
+}
+
+describe('TokenCache', () => {
+  it('answers a filled token until its TTL has passed, then forgets it', () => {
+    const { cache, clock } = cacheWithClock({ ttlMs: 60_000 });
+    const token = compiled('tok_1');
+    cache.fill('key-1', token, cache.generation);
+    clock.now = START + 59_999;
+    expect(cache.lookup('key-1', clock.now)).toEqual({ kind: 'hit', compiled: token });
+    clock.now = START + 60_000;
+    expect(cache.lookup('key-1', clock.now)).toEqual({ kind: 'miss' });
+    expect(cache.size).toBe(0);
+  });
+
+  it('remembers an unknown key for the negative TTL only', () => {
+    const { cache, clock } = cacheWithClock({ negativeTtlMs: 5_000 });
+    cache.fill('unknown', null, cache.generation);
+    clock.now = START + 4_999;
+    expect(cache.lookup('unknown', clock.now)).toEqual({ kind: 'negative' });
+    clock.now = START + 5_000;
+    expect(cache.lookup('unknown', clock.now)).toEqual({ kind: 'miss' });
+  });
+
+  it('drops a token named by a tokens.changed event, and no other', () => {
+    const { cache } = cacheWithClock();
+    cache.fill('key-1', compiled('tok_1'), cache.generation);
+    cache.fill('key-2', compiled('tok_2'), cache.generation);
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_1'] });
+    expect(cache.lookup('key-1').kind).toBe('miss');
+    expect(cache.lookup('key-2').kind).toBe('hit');
+  });
+
+  it("drops a member's, a client's and an organization's tokens on their events", () => {
+    const { cache } = cacheWithClock();
+    cache.fill('alice', compiled('tok_a', { userId: 'usr_alice' }), cache.generation);
+    cache.fill('bob', compiled('tok_b', { userId: 'usr_bob' }), cache.generation);
+    cache.fill('robot', compiled('tok_r', { userId: null, clientId: 'cli_robot' }), cache.generation);
+    cache.fill('other-org', compiled('tok_o', { organizationId: 'org_2', userId: 'usr_alice' }), cache.generation);
+    cache.invalidate({ type: 'member.changed', organizationId: 'org_1', userId: 'usr_alice' });
+    expect(['alice', 'bob', 'robot', 'other-org'].map((key) => cache.lookup(key).kind)).toEqual(['miss', 'hit', 'hit', 'hit']);
+    cache.invalidate({ type: 'client.changed', organizationId: 'org_1', clientId: 'cli_robot' });
+    expect(cache.lookup('robot').kind).toBe('miss');
+    cache.invalidate({ type: 'organization.changed', organizationId: 'org_1' });
+    expect(['bob', 'other-org'].map((key) => cache.lookup(key).kind)).toEqual(['miss', 'hit']);
+  });
+
+  it('refuses a fill that began before an invalidation (a lookup that raced a revoke)', () => {
+    const { cache } = cacheWithClock();
+    const generation = cache.generation;
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_1'] });
+    expect(cache.fill('key-1', compiled('tok_1'), generation)).toBe(false);
+    expect(cache.lookup('key-1').kind).toBe('miss');
+  });
+
+  it('finds a token by id after the entry it replaced was evicted', () => {
+    const { cache } = cacheWithClock({ max: 2 });
+    cache.fill('key-1', compiled('tok_1'), cache.generation);
+    cache.fill('key-2', compiled('tok_2'), cache.generation);
+    cache.fill('key-3', compiled('tok_3'), cache.generation); // evicts key-1
+    expect(cache.size).toBe(2);
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_3'] });
+    expect(cache.lookup('key-3').kind).toBe('miss');
+    expect(cache.lookup('key-2').kind).toBe('hit');
+  });
+});
