@@ -5,6 +5,9 @@ import type { Store } from '../ports/store.ts';
 import { publishSafely, type RequestFacts, type ServiceDeps } from '../services/context.ts';
 import { isRotatedOut, tokenStatus, type Actor, type TokenRecord } from '../types.ts';
 import type { VerifiableToken } from '../verification/verify-token.ts';
+
+/** What a token's actor is built from: a stored row, or a cached token (whose expiry is a number). */
+export type ActorToken = Omit<VerifiableToken, 'expiresAtMs'> & Pick<TokenRecord, 'expiresAt'>;
 import { hashToken } from './keyring.ts';
 import { findTokenBySecret, revokeLineage } from './revoke-token.ts';
 
@@ -41,7 +44,7 @@ export async function currentOwnerAccess(store: Store, token: TokenRecord): Prom
 }
 
 /** Effective rights of a token for its owner's access now (SPEC §1). */
-export function actorForToken(deps: ServiceDeps, token: VerifiableToken, owner: OwnerAccess, request: RequestFacts): Actor {
+export function actorForToken(deps: ServiceDeps, token: ActorToken, owner: OwnerAccess, request: RequestFacts): Actor {
   const effective = effectivePermission(deps.catalog, { scopes: token.scopes, permission: token.permission, resourceIds: token.resources.map((r) => r.id) }, owner);
   // A token whose granted resources were all deleted reaches none, not all.
   const resourceIds = token.resourcesLimited && token.resources.length === 0 ? [] : effective.resourceIds;

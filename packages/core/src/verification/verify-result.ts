@@ -32,7 +32,8 @@ export interface VerifiedToken {
   permission: Role;
   /** Ranked effective resources; empty when the token reaches every resource its owner can. */
   resources: ResourceRef[];
-  expiresAt: Date | null;
+  /** ISO 8601, as every answer carries it (a string costs a cache less than a `Date`). */
+  expiresAt: string | null;
   metadata: Record<string, unknown>;
 }
 

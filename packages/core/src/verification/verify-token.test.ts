@@ -116,9 +116,15 @@ describe('compileToken', () => {
   it('keeps of the stored row only what decisions and answers read, so a cache of many tokens holds no last use, hint or rotation bookkeeping', () => {
     const stored = token({ lastUsedAt: new Date(NOW - 5000), lastUsedIp: '203.0.113.7', rotatedFrom: 'tok_0', revokedReason: null });
     const compiled = compileToken(catalog, stored, OWNER);
-    expect(Object.keys(compiled.record).sort()).toEqual(
-      ['allowedIps', 'digest', 'disabledAt', 'expiresAt', 'id', 'kind', 'lineageId', 'organizationId', 'owner', 'permission', 'rateLimit', 'refill', 'remaining', 'resources', 'resourcesLimited', 'revokedAt', 'scopes', 'secretVersion'].sort(),
+    expect(Object.keys(compiled).sort()).toEqual(
+      [
+        ...['allowedIps', 'digest', 'disabledAt', 'expiresAtMs', 'id', 'kind', 'lineageId', 'organizationId', 'owner', 'permission', 'rateLimit', 'refill', 'remaining', 'resources', 'resourcesLimited', 'revokedAt', 'scopes', 'secretVersion'],
+        ...['access', 'createdAtSeconds', 'rotatedOutAtMs', 'scopeSet', 'resourceSet', 'ipMatcher', 'clientRateLimit', 'verified'],
+      ].sort(),
     );
+    // No Date is kept: the expiry is a number for decisions and an ISO string for answers.
+    expect(compiled.expiresAtMs).toBe(stored.expiresAt?.getTime() ?? null);
+    expect(compiled.verified.expiresAt).toBe(stored.expiresAt?.toISOString() ?? null);
     // In whole seconds, as introspection's `iat` wants it.
     expect(compiled.createdAtSeconds).toBe(Math.floor((NOW - 1000) / 1000));
     expect(clientIdOf(compiled)).toBeNull();

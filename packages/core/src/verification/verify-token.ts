@@ -7,7 +7,7 @@ import { parseCidr } from '../net/cidr.ts';
 import { effectiveResources, effectiveScopes, type OwnerAccess } from '../permissions/effective-permission.ts';
 import { lowerRole, type Role } from '../roles.ts';
 import type { ScopeCatalog } from '../scopes/scope-catalog.ts';
-import type { RateLimitSetting, Refill, ResourceRef, TokenRecord } from '../types.ts';
+import type { RateLimitSetting, ResourceRef, TokenRecord } from '../types.ts';
 import type { VerifiedToken, VerifyCode, VerifyResult } from './verify-result.ts';
 
 /** The owner's access now, with the names of a limited member's resources (for the answer's ranked list). */
@@ -26,7 +26,7 @@ export interface OwnerSnapshot extends OwnerAccess {
  * lazy re-hash and reuse detection (`revokeLineage`) read. A cache holds one
  * per entry, so the rest of the row (hint, last use, rotation bookkeeping,
  * revocation and disabling details) stays in storage; the answers' fields are
- * in `verified`.
+ * in `verified`. The expiry is a number, not the row's 96-byte `Date`.
  */
 export type VerifiableToken = Pick<
   TokenRecord,
@@ -40,7 +40,6 @@ export type VerifiableToken = Pick<
   | 'permission'
   | 'resources'
   | 'resourcesLimited'
-  | 'expiresAt'
   | 'disabledAt'
   | 'revokedAt'
   | 'allowedIps'
@@ -48,17 +47,24 @@ export type VerifiableToken = Pick<
   | 'remaining'
   | 'refill'
   | 'lineageId'
->;
+> & {
+  /** When the token expires (ms), or null. */
+  readonly expiresAtMs: number | null;
+};
 
-/** A token and its owner's current access, compiled for repeated decisions. */
-export interface CompiledToken {
-  readonly record: VerifiableToken;
-  /** Null when the owner was removed, the client deleted or the organization disabled. */
-  readonly owner: OwnerSnapshot | null;
+/**
+ * A token and its owner's current access, compiled for repeated decisions.
+ * One flat object: the record's fields and what was compiled from them sit
+ * side by side, because a cache holds 100,000 of these and every object costs
+ * a header and a pointer to it.
+ */
+export interface CompiledToken extends VerifiableToken {
+  /** The owner's access now; null when the owner was removed, the client deleted or the organization disabled. */
+  readonly access: OwnerSnapshot | null;
   /**
    * When the token was created, in whole seconds (introspection's `iat`): not the
    * record's 96-byte `Date`, and a small integer V8 stores in the field itself
-   * (milliseconds would be a separate 16-byte number). A cache holds 100,000 of these.
+   * (milliseconds would be a separate 16-byte number).
    */
   readonly createdAtSeconds: number;
   /** When a rotated-out secret stops working (ms), or null if not rotated out. */
@@ -67,9 +73,7 @@ export interface CompiledToken {
   /** Null = every resource the owner reaches (checked against the organization's resources). */
   readonly resourceSet: ReadonlySet<string> | null;
   readonly ipMatcher: ((ip: string) => boolean) | null;
-  readonly rateLimit: RateLimitSetting | null;
   readonly clientRateLimit: RateLimitSetting | null;
-  readonly quota: { remaining: number; refill: Refill | null } | null;
   /** The answer's token object, built once. */
   readonly verified: VerifiedToken;
 }
@@ -159,37 +163,34 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
     resources = resourceIds.map((id) => names.get(id) ?? { id, type: 'unknown', name: id });
   }
   const rotatedOutAtMs = token.rotatedAt ? (token.graceUntil ?? token.rotatedAt).getTime() : null;
+  const expiresAtMs = token.expiresAt ? token.expiresAt.getTime() : null;
   return {
-    // Listed field by field rather than kept whole: a stored row has 29 fields and this one 18.
-    record: {
-      id: token.id,
-      organizationId: token.organizationId,
-      kind: token.kind,
-      owner: token.owner,
-      digest: token.digest,
-      secretVersion: token.secretVersion,
-      scopes: token.scopes,
-      permission: token.permission,
-      resources: token.resources,
-      resourcesLimited: token.resourcesLimited,
-      expiresAt: token.expiresAt,
-      disabledAt: token.disabledAt,
-      revokedAt: token.revokedAt,
-      allowedIps: token.allowedIps,
-      rateLimit: token.rateLimit,
-      remaining: token.remaining,
-      refill: token.refill,
-      lineageId: token.lineageId,
-    },
-    owner,
+    // Listed field by field rather than kept whole: a stored row has 29 fields.
+    id: token.id,
+    organizationId: token.organizationId,
+    kind: token.kind,
+    owner: token.owner,
+    digest: token.digest,
+    secretVersion: token.secretVersion,
+    scopes: token.scopes,
+    permission: token.permission,
+    resources: token.resources,
+    resourcesLimited: token.resourcesLimited,
+    expiresAtMs,
+    disabledAt: token.disabledAt,
+    revokedAt: token.revokedAt,
+    allowedIps: token.allowedIps,
+    rateLimit: token.rateLimit,
+    remaining: token.remaining,
+    refill: token.refill,
+    lineageId: token.lineageId,
+    access: owner,
     createdAtSeconds: Math.floor(token.createdAt.getTime() / 1000),
     rotatedOutAtMs,
     scopeSet: scopes.set,
     resourceSet: resourceIds === 'all' ? null : new Set(resourceIds),
     ipMatcher: compileIpMatcher(token.allowedIps),
-    rateLimit: token.rateLimit,
     clientRateLimit: owner?.clientRateLimit ?? null,
-    quota: token.remaining === null ? null : { remaining: token.remaining, refill: token.refill },
     verified: {
       id: token.id,
       name: token.name,
@@ -199,7 +200,7 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
       scopes: scopes.list,
       permission,
       resources,
-      expiresAt: token.expiresAt,
+      expiresAt: token.expiresAt ? token.expiresAt.toISOString() : null,
       metadata: token.metadata,
     },
   };
@@ -218,13 +219,12 @@ export function refusal(code: Exclude<VerifyCode, 'VALID'>): VerifyResult {
 
 /** The API client owning a service token (null for a personal token). */
 export function clientIdOf(compiled: CompiledToken): string | null {
-  const owner = compiled.record.owner;
-  return owner.type === 'client' ? owner.id : null;
+  return compiled.owner.type === 'client' ? compiled.owner.id : null;
 }
 
 /** Whether a rotated-out secret was presented after its grace period (reuse: the lineage gets revoked). */
 export function isReusedAfterRotation(compiled: CompiledToken, nowMs: number): boolean {
-  return compiled.rotatedOutAtMs !== null && compiled.rotatedOutAtMs <= nowMs && compiled.record.revokedAt === null;
+  return compiled.rotatedOutAtMs !== null && compiled.rotatedOutAtMs <= nowMs && compiled.revokedAt === null;
 }
 
 /**
@@ -233,13 +233,13 @@ export function isReusedAfterRotation(compiled: CompiledToken, nowMs: number): b
  * a request that would otherwise pass should spend them.
  */
 export function decideVerification(compiled: CompiledToken | null, question: VerificationQuestion, nowMs: number): VerifyResult {
-  if (!compiled || !compiled.owner) return refusal('NOT_FOUND');
-  const token = compiled.record;
+  if (!compiled || !compiled.access) return refusal('NOT_FOUND');
+  const token = compiled;
   // Never a hint that another organization's token exists.
   if (question.organizationId !== undefined && token.organizationId !== question.organizationId) return refusal('NOT_FOUND');
   if (token.revokedAt !== null) return refusal('REVOKED');
   if (compiled.rotatedOutAtMs !== null && compiled.rotatedOutAtMs <= nowMs) return refusal('REVOKED');
-  if (token.expiresAt !== null && token.expiresAt.getTime() <= nowMs) return refusal('EXPIRED');
+  if (token.expiresAtMs !== null && token.expiresAtMs <= nowMs) return refusal('EXPIRED');
   if (token.disabledAt !== null) return refusal('DISABLED');
   if (compiled.ipMatcher && (!question.ip || !compiled.ipMatcher(question.ip))) return refusal('IP_NOT_ALLOWED');
   if (question.scopes) {

@@ -25,7 +25,8 @@ const actors = new WeakMap<CompiledToken, Omit<Actor, keyof RequestFacts>>();
 function actorOf(deps: ServiceDeps, compiled: CompiledToken, request: RequestFacts): Actor {
   let base = actors.get(compiled);
   if (!base) {
-    base = actorForToken(deps, compiled.record, compiled.owner!, { ip: null, userAgent: null, requestId: null });
+    const expiresAt = compiled.expiresAtMs === null ? null : new Date(compiled.expiresAtMs);
+    base = actorForToken(deps, { ...compiled, expiresAt }, compiled.access!, { ip: null, userAgent: null, requestId: null });
     actors.set(compiled, base);
   }
   return { ...base, ...request };

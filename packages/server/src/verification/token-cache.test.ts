@@ -8,7 +8,7 @@ const START = Date.parse('2026-12-01T00:00:00Z');
 function compiled(id: string, facts: { organizationId?: string; userId?: string | null; clientId?: string | null } = {}): CompiledToken {
   const userId = facts.userId === undefined ? 'usr_1' : facts.userId;
   const owner = userId !== null ? { type: 'user', id: userId } : { type: 'client', id: facts.clientId };
-  return { record: { id, organizationId: facts.organizationId ?? 'org_1', owner } } as unknown as CompiledToken;
+  return { id, organizationId: facts.organizationId ?? 'org_1', owner } as unknown as CompiledToken;
 }
 
 function cacheWithClock(options: { max?: number; ttlMs?: number; negativeTtlMs?: number } = {}) {

@@ -42,7 +42,7 @@ export class TokenCache {
       ttlResolution: 0,
       perf: { now: options.now },
       dispose: (compiled, key) => {
-        if (this.keyOfToken.get(compiled.record.id) === key) this.keyOfToken.delete(compiled.record.id);
+        if (this.keyOfToken.get(compiled.id) === key) this.keyOfToken.delete(compiled.id);
       },
     });
     this.unknown = new LRUCache<string, number>({ max: options.negativeMax });
@@ -81,7 +81,7 @@ export class TokenCache {
       return true;
     }
     this.entries.set(key, compiled);
-    this.keyOfToken.set(compiled.record.id, key);
+    this.keyOfToken.set(compiled.id, key);
     return true;
   }
 
@@ -99,13 +99,13 @@ export class TokenCache {
         this.unknown.clear();
         return;
       case 'member.changed':
-        this.dropWhere((c) => c.record.organizationId === event.organizationId && c.record.owner.type === 'user' && c.record.owner.id === event.userId);
+        this.dropWhere((c) => c.organizationId === event.organizationId && c.owner.type === 'user' && c.owner.id === event.userId);
         return;
       case 'client.changed':
-        this.dropWhere((c) => c.record.organizationId === event.organizationId && c.record.owner.type === 'client' && c.record.owner.id === event.clientId);
+        this.dropWhere((c) => c.organizationId === event.organizationId && c.owner.type === 'client' && c.owner.id === event.clientId);
         return;
       case 'organization.changed':
-        this.dropWhere((c) => c.record.organizationId === event.organizationId);
+        this.dropWhere((c) => c.organizationId === event.organizationId);
         return;
     }
   }

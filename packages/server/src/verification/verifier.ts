@@ -141,20 +141,20 @@ export class Verifier {
     const outcome = pending instanceof Promise ? await pending : pending;
     const { result, compiled } = outcome;
     this.options.observer?.verified(context.entryPoint, result.code, (performance.now() - started) / 1000);
-    const organizationId = compiled?.record.organizationId ?? input.organizationId;
+    const organizationId = compiled?.organizationId ?? input.organizationId;
     if (organizationId !== undefined && context.entryPoint !== 'management') {
       // Another organization's token is counted in the caller's organization as NOT_FOUND, never in the token's.
-      const own = compiled !== null && compiled.record.organizationId === organizationId && result.code !== 'NOT_FOUND';
+      const own = compiled !== null && compiled.organizationId === organizationId && result.code !== 'NOT_FOUND';
       const sample: UsageSample = {
         organizationId: input.organizationId ?? organizationId,
-        tokenId: own ? compiled.record.id : null,
+        tokenId: own ? compiled.id : null,
         clientId: own ? clientIdOf(compiled) : null,
         code: result.code,
       };
       // A cached token's VALID answers are always the same sample: the recorder finds its counter by the token object.
       this.options.usage?.record(sample, nowMs, own && result.code === 'VALID' ? compiled : undefined);
     }
-    if (result.valid && compiled) this.lastUse.record(compiled.record.id, nowMs, input.ip ?? null);
+    if (result.valid && compiled) this.lastUse.record(compiled.id, nowMs, input.ip ?? null);
     return outcome;
   }
 
@@ -174,8 +174,8 @@ export class Verifier {
   }
 
   private decideFor(compiled: CompiledToken | null, plaintext: string, input: VerifyInput, context: VerifyContext, ipKey: string | null, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
-    if (compiled && input.resource !== undefined && compiled.resourceSet === null && !this.hasFreshOrgResources(compiled.record.organizationId, nowMs)) {
-      return this.loadOrgResources(compiled.record.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey, this.nowMs()));
+    if (compiled && input.resource !== undefined && compiled.resourceSet === null && !this.hasFreshOrgResources(compiled.organizationId, nowMs)) {
+      return this.loadOrgResources(compiled.organizationId).then(() => this.judge(compiled, plaintext, input, context, ipKey, this.nowMs()));
     }
     return this.judge(compiled, plaintext, input, context, ipKey, nowMs);
   }
@@ -190,9 +190,9 @@ export class Verifier {
       return this.failed(result, compiled, ipKey);
     }
     // A token found under an older keyring version, or imported as a plain SHA-256, is re-hashed off the request path.
-    if (compiled && compiled.record.secretVersion !== this.deps.keyring.current.version) this.rehashLater(compiled, plaintext);
+    if (compiled && compiled.secretVersion !== this.deps.keyring.current.version) this.rehashLater(compiled, plaintext);
     // Nothing to count: answer without touching the limiters or the database.
-    if (!compiled!.rateLimit && !compiled!.clientRateLimit && !(compiled!.quota && context.spendQuota)) return { result, compiled };
+    if (!compiled!.rateLimit && !compiled!.clientRateLimit && !(compiled!.remaining !== null && context.spendQuota)) return { result, compiled };
     return this.spend(compiled!, result, input, context);
   }
 
@@ -220,14 +220,14 @@ export class Verifier {
       rateLimit = client;
     }
     if (compiled.rateLimit) {
-      const own = await this.options.limits.consumeToken(compiled.record.id, compiled.rateLimit);
+      const own = await this.options.limits.consumeToken(compiled.id, compiled.rateLimit);
       if (!own.allowed) return { result: { valid: false, code: 'RATE_LIMITED', rateLimit: own.state }, compiled, retryAfterSeconds: own.retryAfterSeconds };
       rateLimit = own;
     }
     const answer: VerifyResult = rateLimit ? { ...result, rateLimit: rateLimit.state } : { ...result };
-    if (compiled.quota && context.spendQuota) {
+    if (compiled.remaining !== null && context.spendQuota) {
       const cost = input.cost ?? 1;
-      const spent = await this.storage(() => this.options.store.spendQuota(compiled.record.id, cost, compiled.quota!.refill, this.deps.now()));
+      const spent = await this.storage(() => this.options.store.spendQuota(compiled.id, cost, compiled.refill, this.deps.now()));
       if (spent && !spent.spent) return { result: { valid: false, code: 'USAGE_EXCEEDED', remaining: spent.remaining }, compiled };
       if (spent) answer.remaining = spent.remaining;
     }
@@ -307,13 +307,13 @@ export class Verifier {
   }
 
   private rehashLater(compiled: CompiledToken, plaintext: string): void {
-    const { id, digest } = compiled.record;
+    const { id, digest } = compiled;
     if (this.rehashing.has(id)) return;
     this.rehashing.add(id);
     const next = hashToken(this.deps.keyring, plaintext);
     void this.options.store
       .rehashToken(id, digest, next.digest, next.version)
-      .then(() => this.deps.bus.publish({ type: 'tokens.changed', organizationId: compiled.record.organizationId, tokenIds: [id] }))
+      .then(() => this.deps.bus.publish({ type: 'tokens.changed', organizationId: compiled.organizationId, tokenIds: [id] }))
       .catch((error: unknown) => this.options.log.warn({ err: error }, 'lazy re-hash failed; it is tried again on a later use'))
       .finally(() => this.rehashing.delete(id));
   }
@@ -322,9 +322,9 @@ export class Verifier {
   private async revokeReusedLineage(compiled: CompiledToken, context: VerifyContext): Promise<void> {
     const request = context.request ?? { ip: null, userAgent: null, requestId: null };
     const revoked = await this.storage(() =>
-      this.deps.store.transaction((store) => revokeLineage(this.deps, store, compiled.record, null, request, 'rotated_out_secret_presented')),
+      this.deps.store.transaction((store) => revokeLineage(this.deps, store, compiled, null, request, 'rotated_out_secret_presented')),
     );
-    if (revoked.length > 0) await publishSafely(this.deps, { type: 'tokens.changed', organizationId: compiled.record.organizationId, tokenIds: revoked });
+    if (revoked.length > 0) await publishSafely(this.deps, { type: 'tokens.changed', organizationId: compiled.organizationId, tokenIds: revoked });
   }
 
   /** Writes buffered last uses; graceful shutdown calls it through close(). */

@@ -126,15 +126,11 @@ function checkIp(ip: string | undefined): void {
   if (ip !== undefined && (isIP(ip) === 0 || ip.includes('%'))) throw ValidationError.field('ip', 'must be an IPv4 or IPv6 address');
 }
 
-function tokenAnswer(token: VerifiedToken) {
-  return { ...token, expiresAt: token.expiresAt ? token.expiresAt.toISOString() : null };
-}
-
 export function verifyAnswer(result: VerifyResult) {
   return {
     valid: result.valid,
     code: result.code,
-    ...(result.token ? { token: tokenAnswer(result.token) } : {}),
+    ...(result.token ? { token: result.token } : {}),
     ...(result.rateLimit ? { rateLimit: { ...result.rateLimit, resetAt: result.rateLimit.resetAt.toISOString() } } : {}),
     ...(result.remaining !== undefined ? { remaining: result.remaining } : {}),
   };
@@ -321,9 +317,9 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
           active: true,
           scope: token.scopes.join(' '),
           ...(token.owner.type === 'client' ? { client_id: token.owner.id } : {}),
-          ...(outcome.compiled.owner?.email ? { username: outcome.compiled.owner.email } : {}),
+          ...(outcome.compiled.access?.email ? { username: outcome.compiled.access.email } : {}),
           token_type: 'Bearer',
-          ...(token.expiresAt ? { exp: Math.floor(token.expiresAt.getTime() / 1000) } : {}),
+          ...(outcome.compiled.expiresAtMs !== null ? { exp: Math.floor(outcome.compiled.expiresAtMs / 1000) } : {}),
           iat: outcome.compiled.createdAtSeconds,
           sub: token.owner.id,
           organization_id: token.organizationId,
