@@ -5,15 +5,17 @@ import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider 
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply } from 'fastify';
 import { Settings } from 'typebox/system';
 import type { Writable } from 'node:stream';
-import { ConflictError, RateLimitedError, ServiceUnavailableError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
+import { ServiceUnavailableError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
 import type { KeywardConfig } from './config/config.ts';
 import { createMemoryEventBus } from './events/memory-event-bus.ts';
 import { createRedisEventBus } from './events/redis-event-bus.ts';
 import type { App, AppContext } from './http/app-types.ts';
 import { createAuthHook } from './http/authenticate.ts';
 import { registerOpenApi } from './http/openapi.ts';
-import { setRateLimitHeaders } from './http/rate-limit-headers.ts';
-import { PROBLEM_CONTENT_TYPE, problem, retryAfter, scrubProblem, toProblem, wwwAuthenticate, type Problem } from './http/problem.ts';
+import { PROBLEM_CONTENT_TYPE, problem, scrubProblem, toProblem, type Problem } from './http/problem.ts';
+import { createProblemAnswerer } from './http/problem-answer.ts';
+import { createVerifyFastPath, type VerifyFastPath } from './http/verify-fast-path.ts';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { catalogRoutes } from './http/routes/catalog-routes.ts';
 import { clientRoutes } from './http/routes/client-routes.ts';
@@ -158,13 +160,28 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
     expiredTokens: new ExpiredTokenEventJob(jobOptions),
     unusedTokens: new UnusedTokenRevocationJob({ ...jobOptions, deps }),
     retention: new RetentionPurgeJob(jobOptions),
+    verifyFastPath: null,
     heapCompactor: new HeapCompactor({ log, onCompacted: (outcome) => metrics.heapCompacted(outcome.seconds) }),
   };
   const scrub = createSecretScrubber(config.prefixes);
+  const answerProblem = createProblemAnswerer({ capabilities: options.database.capabilities, countProblem: (code) => metrics.countProblem(code), scrub });
   // Every problem answer leaves through here, so none repeats a token the caller pasted.
   const sendProblem = (reply: FastifyReply, body: Problem) => reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(scrubProblem(body, scrub));
 
+  // Set once the routes exist (end of buildApp): POST /api/v1/verify in front of Fastify.
+  let verifyFastPath: VerifyFastPath | null = null;
+  let fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void = () => undefined;
   const app: App = Fastify({
+    // Node's server as Fastify makes it (its timeouts), with the /verify fast path in front of Fastify's handler.
+    serverFactory: (handler, serverOptions) => {
+      fastifyHandler = handler;
+      const { keepAliveTimeout = 72_000, requestTimeout = 0, connectionTimeout = 0 } = serverOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      const server = createServer((req, res) => (verifyFastPath ? verifyFastPath.handle(req, res) : handler(req, res)));
+      server.keepAliveTimeout = keepAliveTimeout;
+      server.requestTimeout = requestTimeout;
+      server.setTimeout(connectionTimeout);
+      return server;
+    },
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
@@ -239,24 +256,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   });
 
   app.setErrorHandler((caught: FastifyError, request, reply) => {
-    const { capabilities } = options.database;
-    // A unique index caught what a concurrent request's check could not see yet.
-    // A database that is away (or a disk that is full) is a 503 the client may retry, not our bug.
-    const error = capabilities.isUniqueViolation(caught)
-      ? new ConflictError('That already exists: a concurrent request created it first.')
-      : capabilities.isUnavailable(caught)
-        ? new ServiceUnavailableError('The database is unavailable; try again shortly.')
-        : caught;
-    const body = toProblem(error);
-    metrics.countProblem(body.code);
-    if (body.status === 503) request.log.warn({ err: caught }, 'request failed: the database is unavailable');
-    else if (body.status >= 500) request.log.error({ err: caught }, 'request failed');
-    const challenge = wwwAuthenticate(error, request.headers.authorization !== undefined);
-    if (challenge) reply.header('www-authenticate', challenge);
-    const retry = retryAfter(error);
-    if (retry !== null) reply.header('retry-after', String(retry));
-    if (error instanceof RateLimitedError && error.window) setRateLimitHeaders(reply, error.window);
-    return sendProblem(reply, { ...body, instance: request.url.split('?')[0] });
+    const answer = answerProblem(caught, { log: request.log, usedAuthorization: request.headers.authorization !== undefined, path: request.url.split('?')[0] ?? '/' });
+    return reply.code(answer.problem.status).headers(answer.headers).type(PROBLEM_CONTENT_TYPE).send(answer.problem);
   });
 
   // Set once the console routes are registered, below.
@@ -291,5 +292,17 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   await eventRoutes(app, context, metrics, { onGap: redisBus ? (listener) => redisBus.onGap(listener) : undefined });
   await webhookRoutes(app, context);
   consolePage = await consoleRoutes(app, context, options.consoleDir);
+  if (config.verifyFastPath) {
+    verifyFastPath = createVerifyFastPath({
+      context,
+      log,
+      metrics,
+      answerProblem,
+      isClosing: () => isClosing,
+      fastify: (req, res) => fastifyHandler(req, res),
+      replay: (req, body) => app.inject({ method: 'POST', url: req.url ?? '/', headers: req.headers, payload: body, remoteAddress: req.socket.remoteAddress }),
+    });
+    context.verifyFastPath = verifyFastPath;
+  }
   return { app, context };
 }

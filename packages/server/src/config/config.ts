@@ -70,6 +70,8 @@ export interface KeywardConfig {
    * memory grew, compact V8's heap and give the pages back (memory/heap-compactor.ts).
    */
   heapCompaction: boolean;
+  /** KEYWARD_VERIFY_FAST_PATH (default true): answer well-formed POST /api/v1/verify requests in front of Fastify (http/verify-fast-path.ts). */
+  verifyFastPath: boolean;
   /** Partners allowed to report leaked tokens on the public route (scanning-partners.ts). */
   secretScanning: SecretScanningConfig;
 }
@@ -277,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     webhooks: { allowPrivate: flag(env, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE') },
     heapCompaction: text(env, 'KEYWARD_HEAP_COMPACTION') === null || flag(env, 'KEYWARD_HEAP_COMPACTION'),
+    verifyFastPath: text(env, 'KEYWARD_VERIFY_FAST_PATH') === null || flag(env, 'KEYWARD_VERIFY_FAST_PATH'),
     secretScanning: loadSecretScanningConfig(env, file.secretScanning),
   };
 }

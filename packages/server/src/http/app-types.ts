@@ -12,6 +12,7 @@ import type { ExpiryWarningJob } from '../webhooks/expiry-warnings.ts';
 import type { ExpiredTokenEventJob } from '../jobs/expired-token-events.ts';
 import type { RetentionPurgeJob } from '../jobs/retention-purge.ts';
 import type { HeapCompactor } from '../memory/heap-compactor.ts';
+import type { VerifyFastPath } from './verify-fast-path.ts';
 import type { UnusedTokenRevocationJob } from '../jobs/unused-token-revocation.ts';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -44,6 +45,8 @@ export interface AppContext {
   retention: RetentionPurgeJob;
   /** Started with the server (unless KEYWARD_HEAP_COMPACTION=false): gives back memory after bursts. */
   heapCompactor: HeapCompactor;
+  /** POST /api/v1/verify answered in front of Fastify (null with KEYWARD_VERIFY_FAST_PATH=false). */
+  verifyFastPath: VerifyFastPath | null;
 }
 
 declare module 'fastify' {

@@ -11,7 +11,14 @@ import type { FastifyReply } from 'fastify';
  * @example setRateLimitHeaders(reply, { limit: 5, remaining: 0, resetSeconds: 840 });
  */
 export function setRateLimitHeaders(reply: FastifyReply, window: RateLimitWindow): void {
-  reply.header('ratelimit-limit', String(Math.max(0, Math.floor(window.limit))));
-  reply.header('ratelimit-remaining', String(Math.max(0, Math.floor(window.remaining))));
-  reply.header('ratelimit-reset', String(Math.max(0, Math.ceil(window.resetSeconds))));
+  reply.headers(rateLimitHeaders(window));
+}
+
+/** The same three fields as a plain record, for answers written without Fastify. */
+export function rateLimitHeaders(window: RateLimitWindow): Record<string, string> {
+  return {
+    'ratelimit-limit': String(Math.max(0, Math.floor(window.limit))),
+    'ratelimit-remaining': String(Math.max(0, Math.floor(window.remaining))),
+    'ratelimit-reset': String(Math.max(0, Math.ceil(window.resetSeconds))),
+  };
 }

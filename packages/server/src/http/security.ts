@@ -28,7 +28,7 @@ export function securityHeaders(request: FastifyRequest, reply: FastifyReply): v
  * One shared object, set with the request id in one hook.
  */
 export const API_CSP = "default-src 'none'; frame-ancestors 'self'";
-const API_HEADERS = {
+export const API_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'strict-origin-when-cross-origin',
   'content-security-policy': API_CSP,

@@ -9,7 +9,8 @@
 // authenticate it, and the request metrics are recorded as everywhere else.
 import { isIP } from 'node:net';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
 import { LRUCache } from 'lru-cache';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -23,6 +24,7 @@ import {
   missingScopesFor,
   parseRequireExpression,
   VERIFY_CODES,
+  type RequestFacts,
   type VerifiedToken,
   type VerifyResult,
 } from '@keyward/core';
@@ -136,10 +138,10 @@ export function verifyAnswer(result: VerifyResult) {
   };
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8';
+export const JSON_TYPE = 'application/json; charset=utf-8';
 /**
  * Most answers are exactly `{valid, code, token}` or `{valid, code}`: their JSON
- * is serialized once (by the route's own response serializer) and sent as is.
+ * is serialized once and sent as is, by the route and by the fast path alike.
  * A VALID answer's JSON is kept per answer token object, which the verifier
  * builds once per cache entry: it lives and dies with that entry, so a changed
  * token (a new entry) is never answered from an old one. About 400 bytes per
@@ -148,18 +150,41 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const validAnswers = new WeakMap<VerifiedToken, string>();
 const refusalAnswers = new Map<string, string>();
 
-function verifyAnswerJson(result: VerifyResult, serialize: (answer: ReturnType<typeof verifyAnswer>) => string): string | null {
-  if (result.rateLimit !== undefined || result.remaining !== undefined) return null;
+/** The JSON of a /verify answer: the same bytes whichever entry (route or fast path) answered. */
+export function verifyAnswerText(result: VerifyResult): string {
+  if (result.rateLimit !== undefined || result.remaining !== undefined) return JSON.stringify(verifyAnswer(result));
   if (result.token) {
     // Keyed by the token alone: only ever the VALID answer.
-    if (!result.valid || result.code !== 'VALID') return null;
+    if (!result.valid || result.code !== 'VALID') return JSON.stringify(verifyAnswer(result));
     let json = validAnswers.get(result.token);
-    if (json === undefined) validAnswers.set(result.token, (json = serialize(verifyAnswer(result))));
+    if (json === undefined) validAnswers.set(result.token, (json = JSON.stringify(verifyAnswer(result))));
     return json;
   }
   let json = refusalAnswers.get(result.code);
-  if (json === undefined) refusalAnswers.set(result.code, (json = serialize(verifyAnswer(result))));
+  if (json === undefined) refusalAnswers.set(result.code, (json = JSON.stringify(verifyAnswer(result))));
   return json;
+}
+
+export type VerifyRequestBody = Static<typeof VerifyBody>;
+/** The body's schema, compiled once: the fast path checks a body with it before answering (verify-fast-path.ts). */
+export const checkVerifyBodySchema = Compile(VerifyBody);
+
+/** What the schema cannot say about a /verify body (NUL characters, the ip's form): a 400 before anything is spent. */
+export function checkVerifyBody(body: VerifyRequestBody): void {
+  refuseNul('token', body.token);
+  refuseNul('require', body.require);
+  refuseNul('ip', body.ip);
+  checkIp(body.ip);
+}
+
+/** Verifies for an authenticated caller and returns the answer's JSON; the route and the fast path both answer with it. */
+export async function answerVerify(verifier: AppContext['verifier'], body: VerifyRequestBody, callerOrganizationId: string, request: RequestFacts): Promise<string> {
+  const outcome = await verifier.verify(
+    body.token,
+    { scopes: body.scopes, require: compileRequire(body.require), resource: body.resource, ip: body.ip ?? null, cost: body.cost, organizationId: callerOrganizationId },
+    { entryPoint: 'verify', spendQuota: true, request },
+  );
+  return verifyAnswerText(outcome.result);
 }
 
 /** The forward-auth answer for a refusal: the status a gateway passes on to its client. */
@@ -262,21 +287,9 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
       response: { 200: VerifyResponse, ...problemResponses },
     },
     handler: async (request, reply) => {
-      const body = request.body;
-      refuseNul('token', body.token);
-      refuseNul('require', body.require);
-      refuseNul('ip', body.ip);
-      checkIp(body.ip);
-      const caller = actorOf(request);
-      const outcome = await verifier.verify(
-        body.token,
-        { scopes: body.scopes, require: compileRequire(body.require), resource: body.resource, ip: body.ip ?? null, cost: body.cost, organizationId: caller.organizationId },
-        { entryPoint: 'verify', spendQuota: true, request: requestFacts(request) },
-      );
-      // The route's serializer is fast-json-stringify: a string.
-      const json = verifyAnswerJson(outcome.result, (answer) => reply.serialize(answer) as string);
-      if (json === null) return verifyAnswer(outcome.result);
-      // Already serialized by this route's serializer: a JSON string with a JSON type goes out as is.
+      checkVerifyBody(request.body);
+      const json = await answerVerify(verifier, request.body, actorOf(request).organizationId, requestFacts(request));
+      // Already JSON: a string with a JSON type goes out as is.
       return reply.type(JSON_TYPE).send(json as unknown as ReturnType<typeof verifyAnswer>);
     },
   });

@@ -1,0 +1,182 @@
+import { DEFAULT_TOKEN_PREFIXES, generateToken } from '@keyward/core';
+import type { LightMyRequestResponse } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteTestDatabase } from '../storage/test-databases.ts';
+import { bearer, createTestApp, expectInsufficientScope, expectInvalidToken, expectProblem, expectUnauthenticated, json, ownerToken, passwordToken, type TestApp } from '../testing/test-app.ts';
+
+// The fast path answers POST /api/v1/verify over a real socket, in front of
+// Fastify; app.inject always goes through Fastify's route. Each test sends the
+// same request both ways and expects the same answer.
+
+type Answer = LightMyRequestResponse;
+/** Well-formed (its checksum holds) and stored nowhere. */
+const UNKNOWN = generateToken(DEFAULT_TOKEN_PREFIXES.personal);
+
+let t: TestApp | null = null;
+afterEach(async () => {
+  await t?.close();
+  t = null;
+});
+
+async function start(env: Record<string, string> = {}) {
+  const app = await createTestApp(openSqliteTestDatabase, { env });
+  t = app;
+  await app.app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.app.server.address() as { port: number };
+  const owner = await ownerToken(app, { scopes: ['tokens:read', 'tokens:write', 'tokens:manage', 'clients:manage', 'keyward:verify', 'scans:*'] });
+  const client = await app.app.inject({ method: 'POST', url: '/api/v1/clients', headers: bearer(owner), payload: { name: 'gateway' } });
+  const issued = await app.app.inject({ method: 'POST', url: `/api/v1/clients/${json(client).id}/tokens`, headers: bearer(owner), payload: { name: 'verifier', scopes: ['keyward:verify'] } });
+  const caller = json(issued).token as string;
+  /** Over the socket: the fast path's turn. The answer in app.inject's shape, so the usual assertions apply. */
+  async function overHttp(body: string | Record<string, unknown>, headers: Record<string, string> = {}, method = 'POST'): Promise<Answer> {
+    const response = await fetch(`http://127.0.0.1:${address.port}/api/v1/verify`, {
+      method,
+      headers: { 'content-type': 'application/json', ...bearer(caller), ...headers },
+      ...(method === 'POST' ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    return {
+      statusCode: response.status,
+      headers: Object.fromEntries(response.headers),
+      body: text,
+      json: () => JSON.parse(text) as unknown,
+    } as unknown as Answer;
+  }
+  function throughFastify(body: string | Record<string, unknown>, headers: Record<string, string> = {}): Promise<Answer> {
+    return app.app.inject({ method: 'POST', url: '/api/v1/verify', headers: { 'content-type': 'application/json', ...bearer(caller), ...headers }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+  }
+  const answered = () => app.context.verifyFastPath?.answered ?? 0;
+  return { app, owner, caller, overHttp, throughFastify, answered };
+}
+
+/** The parts of two answers that must agree (the request id and the timing differ by design). */
+function comparable(answer: Answer) {
+  const body = answer.body ? (JSON.parse(answer.body) as Record<string, unknown>) : null;
+  const headers = answer.headers;
+  return {
+    status: answer.statusCode,
+    body,
+    contentType: headers['content-type'],
+    security: [headers['x-content-type-options'], headers['referrer-policy'], headers['content-security-policy'], headers['cache-control']],
+    challenge: headers['www-authenticate'],
+    retryAfter: headers['retry-after'],
+  };
+}
+
+describe('POST /api/v1/verify fast path', () => {
+  it('answers a well-formed request itself, exactly as the Fastify route does', async () => {
+    const s = await start();
+    const token = await passwordToken(s.app, { scopes: ['scans:read'], metadata: { team: 'red' }, expiresInDays: 30 });
+    const fast = await s.overHttp({ token: token.token, scopes: ['scans:read'] });
+    expect(s.answered()).toBe(1);
+    expect(fast.statusCode).toBe(200);
+    expect(json(fast)).toMatchObject({ valid: true, code: 'VALID', token: { id: token.id, scopes: ['scans:read'], metadata: { team: 'red' }, expiresAt: expect.stringMatching(/Z$/) } });
+    expect(fast.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(comparable(fast)).toEqual(comparable(await s.throughFastify({ token: token.token, scopes: ['scans:read'] })));
+  });
+
+  it.each([
+    ['a scope the token lacks', (token: string) => ({ token, scopes: ['scans:write'] })],
+    ['a require expression it fails', (token: string) => ({ token, require: 'scans:write OR scans:delete' })],
+    ['an unknown token', () => ({ token: UNKNOWN })],
+    ['a malformed token', () => ({ token: 'not-a-token' })],
+  ])('answers %s with the same code as the route', async (_case, body) => {
+    const s = await start();
+    const token = await passwordToken(s.app, { scopes: ['scans:read'] });
+    const fast = await s.overHttp(body(token.token));
+    expect(s.answered()).toBe(1);
+    expect(comparable(fast)).toEqual(comparable(await s.throughFastify(body(token.token))));
+  });
+
+  it("spends a quota exactly once a request and answers what is left", async () => {
+    const s = await start();
+    const token = await passwordToken(s.app, { scopes: ['scans:read'], remaining: 1 });
+    expect(json(await s.overHttp({ token: token.token }))).toMatchObject({ valid: true, code: 'VALID', remaining: 0 });
+    expect(json(await s.overHttp({ token: token.token }))).toMatchObject({ valid: false, code: 'USAGE_EXCEEDED' });
+    expect(s.answered()).toBe(2);
+  });
+
+  it('refuses a caller without keyward:verify, a revoked caller and an unknown one, as the route does', async () => {
+    const s = await start();
+    const { token: plain } = await passwordToken(s.app, { scopes: ['scans:read'] });
+    const withoutScope = await s.overHttp({ token: plain }, bearer(plain));
+    expectInsufficientScope(withoutScope);
+    expect(comparable(withoutScope)).toEqual(comparable(await s.throughFastify({ token: plain }, bearer(plain))));
+
+    const revoked = await passwordToken(s.app, { scopes: ['keyward:verify'] });
+    const revoke = await s.app.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${revoked.id}`, headers: bearer(s.owner) });
+    expect(revoke.statusCode, revoke.body).toBeLessThan(300);
+    const refused = await s.overHttp({ token: plain }, bearer(revoked.token));
+    expectInvalidToken(refused);
+    expect(json(refused).detail).toBe('The token has been revoked.');
+
+    expectInvalidToken(await s.overHttp({ token: plain }, bearer(UNKNOWN)));
+    expect(s.answered()).toBe(3);
+  });
+
+  it.each([
+    ['malformed JSON', '{"token": ', 'validation_failed'],
+    ['a field the schema does not know', { token: 'x', extra: true }, 'validation_failed'],
+    ['a NUL character in the token', { token: 'kw_pat_\u0000' }, 'validation_failed'],
+    ['an ip that is not an address', { token: 'x', ip: 'not-an-ip' }, 'validation_failed'],
+    ['a prototype-poisoning key', '{"token": "x", "__proto__": {"valid": true}}', 'validation_failed'],
+  ])('leaves %s to the route, which refuses it before anything is counted', async (_case, body, code) => {
+    const s = await start();
+    const fast = await s.overHttp(body);
+    const routed = await s.throughFastify(body);
+    expectProblem(fast, 400, code);
+    expect(comparable(fast)).toEqual(comparable(routed));
+    expect(s.answered()).toBe(0);
+  });
+
+  it('hands Fastify every other request untouched', async () => {
+    const s = await start();
+    expectProblem(await s.overHttp('token=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+    expectUnauthenticated(await s.overHttp({ token: 'x' }, { authorization: '' }));
+    expectProblem(await s.overHttp('', {}, 'GET'), 405, 'method_not_allowed');
+    expectProblem(await s.overHttp({ token: 'x'.repeat(300_000) }), 413, 'payload_too_large');
+    expect(s.answered()).toBe(0);
+  });
+
+  it('logs and counts its requests as Fastify does', async () => {
+    const s = await start();
+    s.app.logs.length = 0;
+    await s.overHttp({ token: 'not-a-token' });
+    const lines = s.app.logs.join('');
+    expect(lines).toMatch(/"reqId":"[^"]+","req":\{"method":"POST","url":"\/api\/v1\/verify"[^}]*\},"msg":"incoming request"/);
+    expect(lines).toMatch(/"res":\{"statusCode":200\},"responseTime":[\d.]+,"msg":"request completed"/);
+    expect(lines).not.toContain(s.caller);
+    const metrics = await s.app.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/keyward_http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/verify"[^}]*status_code="200"[^}]*\} 1/);
+  });
+
+  it('sees the client behind a trusted proxy, as Fastify does', async () => {
+    const s = await start({ KEYWARD_TRUSTED_PROXIES: '127.0.0.1/32' });
+    const fenced = await passwordToken(s.app, { scopes: ['keyward:verify'], allowedIps: ['203.0.113.0/24'] });
+    const question = { token: 'not-a-token' };
+    expect((await s.overHttp(question, { ...bearer(fenced.token), 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' })).statusCode).toBe(200);
+    const https = await s.overHttp(question, { 'x-forwarded-proto': 'https' });
+    expect(https.headers['strict-transport-security']).toMatch(/max-age=/);
+    const elsewhere = await s.overHttp(question, { ...bearer(fenced.token), 'x-forwarded-for': '198.51.100.1' });
+    expectInvalidToken(elsewhere);
+    expect(json(elsewhere).detail).toBe('The token may not be used from this address.');
+  });
+
+  it('answers 503 with Retry-After when storage is away, never a 500', async () => {
+    const s = await start();
+    await s.overHttp({ token: 'not-a-token' }); // the caller is cached now
+    await s.app.database.close();
+    const fast = await s.overHttp({ token: UNKNOWN });
+    expectProblem(fast, 503, 'service_unavailable');
+    expect(fast.headers['retry-after']).toMatch(/^\d+$/);
+    t = null; // closed by hand below: the database is gone
+    await s.app.app.close();
+  });
+
+  it('is off with KEYWARD_VERIFY_FAST_PATH=false: Fastify answers everything', async () => {
+    const s = await start({ KEYWARD_VERIFY_FAST_PATH: 'false' });
+    const answer = await s.overHttp({ token: 'not-a-token' });
+    expect(json(answer)).toEqual({ valid: false, code: 'MALFORMED' });
+    expect(s.app.context.verifyFastPath).toBeNull();
+  });
+});
