@@ -70,7 +70,7 @@ export interface KeywardConfig {
    * memory grew, compact V8's heap and give the pages back (memory/heap-compactor.ts).
    */
   heapCompaction: boolean;
-  /** KEYWARD_VERIFY_FAST_PATH (default true): answer well-formed POST /api/v1/verify requests in front of Fastify (http/verify-fast-path.ts). */
+  /** KEYWARD_VERIFY_FAST_PATH (default true): answer well-formed /verify and /authz requests in front of Fastify (http/verify-fast-path.ts). */
   verifyFastPath: boolean;
   /** Partners allowed to report leaked tokens on the public route (scanning-partners.ts). */
   secretScanning: SecretScanningConfig;

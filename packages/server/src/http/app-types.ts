@@ -45,7 +45,7 @@ export interface AppContext {
   retention: RetentionPurgeJob;
   /** Started with the server (unless KEYWARD_HEAP_COMPACTION=false): gives back memory after bursts. */
   heapCompactor: HeapCompactor;
-  /** POST /api/v1/verify answered in front of Fastify (null with KEYWARD_VERIFY_FAST_PATH=false). */
+  /** POST /api/v1/verify and GET /api/v1/authz answered in front of Fastify (null with KEYWARD_VERIFY_FAST_PATH=false). */
   verifyFastPath: VerifyFastPath | null;
 }
 

@@ -46,10 +46,24 @@ async function start(env: Record<string, string> = {}) {
     return app.app.inject({ method: 'POST', url: '/api/v1/verify', headers: { 'content-type': 'application/json', ...bearer(caller), ...headers }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
   }
   const answered = () => app.context.verifyFastPath?.answered ?? 0;
-  return { app, owner, caller, overHttp, throughFastify, answered };
+  /** GET /api/v1/authz with the judged token as the bearer, over the socket or through Fastify. */
+  async function authz(query: string, token: string | null, via: 'http' | 'fastify'): Promise<Answer> {
+    const headers: Record<string, string> = token === null ? {} : bearer(token);
+    if (via === 'fastify') return app.app.inject({ method: 'GET', url: `/api/v1/authz${query}`, headers });
+    const response = await fetch(`http://127.0.0.1:${address.port}/api/v1/authz${query}`, { headers });
+    const text = await response.text();
+    return { statusCode: response.status, headers: Object.fromEntries(response.headers), body: text, json: () => JSON.parse(text) as unknown } as unknown as Answer;
+  }
+  return { app, owner, caller, overHttp, throughFastify, answered, authz };
 }
 
 /** The parts of two answers that must agree (the request id and the timing differ by design). */
+function forwardAuth(answer: Answer) {
+  const headers = answer.headers;
+  const keyward = Object.fromEntries(Object.entries(headers).filter(([name]) => name.startsWith('x-keyward-') || name.startsWith('ratelimit-')));
+  return { ...comparable(answer), keyward };
+}
+
 function comparable(answer: Answer) {
   const body = answer.body ? (JSON.parse(answer.body) as Record<string, unknown>) : null;
   const headers = answer.headers;
@@ -171,6 +185,53 @@ describe('POST /api/v1/verify fast path', () => {
     expect(fast.headers['retry-after']).toMatch(/^\d+$/);
     t = null; // closed by hand below: the database is gone
     await s.app.app.close();
+  });
+
+  describe('GET /api/v1/authz', () => {
+    it('allows a token with what the route needs, with the same X-Keyward headers as the route', async () => {
+      const s = await start();
+      const token = await passwordToken(s.app, { scopes: ['scans:read'] });
+      const fast = await s.authz('?scopes=scans:read', token.token, 'http');
+      expect(s.answered()).toBe(1);
+      expect(fast.statusCode).toBe(200);
+      expect(fast.headers['x-keyward-token-id']).toBe(token.id);
+      expect(forwardAuth(fast)).toEqual(forwardAuth(await s.authz('?scopes=scans:read', token.token, 'fastify')));
+    });
+
+    it.each([
+      ['a missing scope', '?scopes=scans:write'],
+      ['a failed require expression', '?require=scans%3Awrite%20OR%20scans%3Adelete'],
+      ['no question at all', ''],
+    ])('answers %s as the route does', async (_case, query) => {
+      const s = await start();
+      const token = await passwordToken(s.app, { scopes: ['scans:read'] });
+      const fast = await s.authz(query, token.token, 'http');
+      expect(forwardAuth(fast)).toEqual(forwardAuth(await s.authz(query, token.token, 'fastify')));
+      expect(s.answered()).toBe(1);
+    });
+
+    it('refuses an unknown, a revoked and a malformed token with a Bearer challenge, as the route does', async () => {
+      const s = await start();
+      const revoked = await passwordToken(s.app, { scopes: ['scans:read'] });
+      await s.app.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${revoked.id}`, headers: bearer(s.owner) });
+      for (const token of [UNKNOWN, revoked.token, 'not-a-token']) {
+        const fast = await s.authz('?scopes=scans:read', token, 'http');
+        expectInvalidToken(fast);
+        expect(forwardAuth(fast)).toEqual(forwardAuth(await s.authz('?scopes=scans:read', token, 'fastify')));
+      }
+    });
+
+    it('leaves a query the route refuses, and a request without a token, to the route', async () => {
+      const s = await start();
+      const token = await passwordToken(s.app, { scopes: ['scans:read'] });
+      for (const query of ['?scopes=a&scopes=b', '?unknown=1', '?require=scans%3Aread%20AND', '?resource=not-a-resource-id']) {
+        const fast = await s.authz(query, token.token, 'http');
+        expectProblem(fast, 400, 'validation_failed');
+        expect(comparable(fast)).toEqual(comparable(await s.authz(query, token.token, 'fastify')));
+      }
+      expectUnauthenticated(await s.authz('?scopes=scans:read', null, 'http'));
+      expect(s.answered()).toBe(0);
+    });
   });
 
   it('is off with KEYWARD_VERIFY_FAST_PATH=false: Fastify answers everything', async () => {

@@ -1,29 +1,30 @@
-// POST /api/v1/verify, answered in front of Fastify.
+// POST /api/v1/verify and GET /api/v1/authz, answered in front of Fastify.
 //
-// A resource server asks this once for every request it serves, so its cost
-// is the product. Fastify's per-request pipeline (routing, the request and
-// reply objects, a child logger, the hooks, the content-type machinery, body
-// validation, the reply's send path) costs more CPU here than the
-// verification itself: measured with the benchmark's load, ~80–130 µs of server
-// CPU a request against ~40–70 µs for a bare Fastify route that only parses the
-// body (docs/performance.md). This handler answers the common, well-formed
-// request directly, with the same parts the Fastify route uses: its body
-// schema (compiled once), the same caller authentication (a keyward:verify
-// bearer token through the verifier and its cache), the same answer
-// (`answerVerify`), the same problem answers (`createProblemAnswerer`), headers,
-// request id, metrics and request logs.
+// A resource server (or a gateway) asks one of these for every request it
+// serves, so their cost is the product. Fastify's per-request pipeline
+// (routing, the request and reply objects, a child logger, the hooks, the
+// content-type machinery, validation, the reply's send path) costs more CPU
+// here than the verification itself: with the benchmark's load, ~80–130 µs of
+// server CPU a request against ~40–70 µs for a bare Fastify route that only
+// parses the body (docs/performance.md). This handler answers the common,
+// well-formed request directly, with the same parts the Fastify routes use:
+// their schemas (compiled once), the same caller authentication (a
+// keyward:verify bearer token through the verifier and its cache), the same
+// answers (`answerVerify`, `answerAuthz`), the same problem answers
+// (`createProblemAnswerer`), headers, request id, metrics and request logs.
 //
 // Everything else goes to Fastify:
-// - untouched (its body unread): other routes and methods, a body that is not
-//   `application/json` or has no length or is over the limit, a request without
-//   a well-formed bearer token (a console session, or none: Fastify answers),
-//   and every request once the server is closing;
-// - replayed in-process (`app.inject`, same headers and peer address) when the
-//   body turns out to be malformed JSON, outside the schema or with a NUL
-//   character or a bad `ip`: such a request is refused before anything is
-//   counted, so Fastify's route refuses it, with its own error answers.
-// Once the caller's authentication starts (it counts failures and records last
-// use), the request is answered here, errors included.
+// - untouched: other routes and methods, a /verify body that is not
+//   `application/json` or has no length or is over the limit, a request
+//   without a well-formed bearer token (a console session, or none: the route
+//   answers), a forward-auth query the route would refuse, and every request
+//   once the server is closing;
+// - replayed in-process (`app.inject`, same headers and peer address) when a
+//   /verify body turns out to be malformed JSON, outside the schema or with a
+//   NUL character or a bad `ip`: such a request is refused before anything is
+//   counted, so the route refuses it, with its own error answers.
+// Once a token is being judged (which counts failures, usage and last use),
+// the request is answered here, errors included.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import proxyAddr from '@fastify/proxy-addr';
@@ -35,13 +36,24 @@ import { authenticateBearer } from '../verification/bearer-actor.ts';
 import type { AppContext } from './app-types.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import type { createProblemAnswerer } from './problem-answer.ts';
-import { answerVerify, checkVerifyBody, checkVerifyBodySchema, JSON_TYPE, type VerifyRequestBody } from './routes/verification-routes.ts';
+import {
+  answerAuthz,
+  answerVerify,
+  authzQuestion,
+  bearerOf,
+  checkAuthzQuerySchema,
+  checkVerifyBody,
+  checkVerifyBodySchema,
+  JSON_TYPE,
+  type AuthzQuestion,
+  type VerifyRequestBody,
+} from './routes/verification-routes.ts';
 import { API_HEADERS, requestIdFor } from './security.ts';
 
 export const VERIFY_PATH = '/api/v1/verify';
+export const AUTHZ_PATH = '/api/v1/authz';
 const VERIFY_SCOPE = 'keyward:verify';
 const JSON_CONTENT_TYPE = /^application\/json\s*(?:;\s*charset=utf-8\s*)?$/i;
-const BEARER = /^Bearer ([!-~]{1,512})$/i;
 const DECIMAL = /^\d{1,9}$/;
 /** Fastify's own JSON parser refuses these keys (prototype poisoning); so does this one. */
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
@@ -86,17 +98,15 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     return (req.socket as { encrypted?: boolean }).encrypted === true;
   }
 
-  /** The bearer token, when the request is one this handler can answer from its headers alone. */
-  function eligible(req: IncomingMessage): string | null {
-    if (req.method !== 'POST' || req.url !== VERIFY_PATH || isClosing()) return null;
+  /** The caller's bearer token, when a /verify request is one this handler can answer, judging by its headers. */
+  function verifyEligible(req: IncomingMessage): string | null {
     const { headers } = req;
     const type = headers['content-type'];
     const length = headers['content-length'];
     if (type === undefined || !JSON_CONTENT_TYPE.test(type) || length === undefined || !DECIMAL.test(length) || headers['transfer-encoding'] !== undefined) return null;
     const bytes = Number(length);
     if (bytes < 1 || bytes > config.bodyLimitBytes) return null;
-    const authorization = headers.authorization;
-    return authorization === undefined ? null : (BEARER.exec(authorization.trim())?.[1] ?? null);
+    return bearerOf(headers.authorization);
   }
 
   async function replay(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
@@ -111,53 +121,114 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     res.end(answer.rawPayload);
   }
 
-  async function answer(req: IncomingMessage, res: ServerResponse, token: string, raw: Buffer, started: number): Promise<void> {
-    let body: VerifyRequestBody;
+  /** A verify body parsed and checked, or null when the route must say what is wrong with it. */
+  function verifyBodyOf(raw: Buffer): VerifyRequestBody | null {
     try {
       const parsed: unknown = secureJson.parse(raw, undefined, PARSE_OPTIONS);
-      if (!checkVerifyBodySchema.Check(parsed)) throw new Error('outside the schema');
-      body = parsed;
-      checkVerifyBody(body);
+      if (!checkVerifyBodySchema.Check(parsed)) return null;
+      checkVerifyBody(parsed);
+      return parsed;
     } catch {
-      // Refused before anything was counted: the Fastify route says why, as it would have.
-      return replay(req, res, raw);
+      return null;
     }
+  }
+
+  /** A forward-auth request's question, or null when its query is one for the route to refuse. */
+  function authzQuestionOf(url: string): AuthzQuestion | null {
+    const values: Record<string, string> = {};
+    const query = url.indexOf('?');
+    if (query !== -1) {
+      for (const [key, value] of new URLSearchParams(url.slice(query + 1))) {
+        // A repeated parameter is an array to Fastify, which the schema refuses.
+        if (Object.hasOwn(values, key)) return null;
+        values[key] = value;
+      }
+    }
+    if (!checkAuthzQuerySchema.Check(values)) return null;
+    try {
+      return authzQuestion(values);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Answers as the Fastify route would, from the moment anything may be counted:
+   * `work` returns the 200's body (JSON) or headers, or throws the refusal.
+   */
+  async function respond(req: IncomingMessage, res: ServerResponse, route: typeof VERIFY_PATH | typeof AUTHZ_PATH, started: number, work: (facts: RequestFacts) => Promise<{ json?: string; headers?: Record<string, string> }>): Promise<void> {
     answered++;
+    const method = route === VERIFY_PATH ? 'POST' : 'GET';
     const requestId = requestIdFor(req);
     // Fastify's request logger: a child carrying the request id, made only when something is logged.
     let child: Logger | null = null;
     const requestLog = () => (child ??= log.child({ reqId: requestId }));
     const logsRequests = log.isLevelEnabled('info');
     const ip = clientAddress(req);
-    if (logsRequests) {
-      requestLog().info({ req: { method: 'POST', url: VERIFY_PATH, host: req.headers.host, remoteAddress: ip, remotePort: req.socket.remotePort } }, 'incoming request');
-    }
+    if (logsRequests) requestLog().info({ req: { method, url: req.url, host: req.headers.host, remoteAddress: ip, remotePort: req.socket.remotePort } }, 'incoming request');
     const userAgent = req.headers['user-agent'];
     const facts: RequestFacts = { ip, userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 512) : null, requestId };
     let status = 200;
-    let type = JSON_TYPE;
-    let text: string;
-    let extra: Record<string, string> | null = null;
+    let headers: Record<string, string | number> = { ...API_HEADERS, 'x-request-id': requestId };
+    let text = '';
     try {
-      const caller = await authenticateBearer(verifier, deps, token, facts);
-      requireScope(caller, VERIFY_SCOPE);
-      text = await answerVerify(verifier, body, caller.organizationId, facts);
+      const done = await work(facts);
+      if (done.headers) Object.assign(headers, done.headers);
+      if (done.json !== undefined) {
+        text = done.json;
+        headers['content-type'] = JSON_TYPE;
+      }
     } catch (error) {
-      const problem = answerProblem(error, { log: requestLog(), usedAuthorization: true, path: VERIFY_PATH });
+      const problem = answerProblem(error, { log: requestLog(), usedAuthorization: true, path: route });
       status = problem.problem.status;
-      type = PROBLEM_CONTENT_TYPE;
       text = JSON.stringify(problem.problem);
-      extra = problem.headers;
+      headers = { ...API_HEADERS, 'x-request-id': requestId, ...problem.headers, 'content-type': PROBLEM_CONTENT_TYPE };
     }
-    const headers: Record<string, string | number> = { ...API_HEADERS, 'x-request-id': requestId, 'content-type': type, 'content-length': Buffer.byteLength(text) };
+    headers['content-length'] = Buffer.byteLength(text);
     if (isHttps(req)) headers['strict-transport-security'] = HSTS;
-    if (extra) Object.assign(headers, extra);
     if (isClosing()) headers.connection = 'close';
     res.writeHead(status, headers);
     res.end(text);
     const seconds = (performance.now() - started) / 1000;
-    metrics.observeRequest('POST', VERIFY_PATH, status, seconds);
+    metrics.observeRequest(method, route, status, seconds);
     if (logsRequests) requestLog().info({ res: { statusCode: status }, responseTime: seconds * 1000 }, 'request completed');
+  }
+
+  function failed(res: ServerResponse, route: string) {
+    return (error: unknown) => {
+      // Only a bug or a failed replay gets here (every expected failure is answered above): never a hanging client.
+      if (res.headersSent) return res.destroy();
+      const problem = answerProblem(error, { log, usedAuthorization: true, path: route });
+      res.writeHead(problem.problem.status, { ...API_HEADERS, ...problem.headers, 'content-type': PROBLEM_CONTENT_TYPE });
+      res.end(JSON.stringify(problem.problem));
+    };
+  }
+
+  function handleVerify(req: IncomingMessage, res: ServerResponse, token: string): void {
+    const started = performance.now();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      const body = verifyBodyOf(raw);
+      // Refused before anything was counted: the Fastify route says why, as it would have.
+      const answering = body === null
+        ? replay(req, res, raw)
+        : respond(req, res, VERIFY_PATH, started, async (facts) => {
+            const caller = await authenticateBearer(verifier, deps, token, facts);
+            requireScope(caller, VERIFY_SCOPE);
+            return { json: await answerVerify(verifier, body, caller.organizationId, facts) };
+          });
+      answering.catch(failed(res, VERIFY_PATH));
+    });
+    // A client that went away mid-body has no one to answer.
+    req.on('error', () => res.destroy());
+  }
+
+  function handleAuthz(req: IncomingMessage, res: ServerResponse, token: string, question: AuthzQuestion): void {
+    const started = performance.now();
+    // An empty body with a JSON type, as the route's `send(null)` answers.
+    respond(req, res, AUTHZ_PATH, started, async (facts) => ({ headers: await answerAuthz(verifier, deps, token, question, facts), json: '' })).catch(failed(res, AUTHZ_PATH));
   }
 
   return {
@@ -165,23 +236,18 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
       return answered;
     },
     handle(req, res) {
-      const token = eligible(req);
-      if (token === null) return options.fastify(req, res);
-      const started = performance.now();
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-        answer(req, res, token, raw, started).catch((error: unknown) => {
-          // Only a bug or a failed replay gets here (every expected failure is answered above): never a hanging client.
-          if (res.headersSent) return res.destroy();
-          const problem = answerProblem(error, { log, usedAuthorization: true, path: VERIFY_PATH });
-          res.writeHead(problem.problem.status, { ...API_HEADERS, ...problem.headers, 'content-type': PROBLEM_CONTENT_TYPE });
-          res.end(JSON.stringify(problem.problem));
-        });
-      });
-      // A client that went away mid-body has no one to answer.
-      req.on('error', () => res.destroy());
+      if (!isClosing() && req.url !== undefined) {
+        if (req.method === 'POST' && req.url === VERIFY_PATH) {
+          const token = verifyEligible(req);
+          if (token !== null) return handleVerify(req, res, token);
+        } else if (req.method === 'GET' && req.url.startsWith(AUTHZ_PATH) && (req.url.length === AUTHZ_PATH.length || req.url[AUTHZ_PATH.length] === '?')) {
+          // The token judged is the one the gateway forwards; without one, the route answers the 401.
+          const token = bearerOf(req.headers.authorization);
+          const question = token === null ? null : authzQuestionOf(req.url);
+          if (token !== null && question !== null) return handleAuthz(req, res, token, question);
+        }
+      }
+      options.fastify(req, res);
     },
   };
 }

@@ -34,7 +34,7 @@ import { apiSecurityHeaders } from '../security.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { problemResponses, secured } from '../openapi.ts';
 import { named } from '../schemas.ts';
-import { setRateLimitHeaders } from '../rate-limit-headers.ts';
+import { rateLimitHeaders } from '../rate-limit-headers.ts';
 import { tokenRateLimited } from '../../verification/bearer-actor.ts';
 import type { VerifyOutcome } from '../../verification/verifier.ts';
 
@@ -239,6 +239,47 @@ function scopesOf(query: string | undefined): readonly string[] {
   return scopes;
 }
 
+export type AuthzQueryValues = Static<typeof AuthzQuery>;
+/** The query's schema, compiled once: the fast path checks a query with it before answering (verify-fast-path.ts). */
+export const checkAuthzQuerySchema = Compile(AuthzQuery);
+
+/** What a forward-auth request asks, parsed (a 400 before anything is counted when it cannot be). */
+export interface AuthzQuestion {
+  scopes: readonly string[];
+  require: string | undefined;
+  check: ((held: ReadonlySet<string>) => boolean) | undefined;
+  resource: string | undefined;
+}
+
+export function authzQuestion(query: AuthzQueryValues): AuthzQuestion {
+  refuseNul('scopes', query.scopes);
+  refuseNul('require', query.require);
+  return { scopes: scopesOf(query.scopes), require: query.require, check: compileRequire(query.require), resource: query.resource };
+}
+
+/**
+ * Judges a forward-auth request's token: the X-Keyward-* (and RateLimit-*)
+ * headers of a 200, or a thrown error that is the refusal's answer (401, 403,
+ * 429). The route and the fast path both answer with it.
+ */
+export async function answerAuthz(verifier: AppContext['verifier'], deps: AppContext['deps'], token: string, question: AuthzQuestion, request: RequestFacts): Promise<Record<string, string>> {
+  const outcome = await verifier.verify(
+    token,
+    { scopes: question.scopes, require: question.check, resource: question.resource, ip: request.ip },
+    { entryPoint: 'authz', spendQuota: true, request },
+  );
+  const verified = outcome.result.token;
+  if (!outcome.result.valid || !verified) return refuseForwardAuth(outcome, { scopes: question.scopes, require: question.require });
+  const state = outcome.result.rateLimit;
+  const headers: Record<string, string> = state ? rateLimitHeaders({ limit: state.limit, remaining: state.remaining, resetSeconds: Math.ceil((state.resetAt.getTime() - deps.now().getTime()) / 1000) }) : {};
+  headers['x-keyward-token-id'] = verified.id;
+  headers['x-keyward-owner'] = `${verified.owner.type}:${verified.owner.id}`;
+  headers['x-keyward-organization'] = verified.organizationId;
+  headers['x-keyward-scopes'] = verified.scopes.join(' ');
+  headers['x-keyward-resources'] = verified.resources.map((resource) => resource.id).join(',');
+  return headers;
+}
+
 export interface VerificationRouteOptions {
   metrics: Pick<Metrics, 'observeRequest'>;
   /** True once the server began closing: new requests get a 503, answers end their connection. */
@@ -248,7 +289,7 @@ export interface VerificationRouteOptions {
 /** The caller of /verify and introspection: a keyward:verify token (or a console session holding that scope). */
 const VERIFY_CALLER: CallerRequirement = { auth: 'required', scopes: ['keyward:verify'] };
 
-function bearerOf(header: string | undefined): string | null {
+export function bearerOf(header: string | undefined): string | null {
   if (header === undefined) return null;
   const match = /^Bearer ([!-~]{1,512})$/i.exec(header.trim());
   return match?.[1] ?? null;
@@ -361,25 +402,9 @@ export async function verificationRoutes(app: App, ctx: AppContext, options: Ver
         if (request.headers.authorization !== undefined) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>".', 'invalid');
         throw new UnauthenticatedError('This route needs the bearer token of the request being authorized.');
       }
-      refuseNul('scopes', request.query.scopes);
-      refuseNul('require', request.query.require);
-      const scopes = scopesOf(request.query.scopes);
-      const require = request.query.require;
-      const outcome = await verifier.verify(
-        token,
-        { scopes, require: compileRequire(require), resource: request.query.resource, ip: request.ip ?? null },
-        { entryPoint: 'authz', spendQuota: true, request: requestFacts(request) },
-      );
-      const verified = outcome.result.token;
-      if (!outcome.result.valid || !verified) return refuseForwardAuth(outcome, { scopes, require });
-      const state = outcome.result.rateLimit;
-      if (state) setRateLimitHeaders(reply, { limit: state.limit, remaining: state.remaining, resetSeconds: Math.ceil((state.resetAt.getTime() - deps.now().getTime()) / 1000) });
-      reply.header('x-keyward-token-id', verified.id);
-      reply.header('x-keyward-owner', `${verified.owner.type}:${verified.owner.id}`);
-      reply.header('x-keyward-organization', verified.organizationId);
-      reply.header('x-keyward-scopes', verified.scopes.join(' '));
-      reply.header('x-keyward-resources', verified.resources.map((resource) => resource.id).join(','));
-      return reply.code(200).send(null);
+      const question = authzQuestion(request.query);
+      const headers = await answerAuthz(verifier, deps, token, question, requestFacts(request));
+      return reply.code(200).headers(headers).send(null);
     },
   });
 }
