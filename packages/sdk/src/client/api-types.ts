@@ -1461,61 +1461,6 @@ export interface components {
                 source?: string;
             }[];
         };
-        VersionInfo: {
-            /** @description The API version in the paths (/api/v1). */
-            api: string;
-            server: string;
-            /** @description For secret scanners. */
-            tokenFormat: {
-                /** @description A regular expression matching every token of this deployment. */
-                pattern: string;
-                prefixes: {
-                    personal: string;
-                    client: string;
-                };
-            };
-        };
-        Health: {
-            /** @enum {string} */
-            status: "ok";
-        };
-        Readiness: {
-            /** @description degraded: Redis does not answer; this replica serves from its own limits and events. */
-            status: "ready" | "degraded";
-            checks: {
-                /** @enum {string} */
-                database: "ok";
-                cache: "ok" | "in-process" | "unreachable";
-            };
-            /** @description Each dependency this replica runs without (empty when ready). */
-            degraded: "redis"[];
-        };
-        UsageReport: {
-            granularity: "minute" | "hour" | "day";
-            /** Format: date-time */
-            from: string;
-            /** Format: date-time */
-            to: string;
-            buckets: {
-                /** Format: date-time */
-                start: string;
-                total: number;
-                /** @description Verifications per outcome code; only the codes that occurred. */
-                counts: {
-                    VALID?: number;
-                    MALFORMED?: number;
-                    NOT_FOUND?: number;
-                    EXPIRED?: number;
-                    REVOKED?: number;
-                    DISABLED?: number;
-                    INSUFFICIENT_SCOPE?: number;
-                    FORBIDDEN_RESOURCE?: number;
-                    IP_NOT_ALLOWED?: number;
-                    RATE_LIMITED?: number;
-                    USAGE_EXCEEDED?: number;
-                };
-            }[];
-        };
         /** @description What a resource server asks about a token it was given. */
         VerifyRequest: {
             /** @description The token presented to the resource server. */
@@ -1584,6 +1529,61 @@ export interface components {
             sub?: string;
             organization_id?: string;
             permission?: string;
+        };
+        VersionInfo: {
+            /** @description The API version in the paths (/api/v1). */
+            api: string;
+            server: string;
+            /** @description For secret scanners. */
+            tokenFormat: {
+                /** @description A regular expression matching every token of this deployment. */
+                pattern: string;
+                prefixes: {
+                    personal: string;
+                    client: string;
+                };
+            };
+        };
+        Health: {
+            /** @enum {string} */
+            status: "ok";
+        };
+        Readiness: {
+            /** @description degraded: Redis does not answer; this replica serves from its own limits and events. */
+            status: "ready" | "degraded";
+            checks: {
+                /** @enum {string} */
+                database: "ok";
+                cache: "ok" | "in-process" | "unreachable";
+            };
+            /** @description Each dependency this replica runs without (empty when ready). */
+            degraded: "redis"[];
+        };
+        UsageReport: {
+            granularity: "minute" | "hour" | "day";
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            buckets: {
+                /** Format: date-time */
+                start: string;
+                total: number;
+                /** @description Verifications per outcome code; only the codes that occurred. */
+                counts: {
+                    VALID?: number;
+                    MALFORMED?: number;
+                    NOT_FOUND?: number;
+                    EXPIRED?: number;
+                    REVOKED?: number;
+                    DISABLED?: number;
+                    INSUFFICIENT_SCOPE?: number;
+                    FORBIDDEN_RESOURCE?: number;
+                    IP_NOT_ALLOWED?: number;
+                    RATE_LIMITED?: number;
+                    USAGE_EXCEEDED?: number;
+                };
+            }[];
         };
     };
     responses: {
