@@ -60,9 +60,12 @@ export function startReplica(name: string, env: Record<string, string>, cwd: str
   const child = spawn(process.execPath, [CLI, 'serve'], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const logs: string[] = [];
+  let isStopping = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
       running.delete(child);
+      // A replica that dies on its own (not stopped, not killed by a test) says why, so a failing test that meets its closed sockets can be explained.
+      if (!isStopping && signal !== 'SIGKILL' && code !== 0) console.error(`replica ${name} exited by itself (${code ?? signal}); its last log lines:\n${logs.slice(-30).join('\n')}`);
       resolve({ code, signal });
     });
   });
@@ -83,6 +86,7 @@ export function startReplica(name: string, env: Record<string, string>, cwd: str
         logs,
         exited,
         stop(signal = 'SIGTERM') {
+          isStopping = true;
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           return exited;
         },
