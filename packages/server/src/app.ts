@@ -4,6 +4,7 @@ import cookie from '@fastify/cookie';
 import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply } from 'fastify';
 import { Settings } from 'typebox/system';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import { ServiceUnavailableError, ValidationError, type EventBus, type Keyring, type PasswordHasher, type ServiceDeps } from '@keyward/core';
 import type { KeywardConfig } from './config/config.ts';
@@ -15,7 +16,6 @@ import { registerOpenApi } from './http/openapi.ts';
 import { PROBLEM_CONTENT_TYPE, problem, scrubProblem, toProblem, type Problem } from './http/problem.ts';
 import { createProblemAnswerer } from './http/problem-answer.ts';
 import { createVerifyFastPath, type VerifyFastPath } from './http/verify-fast-path.ts';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { catalogRoutes } from './http/routes/catalog-routes.ts';
 import { clientRoutes } from './http/routes/client-routes.ts';
@@ -168,11 +168,11 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; context
   // Every problem answer leaves through here, so none repeats a token the caller pasted.
   const sendProblem = (reply: FastifyReply, body: Problem) => reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(scrubProblem(body, scrub));
 
-  // Set once the routes exist (end of buildApp): POST /api/v1/verify in front of Fastify.
+  // Set once the routes exist (end of buildApp): /verify and /authz answered in front of Fastify.
   let verifyFastPath: VerifyFastPath | null = null;
   let fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void = () => undefined;
   const app: App = Fastify({
-    // Node's server as Fastify makes it (its timeouts), with the /verify fast path in front of Fastify's handler.
+    // Node's server as Fastify makes it (its timeouts), with the verification fast path in front of Fastify's handler.
     serverFactory: (handler, serverOptions) => {
       fastifyHandler = handler;
       const { keepAliveTimeout = 72_000, requestTimeout = 0, connectionTimeout = 0 } = serverOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
