@@ -1,22 +1,46 @@
 // JSON calls against a replica or the load balancer, answering status and body.
+import { request } from 'node:http';
+
 export interface Answer {
   status: number;
   body: any;
 }
 
-export async function call(baseUrl: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<Answer> {
+/**
+ * One request on a connection of its own (`agent: false`), closed after the
+ * answer. These tests stop, kill and restart the processes they call, and a
+ * pooled keep-alive connection left idle across such steps can be one the
+ * other side is closing just as the next request goes out on it (a reset the
+ * server never saw a request for); a new connection per call leaves no such
+ * race, and a call to a process that is gone fails at once with ECONNREFUSED.
+ */
+export function call(baseUrl: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${baseUrl}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = text === '' ? null : JSON.parse(text);
-  } catch {
-    // not JSON (metrics, a proxy's error page)
+  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+  if (payload !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(payload));
   }
-  return { status: response.status, body };
+  return new Promise<Answer>((resolve, reject) => {
+    const outgoing = request(`${baseUrl}${path}`, { method, headers, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown = text;
+        try {
+          body = text === '' ? null : JSON.parse(text);
+        } catch {
+          // not JSON (metrics, a proxy's error page)
+        }
+        resolve({ status: response.statusCode ?? 0, body });
+      });
+    });
+    outgoing.on('error', reject);
+    outgoing.end(payload);
+  });
 }
 
 /** The value below which `fraction` of the samples fall (nearest rank). */
