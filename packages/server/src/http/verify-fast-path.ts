@@ -45,6 +45,7 @@ import {
   checkVerifyBody,
   checkVerifyBodySchema,
   JSON_TYPE,
+  VERIFY_SCOPE,
   type AuthzQuestion,
   type VerifyRequestBody,
 } from './routes/verification-routes.ts';
@@ -52,7 +53,6 @@ import { API_HEADERS, requestIdFor } from './security.ts';
 
 export const VERIFY_PATH = '/api/v1/verify';
 export const AUTHZ_PATH = '/api/v1/authz';
-const VERIFY_SCOPE = 'keyward:verify';
 const JSON_CONTENT_TYPE = /^application\/json\s*(?:;\s*charset=utf-8\s*)?$/i;
 const DECIMAL = /^\d{1,9}$/;
 /** Fastify's own JSON parser refuses these keys (prototype poisoning); so does this one. */

@@ -287,7 +287,8 @@ export interface VerificationRouteOptions {
 }
 
 /** The caller of /verify and introspection: a keyward:verify token (or a console session holding that scope). */
-const VERIFY_CALLER: CallerRequirement = { auth: 'required', scopes: ['keyward:verify'] };
+export const VERIFY_SCOPE = 'keyward:verify';
+const VERIFY_CALLER: CallerRequirement = { auth: 'required', scopes: [VERIFY_SCOPE] };
 
 export function bearerOf(header: string | undefined): string | null {
   if (header === undefined) return null;
