@@ -706,8 +706,13 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
       await dialog.getByRole('button', { name: 'Create token' }).click();
       await page.getByRole('dialog', { name: 'Your new token' }).getByRole('button', { name: 'I have copied it' }).click();
     }
-    await expect(page.getByRole('row', { name: /expires-soon/ }).locator('time.warn').count()).resolves.toBe(1);
-    await expect(page.getByRole('row', { name: /expires-later/ }).locator('time.warn').count()).resolves.toBe(0);
+    // The list refetches after each creation: wait for both rows before judging their marks.
+    const soon = page.getByRole('row', { name: /expires-soon/ });
+    const later = page.getByRole('row', { name: /expires-later/ });
+    await soon.locator('time.warn').waitFor();
+    await later.locator('time').waitFor();
+    expect(await soon.locator('time.warn').count()).toBe(1);
+    expect(await later.locator('time.warn').count()).toBe(0);
   }, STEP_MS);
 
   it('reorders chosen resources from the keyboard, focus staying on the one that moved', async () => {
