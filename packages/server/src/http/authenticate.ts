@@ -29,12 +29,19 @@ export function requestFacts(request: FastifyRequest): RequestFacts {
   return { ip: request.ip ?? null, userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 512) : null, requestId: request.id };
 }
 
+/** The token of an `Authorization: Bearer <token>` header, or null when there is none or it is not of that form. */
+export function bearerOf(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const match = /^Bearer ([!-~]{1,512})$/i.exec(header.trim());
+  return match?.[1] ?? null;
+}
+
 function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (header === undefined) return null;
-  const match = /^Bearer ([!-~]{1,512})$/i.exec(header.trim());
-  if (!match?.[1]) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>".', 'invalid');
-  return match[1];
+  const token = bearerOf(header);
+  if (token === null) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>".', 'invalid');
+  return token;
 }
 
 async function sessionActor(ctx: AppContext, request: FastifyRequest, secret: string): Promise<{ actor: Actor; session: Session }> {

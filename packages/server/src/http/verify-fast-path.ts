@@ -40,7 +40,6 @@ import {
   answerAuthz,
   answerVerify,
   authzQuestion,
-  bearerOf,
   checkAuthzQuerySchema,
   checkVerifyBody,
   checkVerifyBodySchema,
@@ -49,6 +48,7 @@ import {
   type AuthzQuestion,
   type VerifyRequestBody,
 } from './routes/verification-routes.ts';
+import { bearerOf } from './authenticate.ts';
 import { API_HEADERS, requestIdFor } from './security.ts';
 
 export const VERIFY_PATH = '/api/v1/verify';

@@ -29,7 +29,7 @@ import {
   type VerifyResult,
 } from '@keyward/core';
 import type { App, AppContext } from '../app-types.ts';
-import { actorOf, createAuthHook, requestFacts, type CallerRequirement } from '../authenticate.ts';
+import { actorOf, bearerOf, createAuthHook, requestFacts, type CallerRequirement } from '../authenticate.ts';
 import { apiSecurityHeaders } from '../security.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { problemResponses, secured } from '../openapi.ts';
@@ -152,16 +152,18 @@ const refusalAnswers = new Map<string, string>();
 
 /** The JSON of a /verify answer: the same bytes whichever entry (route or fast path) answered. */
 export function verifyAnswerText(result: VerifyResult): string {
-  if (result.rateLimit !== undefined || result.remaining !== undefined) return JSON.stringify(verifyAnswer(result));
-  if (result.token) {
+  // Answers with a rate-limit window or a quota balance differ every time.
+  if (result.rateLimit === undefined && result.remaining === undefined) {
     // Keyed by the token alone: only ever the VALID answer.
-    if (!result.valid || result.code !== 'VALID') return JSON.stringify(verifyAnswer(result));
-    let json = validAnswers.get(result.token);
-    if (json === undefined) validAnswers.set(result.token, (json = JSON.stringify(verifyAnswer(result))));
-    return json;
+    if (result.token && result.valid && result.code === 'VALID') return remembered(validAnswers, result.token, result);
+    if (!result.token) return remembered(refusalAnswers, result.code, result);
   }
-  let json = refusalAnswers.get(result.code);
-  if (json === undefined) refusalAnswers.set(result.code, (json = JSON.stringify(verifyAnswer(result))));
+  return JSON.stringify(verifyAnswer(result));
+}
+
+function remembered<K>(answers: { get(key: K): string | undefined; set(key: K, json: string): unknown }, key: K, result: VerifyResult): string {
+  let json = answers.get(key);
+  if (json === undefined) answers.set(key, (json = JSON.stringify(verifyAnswer(result))));
   return json;
 }
 
@@ -290,11 +292,6 @@ export interface VerificationRouteOptions {
 export const VERIFY_SCOPE = 'keyward:verify';
 const VERIFY_CALLER: CallerRequirement = { auth: 'required', scopes: [VERIFY_SCOPE] };
 
-export function bearerOf(header: string | undefined): string | null {
-  if (header === undefined) return null;
-  const match = /^Bearer ([!-~]{1,512})$/i.exec(header.trim());
-  return match?.[1] ?? null;
-}
 
 export async function verificationRoutes(app: App, ctx: AppContext, options: VerificationRouteOptions): Promise<void> {
   const { verifier, deps } = ctx;
