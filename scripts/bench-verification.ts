@@ -71,7 +71,7 @@ class WriteCounter implements KyselyPlugin {
   }
 }
 
-interface Instance {
+export interface Instance {
   dataDir: string;
   /** Unwrapped: the bench's own inserts are not counted as the app's writes. */
   database: Database;
@@ -84,7 +84,7 @@ interface Instance {
 
 const PASSWORD = 'benchmark password 123';
 
-async function openInstance(keyring: Keyring, label: string): Promise<Instance> {
+export async function openInstance(keyring: Keyring, label: string): Promise<Instance> {
   const dataDir = await mkdtemp(path.join(tmpdir(), `keyward-bench-${label}-`));
   const database = await openDatabase({ dataDir });
   await migrateToLatest(database);
@@ -115,7 +115,7 @@ async function closeInstance(instance: Instance): Promise<void> {
  * Inserts `count` personal tokens of the instance's owner straight into the
  * table, in multi-row statements; `keep` sees each plaintext as it is made.
  */
-async function insertTokens(instance: Instance, keyring: Keyring, count: number, keep: (index: number, plaintext: string) => void): Promise<number> {
+export async function insertTokens(instance: Instance, keyring: Keyring, count: number, keep: (index: number, plaintext: string) => void): Promise<number> {
   const started = performance.now();
   const now = new Date();
   const expiresAt = new Date(now.getTime() + 90 * 86_400_000);
@@ -143,7 +143,7 @@ async function insertTokens(instance: Instance, keyring: Keyring, count: number,
 }
 
 /** A client token with keyward:verify, made the way an administrator would, for POST /api/v1/verify. */
-async function issueVerifyToken(instance: Instance): Promise<string> {
+export async function issueVerifyToken(instance: Instance): Promise<string> {
   const { app } = instance;
   const admin = await app.inject({
     method: 'POST',
@@ -178,6 +178,8 @@ export interface Measured extends LoadResult {
    * and it moves far less than req/s when other processes take the cores.
    */
   serverCpuMicrosPerRequest: number;
+  /** The same, split into user and kernel (system) time: a response's socket write, and the wake-up of the reader it answers, are kernel time. */
+  serverCpuSplit: { userMicros: number; systemMicros: number };
   /** How late this thread's event loop ran during the run (p99 and worst, ms): stalls show here first. */
   eventLoopDelay: { p99Ms: number; maxMs: number };
   /** Garbage collection on this thread during the run: pauses, their total and the longest (ms). */
@@ -208,6 +210,7 @@ export async function measure(plan: LoadPlan, warmSeconds: number): Promise<Meas
   return {
     ...result,
     serverCpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests),
+    serverCpuSplit: { userMicros: cpu.user / Math.max(1, result.requests), systemMicros: cpu.system / Math.max(1, result.requests) },
     eventLoopDelay: { p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 },
     gc: { ...gc, totalMs: Math.round(gc.totalMs), longestMs: Math.round(gc.longestMs * 10) / 10 },
   };
@@ -243,7 +246,7 @@ function urlOf(app: { server: { address(): unknown } }): string {
 }
 
 /** Unknown tokens spread evenly through the valid ones. */
-function mix(valid: readonly string[], unknown: readonly string[]): string[] {
+export function mix(valid: readonly string[], unknown: readonly string[]): string[] {
   const mixed: string[] = [];
   const every = Math.floor(valid.length / unknown.length);
   let next = 0;
@@ -270,6 +273,7 @@ function loadDetails(result: Measured): Record<string, unknown> {
     errors: result.errors,
     timeouts: result.timeouts,
     serverCpuMicrosPerRequest: result.serverCpuMicrosPerRequest,
+    serverCpuSplit: result.serverCpuSplit,
     eventLoopDelay: result.eventLoopDelay,
     gc: result.gc,
   };
@@ -419,6 +423,7 @@ export async function benchVerification(figures: Figures, options: VerificationB
       verifyP99Ms: round.verify.p99Ms,
       authzP99Ms: round.authz.p99Ms,
       cpuMicros: { bare: round.ceiling.serverCpuMicrosPerRequest, verify: round.verify.serverCpuMicrosPerRequest, authz: round.authz.serverCpuMicrosPerRequest },
+      cpuSplit: { bare: round.ceiling.serverCpuSplit, verify: round.verify.serverCpuSplit, authz: round.authz.serverCpuSplit },
     }));
     const httpSetting = { connections: CONNECTIONS, seconds, tokens: valid.length, unknownTokens: unknown.length };
     figures.record('bare Fastify POST (JSON body, constant answer): the ceiling', ceiling.requestsPerSecond, 'req/s', { details: { ...httpSetting, ...loadDetails(ceiling) } });
