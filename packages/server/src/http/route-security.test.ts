@@ -3,10 +3,10 @@
 // token, and ids of another user or organization. The operations come from
 // the document, so a new route is checked, or fails this suite until it is
 // declared public or given a request body below.
-import { generateToken } from '@keyward/core';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../storage/test-databases.ts';
+import { VALID_BODIES } from '../testing/operation-bodies.ts';
 import {
   addMember,
   bearer,
@@ -35,26 +35,6 @@ const PUBLIC_OPERATIONS = new Set([
   'POST /api/v1/secret-scanning/reports',
 ]);
 
-/** A minimal valid body for every protected operation that takes one, so the id checks reach the handler. */
-const BODIES: Record<string, unknown> = {
-  'POST /api/v1/tokens': { name: 'probe', scopes: ['tokens:read'] },
-  'POST /api/v1/tokens/revoke-leaked': { tokens: [generateToken('kw_pat')] },
-  'POST /api/v1/tokens/import': { records: [{ externalId: 'probe-1', plaintext: generateToken('kw_pat'), owner: { email: 'owner@example.com' }, name: 'probe', scopes: ['tokens:read'] }], dryRun: true },
-  'POST /api/v1/verify': { token: generateToken('kw_pat') },
-  'POST /oauth/introspect': { token: generateToken('kw_pat') },
-  'PATCH /api/v1/tokens/{id}': { name: 'renamed' },
-  'POST /api/v1/tokens/{id}/rotate': { gracePeriodSeconds: 0 },
-  'POST /api/v1/clients': { name: 'probe' },
-  'PATCH /api/v1/clients/{id}': { description: 'changed' },
-  'POST /api/v1/clients/{id}/tokens': { name: 'probe', scopes: ['tokens:read'] },
-  'POST /api/v1/members': { email: 'probe@example.com', role: 'viewer' },
-  'PATCH /api/v1/members/{userId}': { role: 'viewer' },
-  'POST /api/v1/resources': { type: 'site', name: 'probe' },
-  'POST /api/v1/organizations': { name: 'Probe', slug: 'probe' },
-  'PATCH /api/v1/organizations/current': { name: 'Acme' },
-  'POST /api/v1/webhooks': { url: 'https://hooks.example.com/probe', events: ['token.created'] },
-  'PATCH /api/v1/webhooks/{id}': { description: 'changed' },
-};
 
 type Kind = 'token' | 'client' | 'member' | 'resource' | 'webhook';
 
@@ -193,7 +173,7 @@ describeEachDialect('the route security suite', (open) => {
   }
 
   function call(operation: Operation, headers: Record<string, string>, id?: string) {
-    const body = BODIES[nameOf(operation)];
+    const body = VALID_BODIES[nameOf(operation)];
     return t.app.inject({ method: operation.method as 'GET', url: urlOf(operation, id), headers, ...(body === undefined ? {} : { payload: body as object }) });
   }
 
@@ -211,8 +191,8 @@ describeEachDialect('the route security suite', (open) => {
     });
 
     it('has a request body in the table for each secured operation that takes one, and no stale entries', () => {
-      expect(secured().filter((operation) => operation.hasBody && !(nameOf(operation) in BODIES)).map(nameOf)).toEqual([]);
-      expect(Object.keys(BODIES).filter((name) => !secured().some((operation) => nameOf(operation) === name && operation.hasBody))).toEqual([]);
+      expect(secured().filter((operation) => operation.hasBody && !(nameOf(operation) in VALID_BODIES)).map(nameOf)).toEqual([]);
+      expect(Object.keys(VALID_BODIES).filter((name) => !secured().some((operation) => nameOf(operation) === name && operation.hasBody))).toEqual([]);
     });
 
     it('knows the kind of every path parameter', () => {
