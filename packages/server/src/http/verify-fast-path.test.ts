@@ -1,4 +1,5 @@
 import { DEFAULT_TOKEN_PREFIXES, generateToken } from '@keyward/core';
+import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteTestDatabase } from '../storage/test-databases.ts';
@@ -143,6 +144,39 @@ describe('POST /api/v1/verify fast path', () => {
     expect(s.answered()).toBe(0);
   });
 
+  it('answers random questions, well-formed or not, exactly as the Fastify route does', async () => {
+    // Each question goes both ways, so failed verifications count twice against 127.0.0.1: no limit here.
+    const s = await start({ KEYWARD_VERIFY_FAILURES_PER_IP: '1000000' });
+    const valid = await passwordToken(s.app, { scopes: ['scans:read', 'scans:write'], expiresInDays: 30 });
+    const revoked = await passwordToken(s.app, { scopes: ['scans:read'] });
+    expect((await s.app.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${revoked.id}`, headers: bearer(s.owner) })).statusCode).toBeLessThan(300);
+    const text = fc.oneof(fc.string({ maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 30 }));
+    const question = fc.record(
+      {
+        token: fc.oneof(fc.constantFrom(valid.token, revoked.token, UNKNOWN, valid.token.slice(0, -1), ''), text),
+        scopes: fc.array(fc.oneof(fc.constantFrom('scans:read', 'scans:write', 'scans:*', 'tokens:read'), text), { maxLength: 3 }),
+        require: fc.oneof(fc.constantFrom('scans:read AND scans:write', 'scans:read OR (tokens:read', '()', ''), text),
+        resource: text,
+        ip: fc.oneof(fc.constantFrom('203.0.113.9', '::1', '999.1.1.1'), text),
+        cost: fc.oneof(fc.integer({ min: -2, max: 3 }), fc.double()),
+      },
+      { requiredKeys: [] },
+    );
+    const bodies = fc.oneof(
+      { weight: 4, arbitrary: question.map((body) => JSON.stringify(body)) },
+      { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((body) => JSON.stringify(body)) },
+      { weight: 1, arbitrary: text },
+    );
+    await fc.assert(
+      fc.asyncProperty(bodies, async (body) => {
+        const fast = await s.overHttp(body);
+        expect(fast.statusCode, `${body} → ${fast.body}`).toBeLessThan(500);
+        expect(comparable(fast), body).toEqual(comparable(await s.throughFastify(body)));
+      }),
+      { numRuns: Number(process.env.KEYWARD_FUZZ_RUNS ?? 60) },
+    );
+  });
+
   it('hands Fastify every other request untouched', async () => {
     const s = await start();
     expectProblem(await s.overHttp('token=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
@@ -219,6 +253,26 @@ describe('POST /api/v1/verify fast path', () => {
         expectInvalidToken(fast);
         expect(forwardAuth(fast)).toEqual(forwardAuth(await s.authz('?scopes=scans:read', token, 'fastify')));
       }
+    });
+
+    it('answers random questions about random tokens exactly as the route does', async () => {
+      const s = await start({ KEYWARD_VERIFY_FAILURES_PER_IP: '1000000' });
+      const valid = await passwordToken(s.app, { scopes: ['scans:read', 'scans:write'] });
+      const pair = fc.tuple(
+        fc.oneof({ weight: 5, arbitrary: fc.constantFrom('scopes', 'require', 'resource') }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) }),
+        fc.oneof(fc.constantFrom('scans:read', 'scans:read,scans:write', 'scans:write OR tokens:read', '(scans:read', 'res_0000', ''), fc.string({ maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 20 })),
+      );
+      // Header values are printable ASCII (fetch refuses the rest before sending).
+      const token = fc.oneof(fc.constantFrom(valid.token, UNKNOWN, valid.token.slice(0, -1)), fc.string({ maxLength: 60 }));
+      await fc.assert(
+        fc.asyncProperty(fc.array(pair, { maxLength: 3 }), token, async (pairs, presented) => {
+          const query = pairs.length === 0 ? '' : `?${new URLSearchParams(pairs).toString()}`;
+          const fast = await s.authz(query, presented, 'http');
+          expect(fast.statusCode, `${query} ${presented} → ${fast.body}`).toBeLessThan(500);
+          expect(forwardAuth(fast), `${query} ${presented}`).toEqual(forwardAuth(await s.authz(query, presented, 'fastify')));
+        }),
+        { numRuns: Number(process.env.KEYWARD_FUZZ_RUNS ?? 60) },
+      );
     });
 
     it('leaves a query the route refuses, and a request without a token, to the route', async () => {
