@@ -1,6 +1,6 @@
 // Hostile input on every operation of the OpenAPI document, generated at
 // random: bodies of any shape, raw bytes that are not JSON, a valid body
-// with one field swapped for anything, path ids of any characters and
+// with one field swapped for anything, form fields of any value, path ids of any characters and
 // query parameters of any value. Whatever arrives, the answer is never a 5xx,
 // every refusal is RFC 9457 problem+json, and no answer repeats the caller's
 // token. The operations come from the document, so a new route is covered
@@ -25,6 +25,8 @@ interface Operation {
   pathParameters: string[];
   queryParameters: string[];
   hasBody: boolean;
+  /** Whether it also takes a form-encoded body (OAuth introspection). */
+  takesForm: boolean;
   /** A valid body: the shared fixture's, else the document's first request example. */
   example: Record<string, unknown> | null;
 }
@@ -46,6 +48,7 @@ function operationsOf(document: { paths: Record<string, Record<string, any>> }):
           pathParameters: parameters.filter((parameter) => parameter.in === 'path').map((parameter) => parameter.name),
           queryParameters: parameters.filter((parameter) => parameter.in === 'query').map((parameter) => parameter.name),
           hasBody: operation.requestBody !== undefined,
+          takesForm: operation.requestBody?.content?.['application/x-www-form-urlencoded'] !== undefined,
           example: example !== null && typeof example === 'object' && !Array.isArray(example) ? (example as Record<string, unknown>) : null,
         };
       })
@@ -111,11 +114,11 @@ describeEachDialect('hostile input on every operation', (open) => {
     return operation.path.replace(/\{[A-Za-z]+\}/g, () => (id === undefined ? own : encodeURIComponent(id)));
   }
 
-  function send(operation: Operation, options: { url?: string; body?: string }) {
+  function send(operation: Operation, options: { url?: string; body?: string; contentType?: string }) {
     return t.app.inject({
       method: operation.method,
       url: options.url ?? urlOf(operation),
-      headers: { ...bearer(token), ...(options.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { ...bearer(token), ...(options.body === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }) },
       ...(options.body === undefined ? {} : { payload: options.body }),
     });
   }
@@ -166,6 +169,18 @@ describeEachDialect('hostile input on every operation', (open) => {
         expectSafeAnswer(await send(operation, { body: JSON.stringify(body) }), body);
       });
     });
+  });
+
+  it('answers a form-encoded body of any fields and values without a server error', async () => {
+    await checkEach(
+      operations.filter((operation) => operation.takesForm),
+      (operation) => {
+        const field = fc.oneof(fc.constantFrom('token', 'token_type_hint'), fc.string({ maxLength: 10 }));
+        return fc.asyncProperty(fc.oneof(fc.array(fc.tuple(field, anyText), { maxLength: 4 }).map((pairs) => new URLSearchParams(pairs).toString()), anyText), async (body) => {
+          expectSafeAnswer(await send(operation, { body, contentType: 'application/x-www-form-urlencoded' }), body);
+        });
+      },
+    );
   });
 
   it('answers a path id of any characters without a server error', async () => {
