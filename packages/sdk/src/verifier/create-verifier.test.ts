@@ -1,3 +1,5 @@
+import { generateToken } from '@keyward/core';
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KeywardUnavailableError } from '../errors.ts';
 import { startKeywardServer, type KeywardTestServer } from '../testing/keyward-server.ts';
@@ -14,8 +16,11 @@ describe('createVerifier against a real Keyward server', () => {
   afterAll(async () => {
     await server.close();
   });
+  /** Servers a single test starts for itself. */
+  const servers: KeywardTestServer[] = [];
   afterEach(async () => {
     for (const verifier of verifiers.splice(0)) await verifier.close();
+    for (const own of servers.splice(0)) await own.close();
   });
 
   function open(options: Partial<VerifierOptions> = {}): Verifier {
@@ -97,6 +102,70 @@ describe('createVerifier against a real Keyward server', () => {
     expect(await verifier.verify(limited.token)).toMatchObject({ code: 'VALID' });
     expect(await verifier.verify(limited.token)).toMatchObject({ code: 'RATE_LIMITED', rateLimit: { limit: 1, remaining: 0 } });
     expect(verifyCalls()).toBe(5);
+  });
+
+  it('answers any sequence of questions, first asked or from its cache, as POST /verify answers them', async () => {
+    // Without the per-IP failure limit: a blocked address is the one thing the server answers
+    // differently from the cache on purpose (packages/sdk/README.md, "What is cached").
+    const unlimited = await startKeywardServer({ env: { KEYWARD_VERIFY_FAILURES_PER_IP: '1000000' } });
+    servers.push(unlimited);
+    const verifier = open({ events: false, baseUrl: unlimited.baseUrl, token: unlimited.verifyToken });
+    const server = unlimited;
+    const tokens = [
+      (await server.createToken({ scopes: ['scans:read', 'scans:write'] })).token,
+      (await server.createToken({ scopes: ['scans:*'], allowedIps: ['10.0.0.0/8'] })).token,
+      (await server.createToken({ scopes: ['tokens:read'], expiresInDays: 1 })).token,
+    ];
+    const revoked = await server.createToken({ scopes: ['scans:read'] });
+    const revoke = await server.t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${revoked.id}`, headers: { authorization: `Bearer ${server.owner}` } });
+    expect(revoke.statusCode, revoke.body).toBeLessThan(300);
+    tokens.push(revoked.token, `${tokens[0]!.slice(0, -1)}x`, 'not-a-token');
+    const scope = fc.constantFrom('scans:read', 'scans:write', 'scans:delete', 'tokens:read');
+    const question = fc.record(
+      {
+        scopes: fc.array(scope, { maxLength: 3 }),
+        require: fc.constantFrom('scans:read AND scans:write', 'scans:delete OR tokens:read', '(scans:read OR scans:write) AND scans:delete'),
+        ip: fc.constantFrom('10.1.2.3', '192.0.2.7', '::1'),
+      },
+      { requiredKeys: [] },
+    );
+    /** What the server answers the same question, asked directly. */
+    const direct = async (token: string, asked: Record<string, unknown>) => {
+      const response = await fetch(`${server.baseUrl}/api/v1/verify`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${server.verifyToken}` },
+        body: JSON.stringify({ token, ...asked }),
+      });
+      return response.json() as Promise<unknown>;
+    };
+    // Sequences repeat questions, so later ones come from the verifier's cache.
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom(...tokens), question), { minLength: 1, maxLength: 6 }), async (asked) => {
+        for (const [token, q] of asked) {
+          const answer = await verifier.verify(token, q);
+          expect(answer, JSON.stringify(q)).toEqual(await direct(token, q));
+        }
+      }),
+      { numRuns: Number(process.env.KEYWARD_FUZZ_RUNS ?? 25) },
+    );
+    expect(verifyCalls()).toBeGreaterThan(0);
+  });
+
+  it("keeps answering an address's cached questions after the server blocks it for failures, and sends it every new one", async () => {
+    const verifier = open({ events: false });
+    const ip = '198.51.100.77';
+    const known = await server.createToken({ scopes: ['scans:read'] });
+    expect(await verifier.verify(known.token, { ip })).toMatchObject({ code: 'VALID' });
+    // Guessing from that address: distinct well-formed tokens, each asked of the server.
+    let answer = await verifier.verify(generateToken('kw_pat'), { ip });
+    for (let guess = 0; guess < 200 && answer.code !== 'RATE_LIMITED'; guess++) answer = await verifier.verify(generateToken('kw_pat'), { ip });
+    expect(answer).toEqual({ valid: false, code: 'RATE_LIMITED' });
+    expect(await verifier.verify(known.token, { ip })).toMatchObject({ code: 'VALID' });
+    const calls = verifyCalls();
+    const another = await server.createToken({ scopes: ['scans:read'] });
+    expect(await verifier.verify(another.token, { ip })).toEqual({ valid: false, code: 'RATE_LIMITED' });
+    expect(await verifier.verify(another.token, { ip })).toEqual({ valid: false, code: 'RATE_LIMITED' });
+    expect(verifyCalls()).toBe(calls + 2);
   });
 
   it('rejects with KeywardUnavailableError when Keyward cannot be reached or fails, never answering VALID', async () => {
