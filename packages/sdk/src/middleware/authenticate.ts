@@ -3,7 +3,7 @@
 import type { Verifier } from '../verifier/create-verifier.ts';
 import type { VerifiedToken, VerifyAnswer } from '../verifier/verify-answer.ts';
 import { badAuthorizationRefusal, bearerToken, insufficientScopeRefusal, missingTokenRefusal, refusalFor, unavailableRefusal, type Refusal } from './refusal.ts';
-import { missingScopes, resourceDecision } from './options.ts';
+import { isResourceId, missingScopes, resourceDecision } from './options.ts';
 
 export type Outcome = { accepted: true; token: VerifiedToken; answer: VerifyAnswer } | { accepted: false; refusal: Refusal };
 
@@ -29,15 +29,20 @@ export async function authenticate(input: AuthenticateInput): Promise<Outcome & 
   const presented = bearerToken(input.authorization);
   if (presented === null) return { accepted: false, refusal: missingTokenRefusal() };
   if (presented === false) return { accepted: false, refusal: badAuthorizationRefusal() };
+  // A resource id that cannot exist: the token is still judged (401 before 403), spending nothing.
+  const impossibleResource = input.resource !== undefined && !isResourceId(input.resource);
   let answer: VerifyAnswer;
   try {
-    answer = await input.verifier.verify(presented, { scopes: input.scopes, require: input.require, resource: input.resource, ip: input.ip, cost: input.cost });
+    answer = impossibleResource
+      ? await input.verifier.verify(presented, { scopes: input.scopes, require: input.require, ip: input.ip, cost: 0 })
+      : await input.verifier.verify(presented, { scopes: input.scopes, require: input.require, resource: input.resource, ip: input.ip, cost: input.cost });
   } catch (error) {
     const refusal = unavailableRefusal(error);
     if (refusal) return { accepted: false, refusal };
     throw error;
   }
   if (!answer.valid || !answer.token) return { accepted: false, refusal: refusalFor(answer, { scopes: input.scopes }) };
+  if (impossibleResource) return { accepted: false, refusal: refusalFor({ valid: false, code: 'FORBIDDEN_RESOURCE' }) };
   return { accepted: true, token: answer.token, answer, presented: { verifier: input.verifier, token: presented, ip: input.ip } };
 }
 
@@ -54,7 +59,7 @@ export function checkScopes(token: VerifiedToken | null | undefined, scopes: rea
  */
 export async function checkResource(token: VerifiedToken | null | undefined, presented: Presented | undefined, resource: string | undefined): Promise<Refusal | undefined> {
   if (!token || !presented) return missingTokenRefusal();
-  if (resource === undefined) return refusalFor({ valid: false, code: 'FORBIDDEN_RESOURCE' });
+  if (resource === undefined || !isResourceId(resource)) return refusalFor({ valid: false, code: 'FORBIDDEN_RESOURCE' });
   const local = resourceDecision(token, resource);
   if (local === true) return undefined;
   if (local === false) return refusalFor({ valid: false, code: 'FORBIDDEN_RESOURCE' });

@@ -29,6 +29,19 @@ export function missingScopes(token: VerifiedToken, scopes: readonly string[]): 
   return scopes.filter((scope) => !token.scopes.includes(scope));
 }
 
+/** The shape of every Keyward id (the server's `Id` schema): anything else names no resource. */
+export const RESOURCE_ID_PATTERN = /^[a-z]{3}_[0-9A-Za-z]{1,64}$/;
+
+/**
+ * Whether `resource` can name a Keyward resource at all. The ids a route
+ * passes come from its requests (a path parameter, say), so a malformed one is
+ * a request for something that cannot exist: refused as a forbidden resource,
+ * never sent to Keyward, which would refuse the question itself with a 400.
+ */
+export function isResourceId(resource: string): boolean {
+  return RESOURCE_ID_PATTERN.test(resource);
+}
+
 /**
  * Whether the token may touch `resource` without asking the server: `true`
  * when its ranked grants list it, `false` when they exist and do not, and

@@ -1,5 +1,6 @@
 // One suite every framework adapter passes: the same refusals, statuses,
 // problem codes and challenges as the Keyward server.
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, type Verifier } from '../verifier/create-verifier.ts';
 import { eventually } from './eventually.ts';
@@ -142,6 +143,17 @@ export function describeMiddleware(name: string, start: StartProtectedApp): void
       expectProblem(await get('/projects/res_elsewhere', everything.token), 403, 'forbidden');
     });
 
+    it('refuses a project id that cannot name a resource with 403, after judging the token, without asking Keyward about it', async () => {
+      const { token } = await server.createToken();
+      const calls = verifyCalls;
+      for (const id of ['not a resource', 'RES_1', `res_${'x'.repeat(65)}`]) {
+        expectProblem(await get(`/projects/${encodeURIComponent(id)}`, token), 403, 'forbidden');
+      }
+      // The token itself was asked about once (then cached); the impossible ids never were.
+      expect(verifyCalls - calls).toBe(1);
+      expectInvalidToken(await get(`/projects/${encodeURIComponent('not a resource')}`, 'not-a-token'), /malformed/);
+    });
+
     it('refuses a rate-limited token with 429, Retry-After and RateLimit headers', async () => {
       const { token } = await server.createToken({ rateLimit: { limit: 1, windowSeconds: 60 } });
       const first = await get('/scans', token);
@@ -173,6 +185,31 @@ export function describeMiddleware(name: string, start: StartProtectedApp): void
       const answer = await get('/scans', token);
       expectProblem(answer, 403, 'forbidden');
       expect(answer.body.detail).toMatch(/quota/);
+    });
+
+    it('answers any Authorization header and any project id with a verdict, never a server error', async () => {
+      const { token } = await server.createToken({ scopes: ['scans:read'] });
+      const resource = await server.createResource('fuzzed');
+      // Printable ASCII: what an HTTP client lets through in a header.
+      const presented = fc.oneof(
+        fc.string({ maxLength: 80 }),
+        fc.string({ maxLength: 60 }).map((text) => `Bearer ${text}`),
+        fc.constantFrom(`Bearer ${token}`, `bearer ${token}`, `Bearer  ${token}`, `Bearer ${token} `, `Bearer ${token}x`, `Basic ${token}`, `Bearer ${token.slice(0, -1)}`, 'Bearer', 'Bearer '),
+      );
+      const path = fc.oneof(fc.constant('/scans'), fc.constant(`/projects/${resource}`), fc.string({ minLength: 1, maxLength: 40 }).map((id) => `/projects/${encodeURIComponent(id)}`));
+      await fc.assert(
+        fc.asyncProperty(presented, path, async (authorization, target) => {
+          const answer = await app.request(target, { authorization });
+          const context = `${target} ${JSON.stringify(authorization)} → ${answer.status} ${JSON.stringify(answer.body)}`;
+          expect([200, 401, 403, 404], context).toContain(answer.status);
+          if (answer.status === 200) expect(context).toContain(token);
+          if (answer.status === 401 || answer.status === 403) {
+            expect(answer.headers.get('content-type'), context).toMatch(/^application\/problem\+json/);
+            expect(answer.headers.get('www-authenticate'), context).toMatch(/^Bearer realm="keyward"/);
+          }
+        }),
+        { numRuns: Number(process.env.KEYWARD_FUZZ_RUNS ?? 20) },
+      );
     });
 
     it('answers 503 when Keyward cannot be reached, never letting the request through', async () => {
