@@ -207,10 +207,11 @@ export async function measure(plan: LoadPlan, warmSeconds: number): Promise<Meas
   loopDelay.disable();
   gcObserver.disconnect();
   await profiler?.stop(`${plan.method}-${new URL(plan.url).port}-${plan.path.split('?')[0]!.replaceAll('/', '_')}`);
+  const requests = Math.max(1, result.requests);
   return {
     ...result,
-    serverCpuMicrosPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests),
-    serverCpuSplit: { userMicros: cpu.user / Math.max(1, result.requests), systemMicros: cpu.system / Math.max(1, result.requests) },
+    serverCpuMicrosPerRequest: (cpu.user + cpu.system) / requests,
+    serverCpuSplit: { userMicros: cpu.user / requests, systemMicros: cpu.system / requests },
     eventLoopDelay: { p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 },
     gc: { ...gc, totalMs: Math.round(gc.totalMs), longestMs: Math.round(gc.longestMs * 10) / 10 },
   };
@@ -276,6 +277,37 @@ function loadDetails(result: Measured): Record<string, unknown> {
     serverCpuSplit: result.serverCpuSplit,
     eventLoopDelay: result.eventLoopDelay,
     gc: result.gc,
+  };
+}
+
+export type HttpTarget = 'bare' | 'verify' | 'authz';
+
+/**
+ * The HTTP setting of the verification figures, shared with
+ * scripts/profile-verification-http.ts: Keyward listening on 127.0.0.1, a bare
+ * Fastify route beside it, and an autocannon plan for each of the three, each
+ * request presenting the next of `tokens` (the caller is a keyward:verify
+ * client token issued here).
+ */
+export async function startHttpTargets(instance: Instance, tokens: readonly string[], run: { connections: number; durationSeconds: number }): Promise<{ plans: Record<HttpTarget, LoadPlan>; close(): Promise<void> }> {
+  const callerToken = await issueVerifyToken(instance);
+  await instance.app.listen({ host: '127.0.0.1', port: 0 });
+  const sample = await instance.app.inject({ method: 'POST', url: '/api/v1/verify', headers: { authorization: `Bearer ${callerToken}` }, payload: { token: tokens[0], scopes: QUESTION_SCOPES } });
+  const answer: unknown = sample.json();
+  const bare = Fastify({ logger: false });
+  // Parses the same JSON body and answers a real answer's bytes, with none of Keyward's hooks or work.
+  bare.post('/api/v1/verify', async (request) => (request.body ? answer : null));
+  await bare.listen({ host: '127.0.0.1', port: 0 });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${callerToken}` };
+  const bodies = tokens.map((token) => JSON.stringify({ token, scopes: QUESTION_SCOPES }));
+  const keywardUrl = urlOf(instance.app);
+  return {
+    plans: {
+      bare: { ...run, url: urlOf(bare), method: 'POST', path: '/api/v1/verify', headers, variants: bodies, vary: 'body' },
+      verify: { ...run, url: keywardUrl, method: 'POST', path: '/api/v1/verify', headers, variants: bodies, vary: 'body' },
+      authz: { ...run, url: keywardUrl, method: 'GET', path: `/api/v1/authz?scopes=${QUESTION_SCOPES.join(',')}`, headers: {}, variants: tokens.map((token) => `Bearer ${token}`), vary: 'authorization' },
+    },
+    close: () => bare.close(),
   };
 }
 
@@ -366,26 +398,13 @@ export async function benchVerification(figures: Figures, options: VerificationB
 
     // 2. HTTP through autocannon, against Keyward and a bare Fastify ceiling.
     log('verification: HTTP (autocannon)');
-    const callerToken = await issueVerifyToken(small);
     const tokens = mix(valid, unknown);
     // Warm: one pass fills the cache (and the negative cache for the unknown tokens).
     for (const token of tokens) await verifier.verify(token, input, verifyContext);
-    await small.app.listen({ host: '127.0.0.1', port: 0 });
-    const keywardUrl = urlOf(small.app);
-    const sample = await small.app.inject({ method: 'POST', url: '/api/v1/verify', headers: { authorization: `Bearer ${callerToken}` }, payload: { token: valid[0], scopes: QUESTION_SCOPES } });
-    const answer: unknown = sample.json();
-
-    const bare = Fastify({ logger: false });
-    // Parses the same JSON body and answers a real answer's bytes, with none of Keyward's hooks or work.
-    bare.post('/api/v1/verify', async (request) => (request.body ? answer : null));
-    await bare.listen({ host: '127.0.0.1', port: 0 });
-    const bareUrl = urlOf(bare);
-
     const seconds = options.httpSeconds;
     const warmSeconds = quick ? 1 : 2;
-    const jsonHeaders = { 'content-type': 'application/json', authorization: `Bearer ${callerToken}` };
-    const bodies = tokens.map((token) => JSON.stringify({ token, scopes: QUESTION_SCOPES }));
-    const base = { connections: CONNECTIONS, durationSeconds: seconds } as const;
+    const targets = await startHttpTargets(small, tokens, { connections: CONNECTIONS, durationSeconds: seconds });
+    const { bare: barePlan, verify: verifyPlan, authz: authzPlan } = targets.plans;
     // The machine's speed drifts by up to 2x within a minute, so one run of each
     // would compare the three at different speeds. They run in rounds, each round
     // the three back to back, and every ratio is taken within a round; the
@@ -394,20 +413,17 @@ export async function benchVerification(figures: Figures, options: VerificationB
     const rounds: { ceiling: Measured; verify: Measured; authz: Measured; fastPathAnswered: number }[] = [];
     try {
       for (let round = 0; round < httpRounds; round += 1) {
-        const ceilingRun = await measure({ ...base, url: bareUrl, method: 'POST', path: '/api/v1/verify', headers: jsonHeaders, variants: bodies, vary: 'body' }, warmSeconds);
+        const ceilingRun = await measure(barePlan, warmSeconds);
         const answeredBefore = small.context.verifyFastPath?.answered ?? 0;
-        const verifyRun = await measure({ ...base, url: keywardUrl, method: 'POST', path: '/api/v1/verify', headers: jsonHeaders, variants: bodies, vary: 'body' }, warmSeconds);
+        const verifyRun = await measure(verifyPlan, warmSeconds);
         // Requests the fast path answered (warm-up included), against the requests measured: it answers them all.
         const fastPathAnswered = (small.context.verifyFastPath?.answered ?? 0) - answeredBefore;
-        const authzRun = await measure(
-          { ...base, url: keywardUrl, method: 'GET', path: `/api/v1/authz?scopes=${QUESTION_SCOPES.join(',')}`, headers: {}, variants: tokens.map((token) => `Bearer ${token}`), vary: 'authorization' },
-          warmSeconds,
-        );
+        const authzRun = await measure(authzPlan, warmSeconds);
         rounds.push({ ceiling: ceilingRun, verify: verifyRun, authz: authzRun, fastPathAnswered });
         log(`verification: HTTP round ${round + 1}/${httpRounds}: bare ${Math.round(ceilingRun.requestsPerSecond)}, verify ${Math.round(verifyRun.requestsPerSecond)}, authz ${Math.round(authzRun.requestsPerSecond)} req/s`);
       }
     } finally {
-      await bare.close();
+      await targets.close();
     }
     const verifyRatios = rounds.map((round) => round.verify.requestsPerSecond / round.ceiling.requestsPerSecond);
     const authzRatios = rounds.map((round) => round.authz.requestsPerSecond / round.ceiling.requestsPerSecond);

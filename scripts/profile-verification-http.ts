@@ -15,16 +15,12 @@
 // KEYWARD_PROFILE_TARGETS (bare,verify,authz) change the plan;
 // KEYWARD_PROFILE_DELAY_MS (2000) is the pause before the first run, for
 // attaching the profiler. Everything runs on 127.0.0.1 and stops by itself.
-import type { AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
-import Fastify from 'fastify';
 import { DEFAULT_TOKEN_PREFIXES, generateToken, newKeyringEntry, parseKeyring } from '@keyward/core';
 import type { VerifyContext } from '../packages/server/src/verification/verifier.ts';
-import type { LoadPlan } from './bench-load.ts';
-import { insertTokens, issueVerifyToken, load, mix, openInstance } from './bench-verification.ts';
+import { insertTokens, load, mix, openInstance, startHttpTargets, type HttpTarget } from './bench-verification.ts';
 
-const TARGETS = ['bare', 'verify', 'authz'] as const;
-type Target = (typeof TARGETS)[number];
+const TARGETS: readonly HttpTarget[] = ['bare', 'verify', 'authz'];
 
 function setting(name: string, fallback: number): number {
   const value = Number(process.env[name] ?? fallback);
@@ -35,16 +31,15 @@ function setting(name: string, fallback: number): number {
 const rounds = setting('KEYWARD_PROFILE_ROUNDS', 3);
 const seconds = setting('KEYWARD_PROFILE_SECONDS', 6);
 const delayMs = setting('KEYWARD_PROFILE_DELAY_MS', 2000);
-const targets = (process.env.KEYWARD_PROFILE_TARGETS ?? TARGETS.join(',')).split(',') as Target[];
+const targets = (process.env.KEYWARD_PROFILE_TARGETS ?? TARGETS.join(',')).split(',') as HttpTarget[];
 for (const target of targets) if (!TARGETS.includes(target)) throw new Error(`unknown target ${target}: use ${TARGETS.join(', ')}`);
 
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const monotonicNs = () => process.hrtime.bigint().toString();
-const urlOf = (server: { address(): unknown }) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
 const keyring = parseKeyring(newKeyringEntry('v1'));
 const instance = await openInstance(keyring, 'profile');
-const bare = Fastify({ logger: false });
+let http: Awaited<ReturnType<typeof startHttpTargets>> | null = null;
 try {
   const valid: string[] = [];
   await insertTokens(instance, keyring, 10_000, (_index, plaintext) => valid.push(plaintext));
@@ -53,31 +48,8 @@ try {
   const question = { scopes: ['scans:read'], organizationId: instance.organizationId };
   const context: VerifyContext = { entryPoint: 'verify', spendQuota: true };
   for (const token of tokens) await instance.context.verifier.verify(token, question, context);
-  const callerToken = await issueVerifyToken(instance);
-  await instance.app.listen({ host: '127.0.0.1', port: 0 });
-
-  // The ceiling answers a real answer's bytes, as in the bench.
-  const sample = await instance.app.inject({ method: 'POST', url: '/api/v1/verify', headers: { authorization: `Bearer ${callerToken}` }, payload: { token: valid[0], scopes: ['scans:read'] } });
-  const answer: unknown = sample.json();
-  bare.post('/api/v1/verify', async (request) => (request.body ? answer : null));
-  await bare.listen({ host: '127.0.0.1', port: 0 });
-
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${callerToken}` };
-  const bodies = tokens.map((token) => JSON.stringify({ token, scopes: ['scans:read'] }));
-  const plans: Record<Target, LoadPlan> = {
-    bare: { url: urlOf(bare.server), method: 'POST', path: '/api/v1/verify', headers, variants: bodies, vary: 'body', connections: 32, durationSeconds: seconds },
-    verify: { url: urlOf(instance.app.server), method: 'POST', path: '/api/v1/verify', headers, variants: bodies, vary: 'body', connections: 32, durationSeconds: seconds },
-    authz: {
-      url: urlOf(instance.app.server),
-      method: 'GET',
-      path: '/api/v1/authz?scopes=scans:read',
-      headers: {},
-      variants: tokens.map((token) => `Bearer ${token}`),
-      vary: 'authorization',
-      connections: 32,
-      durationSeconds: seconds,
-    },
-  };
+  http = await startHttpTargets(instance, tokens, { connections: 32, durationSeconds: seconds });
+  const { plans } = http;
   // Code compiled and connections made before anything is measured.
   for (const target of targets) await load({ ...plans[target], durationSeconds: 1 });
 
@@ -106,7 +78,7 @@ try {
     }
   }
 } finally {
-  await bare.close();
+  await http?.close();
   await instance.app.close();
   await instance.database.close();
   await rm(instance.dataDir, { recursive: true, force: true });

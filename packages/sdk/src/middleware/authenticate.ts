@@ -33,9 +33,8 @@ export async function authenticate(input: AuthenticateInput): Promise<Outcome & 
   const impossibleResource = input.resource !== undefined && !isResourceId(input.resource);
   let answer: VerifyAnswer;
   try {
-    answer = impossibleResource
-      ? await input.verifier.verify(presented, { scopes: input.scopes, require: input.require, ip: input.ip, cost: 0 })
-      : await input.verifier.verify(presented, { scopes: input.scopes, require: input.require, resource: input.resource, ip: input.ip, cost: input.cost });
+    const about = impossibleResource ? { cost: 0 } : { resource: input.resource, cost: input.cost };
+    answer = await input.verifier.verify(presented, { scopes: input.scopes, require: input.require, ip: input.ip, ...about });
   } catch (error) {
     const refusal = unavailableRefusal(error);
     if (refusal) return { accepted: false, refusal };

@@ -292,7 +292,6 @@ export interface VerificationRouteOptions {
 export const VERIFY_SCOPE = 'keyward:verify';
 const VERIFY_CALLER: CallerRequirement = { auth: 'required', scopes: [VERIFY_SCOPE] };
 
-
 export async function verificationRoutes(app: App, ctx: AppContext, options: VerificationRouteOptions): Promise<void> {
   const { verifier, deps } = ctx;
   const { metrics, isClosing } = options;
