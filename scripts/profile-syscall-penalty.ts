@@ -1,6 +1,6 @@
 // What a system call costs on this machine, and what it costs the work that
 // follows it (docs/performance.md, "Where each microsecond goes"). Each piece of
-// work runs 40,000 times alone, then 40,000 times right after a one-byte-ish
+// work runs 40,000 times alone, then 40,000 times right after a 16-byte
 // write to /dev/null; the second figure is the time per iteration minus the
 // write's own. The cached verification is Verifier.verify on a cache hit
 // (10,000 tokens in a temporary SQLite data dir, removed at the end). Touching

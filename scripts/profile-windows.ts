@@ -12,6 +12,7 @@
 // process id); autocannon's worker thread is left out.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { median } from './bench-figures.ts';
 
 interface Run {
   target: string;
@@ -129,7 +130,6 @@ for await (const line of createInterface({ input: process.stdin, crlfDelay: Infi
 endSample();
 
 const perRequest = (nanos: number, requests: number) => (nanos / 1000 / Math.max(1, requests)).toFixed(1);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const rows: string[][] = [['', ...tallies.keys()]];
 const requestsOf = (target: string) => runs.filter((run) => run.target === target).reduce((sum, run) => sum + run.requests, 0);
 rows.push(['runs', ...[...tallies.keys()].map((target) => String(runs.filter((run) => run.target === target).length))]);

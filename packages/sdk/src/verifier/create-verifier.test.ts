@@ -107,10 +107,9 @@ describe('createVerifier against a real Keyward server', () => {
   it('answers any sequence of questions, first asked or from its cache, as POST /verify answers them', async () => {
     // Without the per-IP failure limit: a blocked address is the one thing the server answers
     // differently from the cache on purpose (packages/sdk/README.md, "What is cached").
-    const unlimited = await startKeywardServer({ env: { KEYWARD_VERIFY_FAILURES_PER_IP: '1000000' } });
-    servers.push(unlimited);
-    const verifier = open({ events: false, baseUrl: unlimited.baseUrl, token: unlimited.verifyToken });
-    const server = unlimited;
+    const server = await startKeywardServer({ env: { KEYWARD_VERIFY_FAILURES_PER_IP: '1000000' } });
+    servers.push(server);
+    const verifier = open({ events: false, baseUrl: server.baseUrl, token: server.verifyToken });
     const tokens = [
       (await server.createToken({ scopes: ['scans:read', 'scans:write'] })).token,
       (await server.createToken({ scopes: ['scans:*'], allowedIps: ['10.0.0.0/8'] })).token,

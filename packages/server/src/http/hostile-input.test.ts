@@ -137,7 +137,6 @@ describeEachDialect('hostile input on every operation', (open) => {
   /** Runs one property per operation and reports every operation that fails, with fast-check's counterexample. */
   async function checkEach(selected: Operation[], property: (operation: Operation) => fc.IAsyncProperty<any>): Promise<void> {
     expect(selected.length).toBeGreaterThan(0);
-    if (process.env.KEYWARD_FUZZ_LIST) console.log(selected.map((operation) => operation.name).join('\n'));
     const failures: string[] = [];
     for (const operation of selected) {
       const details = await fc.check(property(operation), { numRuns: RUNS });
