@@ -15,6 +15,8 @@ import { addMember, bearer, createTestApp, json, passwordToken, type TestApp } f
 const ALL_SCOPES = ['tokens:read', 'tokens:write', 'tokens:manage', 'clients:manage', 'members:manage', 'audit:read', 'keyward:verify'];
 /** Random cases per operation and kind of input: bounded, so the suite stays a few seconds a database. KEYWARD_FUZZ_RUNS searches longer. */
 const RUNS = Number(process.env.KEYWARD_FUZZ_RUNS ?? 8);
+/** A case takes a few milliseconds an operation: a longer search gets the time it needs. */
+const TEST_OPTIONS = { timeout: 30_000 + RUNS * 60 };
 /** A stream that stays open: inject() would wait for its end. Its Last-Event-ID handling has its own tests. */
 const SKIPPED = new Set(['GET /api/v1/events']);
 
@@ -147,19 +149,19 @@ describeEachDialect('hostile input on every operation', (open) => {
 
   const withBody = () => operations.filter((operation) => operation.hasBody);
 
-  it('answers a JSON body of any shape without a server error', async () => {
+  it('answers a JSON body of any shape without a server error', TEST_OPTIONS, async () => {
     await checkEach(withBody(), (operation) =>
       fc.asyncProperty(anyJson, async (body) => expectSafeAnswer(await send(operation, { body: JSON.stringify(body) }), body)),
     );
   });
 
-  it('answers bytes that are not JSON with a problem, not a server error', async () => {
+  it('answers bytes that are not JSON with a problem, not a server error', TEST_OPTIONS, async () => {
     await checkEach(withBody(), (operation) =>
       fc.asyncProperty(anyText, async (body) => expectSafeAnswer(await send(operation, { body }), body)),
     );
   });
 
-  it('answers a valid body with any one field, at any depth, replaced by anything without a server error', async () => {
+  it('answers a valid body with any one field, at any depth, replaced by anything without a server error', TEST_OPTIONS, async () => {
     const bodies = withBody().filter((operation) => operation.example !== null && Object.keys(operation.example).length > 0);
     await checkEach(bodies, (operation) => {
       const example = operation.example!;
@@ -170,7 +172,7 @@ describeEachDialect('hostile input on every operation', (open) => {
     });
   });
 
-  it('answers a form-encoded body of any fields and values without a server error', async () => {
+  it('answers a form-encoded body of any fields and values without a server error', TEST_OPTIONS, async () => {
     await checkEach(
       operations.filter((operation) => operation.takesForm),
       (operation) => {
@@ -182,7 +184,7 @@ describeEachDialect('hostile input on every operation', (open) => {
     );
   });
 
-  it('answers a path id of any characters without a server error', async () => {
+  it('answers a path id of any characters without a server error', TEST_OPTIONS, async () => {
     await checkEach(
       operations.filter((operation) => operation.pathParameters.length > 0),
       (operation) => fc.asyncProperty(anyText, async (id) => {
@@ -192,7 +194,7 @@ describeEachDialect('hostile input on every operation', (open) => {
     );
   });
 
-  it('answers query parameters of any value without a server error', async () => {
+  it('answers query parameters of any value without a server error', TEST_OPTIONS, async () => {
     await checkEach(
       operations.filter((operation) => operation.queryParameters.length > 0 && !operation.hasBody),
       (operation) => fc.asyncProperty(fc.dictionary(fc.constantFrom(...operation.queryParameters), anyText, { maxKeys: operation.queryParameters.length }), async (query) => {
