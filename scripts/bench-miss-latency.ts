@@ -3,13 +3,9 @@
 // tokens), taking turns on every verification so a stall of the machine falls
 // on both alike, and prints each side's p50 and p99 as one JSON line.
 //
-// A fresh process for the same reason as bench-memory.ts: the benchmark's own
-// process has just generated and inserted a million tokens, and the garbage of
-// that (plaintexts, digests, row objects, statements) is collected while the
-// misses run. Measured there, the p99 said as much about the collector's
-// pauses, landing by chance on one side or the other, as about the table's
-// size (docs/performance.md, "The miss latency at 1,000,000 tokens, measured
-// apart").
+// A fresh process, as for bench-memory.ts: what is timed is a server on those
+// files, not the benchmark's process with the heap of a million generated tokens
+// (docs/performance.md, "The miss latency at 1,000,000 tokens, measured apart").
 //
 // Each database file is first read through twice, as plain bytes. The bulk
 // insert has just written the million-token file: its pages are in the OS cache
