@@ -33,6 +33,8 @@ export interface MissLatencySide {
 
 export interface MissLatencyPlan {
   secrets: string;
+  /** What each verification asks for (the benchmark's question). */
+  scopes: string[];
   rounds: number;
   perRound: number;
   small: MissLatencySide;
@@ -69,13 +71,13 @@ function readThrough(file: string): void {
   }
 }
 
-async function openSide(side: MissLatencySide, keyring: Keyring) {
+async function openSide(side: MissLatencySide, keyring: Keyring, scopes: string[]) {
   const database = await openDatabase({ dataDir: side.dataDir });
   // All the questions come from this process: no per-address failure limit in the way.
   const config = loadConfig({ LOG_LEVEL: 'silent', KEYWARD_VERIFY_FAILURES_PER_IP: '1000000' }, tmpdir());
   const { app, context } = await buildApp({ config, database, keyring });
   await app.ready();
-  return { database, app, verifier: context.verifier, question: { scopes: ['scans:read'], organizationId: side.organizationId }, tokens: side };
+  return { database, app, verifier: context.verifier, question: { scopes, organizationId: side.organizationId }, tokens: side };
 }
 
 const planFile = process.env.KEYWARD_BENCH_MISS_PLAN;
@@ -83,7 +85,7 @@ if (!planFile) throw new Error('bench-miss-latency.ts is run by npm run bench, w
 const plan = JSON.parse(await readFile(planFile, 'utf8')) as MissLatencyPlan;
 const keyring = parseKeyring(plan.secrets);
 for (const side of SIDES) for (let pass = 0; pass < 2; pass += 1) readThrough(path.join(plan[side].dataDir, SQLITE_FILE_NAME));
-const opened = { small: await openSide(plan.small, keyring), large: await openSide(plan.large, keyring) };
+const opened = { small: await openSide(plan.small, keyring, plan.scopes), large: await openSide(plan.large, keyring, plan.scopes) };
 try {
   // Untimed: the code path compiled and optimized, as in a server that has been running.
   for (const side of SIDES) for (const token of opened[side].tokens.warm) await opened[side].verifier.verify(token, opened[side].question, CONTEXT);
