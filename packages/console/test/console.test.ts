@@ -193,6 +193,21 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
     await page.getByRole('row', { name: /keyboard-only/ }).getByText('Active').waitFor();
   }, STEP_MS);
 
+  it('puts the focus in the name field when the scope catalog arrives after the create dialog opened', async () => {
+    // A slow catalog: the dialog opens on "Loading the scope catalog…", with nothing to focus yet.
+    await page.route('**/api/v1/scopes', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 750));
+      await route.continue();
+    });
+    await signIn();
+    await page.getByRole('button', { name: 'Create token' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create an API token' });
+    await dialog.getByLabel('Name', { exact: true }).waitFor();
+    await expect.poll(focusedName).toBe('name');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  }, STEP_MS);
+
   it('rotates a token with a grace period, then disables and enables it', async () => {
     await signIn();
     await page.setViewportSize({ width: 1400, height: 900 });

@@ -101,7 +101,7 @@ function CreateTokenForm({ organization, clientId, onDone, onIssued }: { organiz
 
   return (
     <form onSubmit={submit} noValidate className="form">
-      <NameField value={name} error={fieldError('name')} onChange={setName} />
+      <NameField value={name} error={fieldError('name')} onChange={setName} autoFocus />
 
       <fieldset className="field">
         <legend>Expiration</legend>

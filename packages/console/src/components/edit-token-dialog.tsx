@@ -78,7 +78,7 @@ function EditTokenForm({ token, organization, onDone }: { token: Token; organiza
 
   return (
     <form onSubmit={submit} noValidate className="form">
-      <NameField value={name} error={fieldError('name')} onChange={setName} />
+      <NameField value={name} error={fieldError('name')} onChange={setName} autoFocus />
       <ScopePicker catalog={catalog.data as Catalog} grantable={grantable} presets={presets} error={fieldError('scopes')} {...scopes} />
       <ResourcePicker resources={resources.data ?? []} value={chosen} onChange={setChosen} error={fieldError('resources')} />
       <RestrictionFields value={restrictions} open={hasRestrictions} fieldError={fieldError} onChange={setRestrictions} />

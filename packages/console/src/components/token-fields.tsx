@@ -68,10 +68,15 @@ export function formProblem(error: Error | null) {
   return { fieldError, generalError };
 }
 
-export function NameField({ value, error, onChange }: { value: string; error: string | undefined; onChange(value: string): void }) {
+/**
+ * `autoFocus` for a form that opens a dialog: the form may render after the
+ * dialog opened (once the scope catalog has loaded), when the dialog's own
+ * initial focus found nothing to focus, so the field takes focus itself.
+ */
+export function NameField({ value, error, onChange, autoFocus = false }: { value: string; error: string | undefined; onChange(value: string): void; autoFocus?: boolean }) {
   return (
     <Field label="Name" hint="Letters, digits, spaces, dots, dashes and underscores; say where it is used, e.g. “CI deploy”." error={error}>
-      <input type="text" name="name" autoComplete="off" required maxLength={64} value={value} onChange={(e) => onChange(e.target.value)} />
+      <input type="text" name="name" autoComplete="off" required maxLength={64} value={value} autoFocus={autoFocus} onChange={(e) => onChange(e.target.value)} />
     </Field>
   );
 }
