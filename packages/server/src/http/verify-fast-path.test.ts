@@ -244,6 +244,28 @@ describe('POST /api/v1/verify fast path', () => {
       expect(s.answered()).toBe(1);
     });
 
+    it('answers a repeated question from what is true now: a PATCH shows in the next X-Keyward headers, a revoke in the next refusal', async () => {
+      const s = await start();
+      const token = await passwordToken(s.app, { scopes: ['scans:read', 'scans:write'] });
+      const other = await passwordToken(s.app, { scopes: ['scans:read'] });
+      const ask = (presented: string) => s.authz('?scopes=scans:read', presented, 'http');
+      expect((await ask(token.token)).headers['x-keyward-scopes']).toBe('scans:read scans:write');
+      // The same question about another token is answered for that token.
+      const second = await ask(other.token);
+      expect(second.headers['x-keyward-token-id']).toBe(other.id);
+      expect(second.headers['x-keyward-scopes']).toBe('scans:read');
+
+      const patched = await s.app.app.inject({ method: 'PATCH', url: `/api/v1/tokens/${token.id}`, headers: bearer(s.owner), payload: { scopes: ['scans:read'] } });
+      expect(patched.statusCode, patched.body).toBe(200);
+      const afterPatch = await ask(token.token);
+      expect(afterPatch.statusCode).toBe(200);
+      expect(afterPatch.headers['x-keyward-scopes']).toBe('scans:read');
+
+      await s.app.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${token.id}`, headers: bearer(s.owner) });
+      expectInvalidToken(await ask(token.token));
+      expect(s.answered()).toBe(4);
+    });
+
     it('refuses an unknown, a revoked and a malformed token with a Bearer challenge, as the route does', async () => {
       const s = await start();
       const revoked = await passwordToken(s.app, { scopes: ['scans:read'] });

@@ -29,6 +29,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import proxyAddr from '@fastify/proxy-addr';
 import { requireScope, type RequestFacts } from '@keyward/core';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -58,6 +59,8 @@ const DECIMAL = /^\d{1,9}$/;
 /** Fastify's own JSON parser refuses these keys (prototype poisoning); so does this one. */
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
 const HSTS = 'max-age=31536000; includeSubDomains';
+/** Longer forward-auth URLs are parsed on every request rather than kept. */
+const MAX_REMEMBERED_URL = 1024;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -85,6 +88,8 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
   // Fastify's trust function for the same KEYWARD_TRUSTED_PROXIES: the same client address and protocol.
   const trust = config.trustedProxies.length > 0 ? proxyAddr.compile(config.trustedProxies) : null;
   let answered = 0;
+  // Parsed forward-auth questions by URL: a gateway route asks the same one on every request.
+  const questions = new LRUCache<string, AuthzQuestion>({ max: 1000 });
 
   function clientAddress(req: IncomingMessage): string | null {
     if (!trust) return req.socket.remoteAddress ?? null;
@@ -135,6 +140,14 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
 
   /** A forward-auth request's question, or null when its query is one for the route to refuse. */
   function authzQuestionOf(url: string): AuthzQuestion | null {
+    const known = questions.get(url);
+    if (known) return known;
+    const question = parseAuthzQuestion(url);
+    if (question && url.length <= MAX_REMEMBERED_URL) questions.set(url, question);
+    return question;
+  }
+
+  function parseAuthzQuestion(url: string): AuthzQuestion | null {
     const values: Record<string, string> = {};
     const query = url.indexOf('?');
     if (query !== -1) {

@@ -191,32 +191,51 @@ export async function answerVerify(verifier: AppContext['verifier'], body: Verif
 
 /** The forward-auth answer for a refusal: the status a gateway passes on to its client. */
 function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: readonly string[]; require?: string | undefined }): never {
+  throw withoutStack(() => forwardAuthRefusal(outcome, required));
+}
+
+/**
+ * Makes an error with no stack trace. A refusal is an expected answer, not a
+ * fault: capturing its stack (through the request's async frames) cost more
+ * than the rest of a forward-auth refusal, and no one reads it.
+ */
+function withoutStack(make: () => Error): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+function forwardAuthRefusal(outcome: VerifyOutcome, required: { scopes: readonly string[]; require?: string | undefined }): Error {
   const { result } = outcome;
   switch (result.code) {
     case 'INSUFFICIENT_SCOPE': {
       const held = outcome.compiled?.scopeSet ?? new Set<string>();
       const missing = required.scopes.find((scope) => !held.has(scope)) ?? (required.require ? missingScopesFor(parseRequireExpression(required.require), held)[0] : undefined);
-      throw new InsufficientScopeError(missing ?? 'unknown');
+      return new InsufficientScopeError(missing ?? 'unknown');
     }
     case 'FORBIDDEN_RESOURCE':
-      throw new ForbiddenError('The token may not touch this resource.');
+      return new ForbiddenError('The token may not touch this resource.');
     case 'IP_NOT_ALLOWED':
-      throw new ForbiddenError('The token may not be used from this address.');
+      return new ForbiddenError('The token may not be used from this address.');
     case 'USAGE_EXCEEDED':
-      throw new ForbiddenError("The token's usage quota is spent.");
+      return new ForbiddenError("The token's usage quota is spent.");
     case 'RATE_LIMITED':
-      if (result.rateLimit) throw tokenRateLimited(outcome.retryAfterSeconds ?? 1, result.rateLimit);
-      throw new RateLimitedError(outcome.retryAfterSeconds ?? 60, 'Too many failed attempts from this address; try again later.');
+      if (result.rateLimit) return tokenRateLimited(outcome.retryAfterSeconds ?? 1, result.rateLimit);
+      return new RateLimitedError(outcome.retryAfterSeconds ?? 60, 'Too many failed attempts from this address; try again later.');
     case 'MALFORMED':
-      throw new UnauthenticatedError('The token is malformed.', 'invalid');
+      return new UnauthenticatedError('The token is malformed.', 'invalid');
     case 'EXPIRED':
-      throw new UnauthenticatedError('The token has expired.', 'invalid');
+      return new UnauthenticatedError('The token has expired.', 'invalid');
     case 'REVOKED':
-      throw new UnauthenticatedError('The token has been revoked.', 'invalid');
+      return new UnauthenticatedError('The token has been revoked.', 'invalid');
     case 'DISABLED':
-      throw new UnauthenticatedError('The token is disabled.', 'invalid');
+      return new UnauthenticatedError('The token is disabled.', 'invalid');
     default:
-      throw new UnauthenticatedError('The token is not valid.', 'invalid');
+      return new UnauthenticatedError('The token is not valid.', 'invalid');
   }
 }
 
@@ -264,7 +283,7 @@ export function authzQuestion(query: AuthzQueryValues): AuthzQuestion {
  * headers of a 200, or a thrown error that is the refusal's answer (401, 403,
  * 429). The route and the fast path both answer with it.
  */
-export async function answerAuthz(verifier: AppContext['verifier'], deps: AppContext['deps'], token: string, question: AuthzQuestion, request: RequestFacts): Promise<Record<string, string>> {
+export async function answerAuthz(verifier: AppContext['verifier'], deps: AppContext['deps'], token: string, question: AuthzQuestion, request: RequestFacts): Promise<Readonly<Record<string, string>>> {
   const outcome = await verifier.verify(
     token,
     { scopes: question.scopes, require: question.check, resource: question.resource, ip: request.ip },
@@ -273,12 +292,30 @@ export async function answerAuthz(verifier: AppContext['verifier'], deps: AppCon
   const verified = outcome.result.token;
   if (!outcome.result.valid || !verified) return refuseForwardAuth(outcome, { scopes: question.scopes, require: question.require });
   const state = outcome.result.rateLimit;
-  const headers: Record<string, string> = state ? rateLimitHeaders({ limit: state.limit, remaining: state.remaining, resetSeconds: Math.ceil((state.resetAt.getTime() - deps.now().getTime()) / 1000) }) : {};
-  headers['x-keyward-token-id'] = verified.id;
-  headers['x-keyward-owner'] = `${verified.owner.type}:${verified.owner.id}`;
-  headers['x-keyward-organization'] = verified.organizationId;
-  headers['x-keyward-scopes'] = verified.scopes.join(' ');
-  headers['x-keyward-resources'] = verified.resources.map((resource) => resource.id).join(',');
+  if (!state) return tokenHeadersOf(verified);
+  const headers = rateLimitHeaders({ limit: state.limit, remaining: state.remaining, resetSeconds: Math.ceil((state.resetAt.getTime() - deps.now().getTime()) / 1000) });
+  return Object.assign(headers, tokenHeadersOf(verified));
+}
+
+/**
+ * The X-Keyward-* headers of a VALID forward-auth answer. A cached token's
+ * verified view is one object for the entry's life (as for `validAnswers`), so
+ * they are built once per entry, not joined again on every request.
+ */
+const tokenHeaders = new WeakMap<VerifiedToken, Readonly<Record<string, string>>>();
+
+function tokenHeadersOf(verified: VerifiedToken): Readonly<Record<string, string>> {
+  let headers = tokenHeaders.get(verified);
+  if (!headers) {
+    headers = Object.freeze({
+      'x-keyward-token-id': verified.id,
+      'x-keyward-owner': `${verified.owner.type}:${verified.owner.id}`,
+      'x-keyward-organization': verified.organizationId,
+      'x-keyward-scopes': verified.scopes.join(' '),
+      'x-keyward-resources': verified.resources.map((resource) => resource.id).join(','),
+    });
+    tokenHeaders.set(verified, headers);
+  }
   return headers;
 }
 
