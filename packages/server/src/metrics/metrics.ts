@@ -38,6 +38,12 @@ export interface Metrics {
   watch(sources: GaugeSources): void;
 }
 
+interface VerificationCount {
+  entryPoint: EntryPoint;
+  code: VerifyCode;
+  count: number;
+}
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service: 'keyward' });
@@ -59,14 +65,14 @@ export function createMetrics(): Metrics {
   // Verifications and cache lookups happen hundreds of thousands of times a
   // second: each is a plain integer increment here, handed to prom-client
   // when /metrics is scraped (collect), so the counters read the same.
-  const verificationCounts = new Map<string, { entryPoint: EntryPoint; code: VerifyCode; count: number }>();
+  const verificationCounts: VerificationCount[] = [];
   new Counter({
     name: 'keyward_verifications_total',
     help: 'Token verifications by entry point (verify, introspect, authz, management) and outcome code.',
     labelNames: ['entry_point', 'code'] as const,
     registers: [registry],
     collect() {
-      for (const counted of verificationCounts.values()) {
+      for (const counted of verificationCounts) {
         if (counted.count === 0) continue;
         this.inc({ entry_point: counted.entryPoint, code: counted.code }, counted.count);
         counted.count = 0;
@@ -159,20 +165,24 @@ export function createMetrics(): Metrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const requestHistograms = new Map<string, HistogramSeries>();
-  const durationHistograms = new Map<string, HistogramSeries>();
+  // Bound label children, found by the labels themselves (constant strings and
+  // status numbers, whose hashes are kept) rather than by a key string built on
+  // every request: these run on every request and every verification.
+  const requestHistograms = new Map<string, Map<string, Map<number, HistogramSeries>>>();
+  const entryPoints = new Map<EntryPoint, { histogram: HistogramSeries; counts: Map<VerifyCode, VerificationCount> }>();
   return {
     registry,
     verification: {
       verified(entryPoint, code, seconds) {
-        const key = `${entryPoint}|${code}`;
-        let counted = verificationCounts.get(key);
-        if (!counted) verificationCounts.set(key, (counted = { entryPoint, code, count: 0 }));
+        let series = entryPoints.get(entryPoint);
+        if (!series) entryPoints.set(entryPoint, (series = { histogram: verifyDuration.labels(entryPoint), counts: new Map() }));
+        let counted = series.counts.get(code);
+        if (!counted) {
+          series.counts.set(code, (counted = { entryPoint, code, count: 0 }));
+          verificationCounts.push(counted);
+        }
         counted.count++;
-        // Bound label children, looked up once: this runs on every verification.
-        let histogram = durationHistograms.get(entryPoint);
-        if (!histogram) durationHistograms.set(entryPoint, (histogram = verifyDuration.labels(entryPoint)));
-        histogram.observe(seconds);
+        series.histogram.observe(seconds);
       },
       cache(result) {
         cacheCounts[result]++;
@@ -185,9 +195,12 @@ export function createMetrics(): Metrics {
     },
     observeRequest(method, route, statusCode, seconds) {
       // Route patterns, methods and statuses are few: bind each combination once.
-      const key = `${method} ${route} ${statusCode}`;
-      let histogram = requestHistograms.get(key);
-      if (!histogram) requestHistograms.set(key, (histogram = duration.labels(method, route, String(statusCode))));
+      let methods = requestHistograms.get(route);
+      if (!methods) requestHistograms.set(route, (methods = new Map()));
+      let statuses = methods.get(method);
+      if (!statuses) methods.set(method, (statuses = new Map()));
+      let histogram = statuses.get(statusCode);
+      if (!histogram) statuses.set(statusCode, (histogram = duration.labels(method, route, String(statusCode))));
       histogram.observe(seconds);
     },
     countProblem(code) {

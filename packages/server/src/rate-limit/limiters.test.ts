@@ -223,5 +223,12 @@ describe('clientKeyOf', () => {
     expect(clientKeyOf('::ffff:192.0.2.7')).toBe('192.0.2.7');
     expect(clientKeyOf('192.0.2.7')).toBe('192.0.2.7');
   });
+
+  it('gives an IPv6 address the same key when asked again (kept), and leaves what does not parse as it is', () => {
+    expect(clientKeyOf('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(clientKeyOf('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(clientKeyOf('not:an:address')).toBe('not:an:address');
+    expect(clientKeyOf('not:an:address')).toBe('not:an:address');
+  });
 });
 

@@ -3,6 +3,7 @@
 // cannot multiply its attempts by the number of replicas.
 import { RateLimitedError, UnauthenticatedError, normalizeCidr, normalizeEmail, type RateLimitWindow } from '@keyward/core';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config/config.ts';
 
@@ -109,15 +110,24 @@ export function createLimiters(config: { passwordFlow: RateLimitConfig; loginPer
  * IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
  */
 export function clientKeyOf(ip: string): string {
+  // Every verification from an address asks: an IPv4 address, the common case, is its own key.
+  if (!ip.includes(':')) return ip;
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
   if (mapped?.[1]) return mapped[1];
-  if (!ip.includes(':')) return ip;
-  try {
-    return normalizeCidr(`${ip}/64`);
-  } catch {
-    return ip;
+  let key = ipv6Keys.get(ip);
+  if (key === undefined) {
+    try {
+      key = normalizeCidr(`${ip}/64`);
+    } catch {
+      key = ip;
+    }
+    ipv6Keys.set(ip, key);
   }
+  return key;
 }
+
+/** IPv6 addresses' /64 keys, kept: normalizing one costs more than the rest of a cached verification. */
+const ipv6Keys = new LRUCache<string, string>({ max: 10_000 });
 
 /**
  * Runs one password check under the per-account limits. Attempts are counted
