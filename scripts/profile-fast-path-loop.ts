@@ -13,6 +13,9 @@
 // checkouts sharing this one's node_modules, to compare versions of the code in
 // one process: their rounds alternate, so they share the machine's moods.
 // KEYWARD_PROFILE_ROUNDS (11) and KEYWARD_PROFILE_REQUESTS (10,000 a round) change the plan.
+// KEYWARD_PROFILE_EVICT_KB (0) reads that many KB of other memory before each
+// request, as the HTTP stack's work between two requests would, and subtracts
+// the time of the reads alone: what the same work costs with colder caches.
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -32,6 +35,23 @@ function setting(name: string, fallback: number): number {
 
 const rounds = setting('KEYWARD_PROFILE_ROUNDS', 11);
 const requestsPerRound = setting('KEYWARD_PROFILE_REQUESTS', 10_000);
+const evictKb = process.env.KEYWARD_PROFILE_EVICT_KB === undefined || process.env.KEYWARD_PROFILE_EVICT_KB === '0' ? 0 : setting('KEYWARD_PROFILE_EVICT_KB', 0);
+// One read per 64-byte cache line, over a buffer far larger than the span read, so each read starts elsewhere.
+const evictLines = (evictKb * 1024) / 64;
+const elsewhere = new Float64Array(evictLines > 0 ? 8 * 8 * evictLines * 8 : 0);
+let evictFrom = 0;
+let evictSink = 0;
+function evict(): void {
+  for (let line = 0; line < evictLines; line += 1) evictSink += elsewhere[((evictFrom + line) * 8) % elsewhere.length]!;
+  evictFrom = (evictFrom + evictLines) % (elsewhere.length / 8);
+}
+/** Microseconds of {@link evict} alone, to subtract. */
+function evictMicros(count: number): number {
+  if (evictLines === 0) return 0;
+  const started = performance.now();
+  for (let index = 0; index < count; index += 1) evict();
+  return ((performance.now() - started) * 1000) / count;
+}
 const here = path.resolve(import.meta.dirname, '..');
 const trees = (process.env.KEYWARD_PROFILE_TREES ?? here).split(',').map((tree) => path.resolve(tree));
 const QUESTION_SCOPES = ['scans:read'];
@@ -84,10 +104,11 @@ async function prepare(tree: string): Promise<Target> {
   const run = async (count: number) => {
     const started = performance.now();
     for (let index = 0; index < count; index += 1) {
+      if (evictLines > 0) evict();
       const status = await one();
       if (status !== 200) throw new Error(`a request was answered ${status}`);
     }
-    return ((performance.now() - started) * 1000) / count;
+    return ((performance.now() - started) * 1000) / count - evictMicros(count);
   };
   // Every token cached (or known unknown), the code compiled.
   await run(bodies.length * 2);
@@ -103,8 +124,9 @@ try {
     for (const target of round % 2 === 0 ? targets : [...targets].reverse()) perRound.get(target.tree)!.push(await target.run(requestsPerRound));
   }
   for (const [tree, micros] of perRound) {
-    process.stdout.write(`${JSON.stringify({ tree, requestsPerRound, medianMicrosPerRequest: Number(median(micros).toFixed(2)), rounds: micros.map((value) => Number(value.toFixed(2))) })}\n`);
+    process.stdout.write(`${JSON.stringify({ tree, requestsPerRound, evictKb, medianMicrosPerRequest: Number(median(micros).toFixed(2)), rounds: micros.map((value) => Number(value.toFixed(2))) })}\n`);
   }
+  if (evictSink === Number.MAX_VALUE) process.stdout.write('\n');
 } finally {
   for (const { instance } of targets) {
     await instance.app.close();
