@@ -50,7 +50,7 @@ const ROWS_PER_INSERT = 500;
 /** Commits every 50,000 rows, so the WAL is checkpointed along the way rather than growing to the whole table. */
 const ROWS_PER_TRANSACTION = 50_000;
 const SCOPES = ['scans:read', 'clearances:read'];
-const QUESTION_SCOPES = ['scans:read'];
+export const QUESTION_SCOPES = ['scans:read'];
 const MB = 1_000_000;
 const run = promisify(execFile);
 
