@@ -174,6 +174,22 @@ describe('isWellFormedToken', () => {
     );
   });
 
+  it('accepts every generated token, for any valid prefix (the checksum agrees with zlib\'s CRC32)', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z][a-z0-9]{0,15}(_[a-z0-9]{1,16}){0,3}$/), (prefix) => {
+        const prefixes = { personal: prefix, client: 'kw_other' };
+        expect(isWellFormedToken(generateToken(prefix), prefixes)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses tokens under a configured prefix that is not a valid one', () => {
+    const token = generateToken('kw_pat');
+    const invalid = { personal: 'KW_pat', client: 'kw_svc' };
+    expect(isWellFormedToken(`KW_pat${token.slice(6, -6)}${encodeBase62Fixed(crc32(`KW_pat${token.slice(6, -6)}`), 6)}`, invalid)).toBe(false);
+  });
+
   it('accepts tokens whose checksum starts with zero digits', () => {
     // About one token in 62 has a leading "0" in its checksum; 5,000 give dozens.
     const padded = Array.from({ length: 5_000 }, () => generateToken('kw_pat')).filter((token) => token.at(-6) === '0');

@@ -26,6 +26,17 @@ const TOKEN_TAIL_LENGTH = TOKEN_BODY_LENGTH + TOKEN_CHECKSUM_LENGTH;
 const MAX_TOKEN_LENGTH = 200;
 
 const PREFIX_RE = /^[a-z][a-z0-9]{0,15}(_[a-z0-9]{1,16}){0,3}$/;
+/** Configured prefixes already found valid: a verification asks again each time, a regex test costs more than the lookup. */
+const validPrefixes = new Set<string>();
+const MAX_REMEMBERED_PREFIXES = 64;
+
+/** The configured prefix, if valid: checked once, then remembered. */
+function isKnownValidPrefix(prefix: string): boolean {
+  if (validPrefixes.has(prefix)) return true;
+  if (!isValidTokenPrefix(prefix)) return false;
+  if (validPrefixes.size < MAX_REMEMBERED_PREFIXES) validPrefixes.add(prefix);
+  return true;
+}
 
 export function isValidTokenPrefix(prefix: string): boolean {
   return typeof prefix === 'string' && PREFIX_RE.test(prefix);
@@ -70,6 +81,17 @@ const BASE62_VALUE = new Int8Array(128).fill(-1);
 for (let digit = 0; digit < BASE62_ALPHABET.length; digit++) BASE62_VALUE[BASE62_ALPHABET.charCodeAt(digit)] = digit;
 const UNDERSCORE = 0x5f;
 
+// CRC-32 (the IEEE polynomial, as zlib's crc32), one table lookup per byte.
+// The checked part of a token is ASCII by then, so each character code is its
+// UTF-8 byte: the sum is computed in the same pass as the base62 check, with no
+// substring and no call into zlib (token-format.test.ts checks it against zlib's).
+const CRC32_TABLE = new Int32Array(256);
+for (let byte = 0; byte < 256; byte++) {
+  let crc = byte;
+  for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
+  CRC32_TABLE[byte] = crc;
+}
+
 function kindOf(token: string, prefixes: TokenPrefixes): TokenKind | null {
   if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return null;
   // The tail is base62 (no "_"), so the separator sits at a fixed distance from the end.
@@ -79,13 +101,17 @@ function kindOf(token: string, prefixes: TokenPrefixes): TokenKind | null {
   if (separator === prefixes.personal.length && token.startsWith(prefixes.personal)) kind = 'personal';
   else if (separator === prefixes.client.length && token.startsWith(prefixes.client)) kind = 'client';
   else return null;
-  if (!isValidTokenPrefix(kind === 'personal' ? prefixes.personal : prefixes.client)) return null;
+  // A valid prefix is ASCII, as the "_" after it.
+  if (!isKnownValidPrefix(kind === 'personal' ? prefixes.personal : prefixes.client)) return null;
+  let crc = -1;
+  for (let index = 0; index <= separator; index++) crc = CRC32_TABLE[(crc ^ token.charCodeAt(index)) & 0xff]! ^ (crc >>> 8);
   // The body must be base62; the checksum digits are read as one number and
   // compared with the CRC32 (fixed-width base62 has one spelling per number).
   const checksumStart = token.length - TOKEN_CHECKSUM_LENGTH;
   for (let index = separator + 1; index < checksumStart; index++) {
     const code = token.charCodeAt(index);
     if (code >= 128 || BASE62_VALUE[code]! < 0) return null;
+    crc = CRC32_TABLE[(crc ^ code) & 0xff]! ^ (crc >>> 8);
   }
   let checksum = 0;
   for (let index = checksumStart; index < token.length; index++) {
@@ -94,7 +120,7 @@ function kindOf(token: string, prefixes: TokenPrefixes): TokenKind | null {
     if (digit < 0) return null;
     checksum = checksum * 62 + digit;
   }
-  return crc32(token.slice(0, checksumStart)) === checksum ? kind : null;
+  return (crc ^ -1) >>> 0 === checksum ? kind : null;
 }
 
 /** The display hint kept in storage: prefix plus the last 4 characters. */

@@ -76,6 +76,31 @@ export interface CompiledToken extends VerifiableToken {
   readonly clientRateLimit: RateLimitSetting | null;
   /** The answer's token object, built once. */
   readonly verified: VerifiedToken;
+  /**
+   * A cache's bookkeeping of this entry, kept on the entry itself: under load,
+   * a side table keyed by token (a map of 10,000 entries) costs a random memory
+   * read on every verification. The server keeps its pending usage counter,
+   * its pending last use and the text of its VALID answer here. The decision
+   * never reads them; {@link compileToken} leaves them empty.
+   */
+  usageSlot: EntrySlot | null;
+  lastUseSlot: EntrySlot | null;
+  answerText: string | null;
+}
+
+/**
+ * A buffer's record kept on the cache entry it counts for: current only while
+ * `epoch` is the buffer's own (a buffer starts a new epoch whenever its records
+ * may have left it, so a stale slot is never counted into).
+ */
+export interface EntrySlot {
+  epoch: number;
+}
+
+let lastEpoch = 0;
+/** A new epoch, distinct across every buffer in the process: one buffer's slot never looks current to another. */
+export function nextEpoch(): number {
+  return ++lastEpoch;
 }
 
 /** What a decision is asked, already parsed (a `require` expression arrives compiled). */
@@ -203,6 +228,9 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
       expiresAt: token.expiresAt ? token.expiresAt.toISOString() : null,
       metadata: token.metadata,
     },
+    usageSlot: null,
+    lastUseSlot: null,
+    answerText: null,
   };
 }
 

@@ -59,6 +59,12 @@ const DECIMAL = /^\d{1,9}$/;
 /** Fastify's own JSON parser refuses these keys (prototype poisoning); so does this one. */
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
 const HSTS = 'max-age=31536000; includeSubDomains';
+/**
+ * API_HEADERS as one list of names and values, the form Node's writeHead also
+ * takes: an answer's headers are built by copying it and appending, with no
+ * object spread and no listing of an object's keys.
+ */
+const API_HEADER_LIST: readonly string[] = Object.entries(API_HEADERS).flat();
 /** Longer forward-auth URLs are parsed on every request rather than kept. */
 const MAX_REMEMBERED_URL = 1024;
 
@@ -182,24 +188,31 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     const userAgent = req.headers['user-agent'];
     const facts: RequestFacts = { ip, userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 512) : null, requestId };
     let status = 200;
-    let headers: Record<string, string | number> = { ...API_HEADERS, 'x-request-id': requestId };
+    // The answer's own headers (forward-auth's, a refusal's); none of them is one of API_HEADERS.
+    let own: Readonly<Record<string, string>> | undefined;
+    let type: string | null = null;
     let text = '';
     try {
       const done = await work(facts);
-      if (done.headers) Object.assign(headers, done.headers);
+      own = done.headers;
       if (done.json !== undefined) {
         text = done.json;
-        headers['content-type'] = JSON_TYPE;
+        type = JSON_TYPE;
       }
     } catch (error) {
       const problem = answerProblem(error, { log: requestLog(), usedAuthorization: true, path: route });
       status = problem.problem.status;
       text = JSON.stringify(problem.problem);
-      headers = { ...API_HEADERS, 'x-request-id': requestId, ...problem.headers, 'content-type': PROBLEM_CONTENT_TYPE };
+      own = problem.headers;
+      type = PROBLEM_CONTENT_TYPE;
     }
-    headers['content-length'] = Buffer.byteLength(text);
-    if (isHttps(req)) headers['strict-transport-security'] = HSTS;
-    if (isClosing()) headers.connection = 'close';
+    const headers = API_HEADER_LIST.slice();
+    headers.push('x-request-id', requestId);
+    if (own) for (const name in own) headers.push(name, own[name]!);
+    if (type !== null) headers.push('content-type', type);
+    headers.push('content-length', String(Buffer.byteLength(text)));
+    if (isHttps(req)) headers.push('strict-transport-security', HSTS);
+    if (isClosing()) headers.push('connection', 'close');
     res.writeHead(status, headers);
     res.end(text);
     const seconds = (performance.now() - started) / 1000;

@@ -4,7 +4,7 @@ import type { Database } from '../storage/database.ts';
 import { describeEachDialect } from '../storage/test-databases.ts';
 import { UsageStore, type UsageIncrement } from '../storage/usage-rows.ts';
 import { StatementCounter } from '../testing/statement-counter.ts';
-import { createUsageRecorder, type UsageLog, type UsageRecorder, type UsageSample } from './usage-recorder.ts';
+import { createUsageRecorder, type CounterHolder, type UsageLog, type UsageRecorder, type UsageSample } from './usage-recorder.ts';
 
 const ORG = 'org_a';
 const MINUTE_MS = 60_000;
@@ -21,6 +21,11 @@ function createClock(start = new Date('2026-01-05T10:00:00.000Z')): TestClock {
 
 function sample(code: VerifyCode = 'VALID', tokenId: string | null = 'tok_a', clientId: string | null = null, organizationId = ORG): UsageSample {
   return { organizationId, tokenId, clientId, code };
+}
+
+/** A cached token's stand-in: an object with the slot the recorder keeps its counter in. */
+function holder(): CounterHolder {
+  return { usageSlot: null };
 }
 
 /** A sink that keeps copies of what it was given, and fails while told to. */
@@ -220,7 +225,7 @@ describe('createUsageRecorder', () => {
   it('counts a sample passed with a `same` object exactly like a fresh one, across minutes, flushes, failed writes and drops', async () => {
     const bounded = createUsageRecorder({ store: sink, now: clock.now, log, maxPending: 2 });
     try {
-      const token = {};
+      const token = holder();
       const valid = sample('VALID', 'tok_1');
       const record = (): void => bounded.record(sample('VALID', 'tok_1'), clock.now().getTime(), token);
       record();
@@ -249,10 +254,59 @@ describe('createUsageRecorder', () => {
     }
   });
 
+  it('counts again through a cached token\'s slot only while its counter is pending and of the same minute', async () => {
+    const cached = holder();
+    const at = clock.now().getTime();
+    expect(recorder.countAgain(cached, at)).toBe(false);
+    recorder.record(sample('VALID', 'tok_1'), at, cached);
+    expect(recorder.countAgain(cached, at)).toBe(true);
+    expect(recorder.countAgain(cached, at + MINUTE_MS)).toBe(false);
+    expect(recorder.pendingCount()).toBe(2);
+    await recorder.flush();
+    // The written counter leaves the slot: the cached token neither counts into it nor keeps it alive.
+    expect(cached.usageSlot).toBeNull();
+    expect(recorder.countAgain(cached, at)).toBe(false);
+    expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 2 });
+  });
+
+  it('counts exactly when every cached verification tries its slot first, across minutes, flushes, failed writes and drops', async () => {
+    const bounded = createUsageRecorder({ store: sink, now: clock.now, log, maxPending: 2 });
+    try {
+      const cached = holder();
+      // What the verifier does for a cached token's VALID answer.
+      const verified = (): void => {
+        const at = clock.now().getTime();
+        if (!bounded.countAgain(cached, at)) bounded.record(sample('VALID', 'tok_1'), at, cached);
+      };
+      verified();
+      verified();
+      clock.advance(MINUTE_MS);
+      verified();
+      await bounded.flush();
+      expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 2, [`${T1}|tok_1|VALID`]: 1 });
+
+      sink.written = [];
+      verified();
+      sink.failuresLeft = 1;
+      await expect(bounded.flush()).rejects.toThrow('database unreachable');
+      verified();
+      verified();
+      // tok_2 and tok_3 push both of tok_1's counters out (1 restored, 2 new); the next verification starts another, pushing tok_2 out.
+      bounded.record(sample('VALID', 'tok_2'));
+      bounded.record(sample('VALID', 'tok_3'));
+      verified();
+      expect(bounded.droppedCount()).toBe(4);
+      await bounded.flush();
+      expect(sink.totals()).toEqual({ [`${T1}|tok_3|VALID`]: 1, [`${T1}|tok_1|VALID`]: 1 });
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('starts a write as soon as flushAtPending counters are pending, without waiting for the timer, and loses none of them', async () => {
     const busy = createUsageRecorder({ store: sink, now: clock.now, log, flushAtPending: 3 });
     try {
-      const cached = {};
+      const cached = holder();
       busy.record(sample('VALID', 'tok_1'), clock.now().getTime(), cached);
       busy.record(sample('VALID', 'tok_2'));
       expect(sink.calls).toBe(0);
@@ -299,7 +353,7 @@ describe('createUsageRecorder', () => {
   });
 
   it('counts a late sample of the last minute in that minute, even with a `same` object already counted in the new one', async () => {
-    const cached = {};
+    const cached = holder();
     const lastMinute = clock.now().getTime();
     recorder.record(sample('VALID', 'tok_1'), lastMinute, cached);
     clock.advance(MINUTE_MS);
@@ -384,7 +438,7 @@ describeEachDialect('createUsageRecorder with UsageStore', (open) => {
     const store = new UsageStore(database.db, database.capabilities);
     const clock = createClock();
     const recorder = createUsageRecorder({ store, now: clock.now, log: fakeLog() });
-    const cached = {};
+    const cached = holder();
     try {
       for (let i = 0; i < 3; i += 1) recorder.record(sample('VALID', 'tok_1'), clock.now().getTime(), cached);
       recorder.record(sample('VALID', 'tok_1'));

@@ -3,7 +3,7 @@
 // token, client and code; a timer writes all counters in one batched upsert.
 // Counts therefore reach GET /api/v1/usage after the next flush, at most one
 // flush interval late.
-import type { VerifyCode } from '@keyward/core';
+import { nextEpoch, type EntrySlot, type VerifyCode } from '@keyward/core';
 import type { UsageIncrement } from '../storage/usage-rows.ts';
 
 export interface UsageSample {
@@ -18,6 +18,11 @@ export interface UsageSample {
 /** Where counters go: UsageStore, or a fake in tests. All of a call's counts are written, or none. */
 export interface UsageSink {
   addUsage(increments: readonly UsageIncrement[]): Promise<void>;
+}
+
+/** An object that stands for one sample each time it is passed (a cached token for its VALID answers), with a slot for its counter. */
+export interface CounterHolder {
+  usageSlot: EntrySlot | null;
 }
 
 /** The two pino methods the recorder uses. */
@@ -63,9 +68,16 @@ export interface UsageRecorder {
    * `same`, when given, is an object that stands for this exact sample each
    * time it is passed (a cached token for its VALID answers): the recorder
    * then finds the counter by that object's identity instead of building and
-   * hashing a key on every call. Never pass one object for different samples.
+   * hashing a key on every call, and keeps it in the object's slot for
+   * {@link countAgain}. Never pass one object for different samples.
    */
-  record(sample: UsageSample, atMs?: number, same?: object): void;
+  record(sample: UsageSample, atMs?: number, same?: CounterHolder): void;
+  /**
+   * Counts one more of the sample `same` stood for when it was last recorded,
+   * if that counter is still pending and of `atMs`'s minute, and says whether
+   * it did: no key, no map, no sample object. Otherwise the caller records.
+   */
+  countAgain(same: CounterHolder, atMs: number): boolean;
   /**
    * Writes every counter recorded so far in one batched upsert. Rejects when
    * the write fails; the counts then stay for the next flush. Never runs two
@@ -100,7 +112,11 @@ export const DEFAULT_USAGE_FLUSH_AT_PENDING = 50_000;
  * their key strings, so a key never stands for two minutes.
  */
 type CounterKey = string | object;
-type Counters = Map<CounterKey, UsageIncrement>;
+/** A pending counter; `holder` is the object whose slot points at it, if any. */
+interface Counter extends UsageIncrement, EntrySlot {
+  holder: CounterHolder | null;
+}
+type Counters = Map<CounterKey, Counter>;
 
 /** A counter's key string: what it counts (organization, token, client, code) in which minute. */
 function keyOf(counted: UsageSample, bucketMs: number): string {
@@ -111,12 +127,24 @@ function keyOf(counted: UsageSample, bucketMs: number): string {
 function byKeyString(counters: Counters): Counters {
   const keyed: Counters = new Map();
   for (const [key, counter] of counters) {
+    release(counter);
     const text = typeof key === 'string' ? key : keyOf(counter, counter.bucketStart.getTime());
     const kept = keyed.get(text);
     if (kept) kept.count += counter.count;
     else keyed.set(text, counter);
   }
   return keyed;
+}
+
+/** Empties the slot of a counter's holder, so a cached token neither counts into it again nor keeps it alive. */
+function release(counter: Counter): void {
+  if (counter.holder !== null && counter.holder.usageSlot === counter) counter.holder.usageSlot = null;
+  counter.holder = null;
+}
+
+/** What the store is given: the counter's fields, without the recorder's bookkeeping. */
+function incrementOf(counter: Counter): UsageIncrement {
+  return { bucketStart: counter.bucketStart, organizationId: counter.organizationId, tokenId: counter.tokenId, clientId: counter.clientId, code: counter.code, count: counter.count };
 }
 
 export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorder {
@@ -134,12 +162,20 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
   let lastWriteFailed = false;
   /** The minute that object keys in `pending` stand for. */
   let currentBucketMs = -1;
+  /**
+   * A counter in a holder's slot is counted into only while its epoch is this
+   * one: a new epoch starts whenever a counter may have left `pending` (a
+   * write, a drop, a restore) or the minute turned.
+   */
+  let epoch = nextEpoch();
 
   function dropOldest(counters: Counters): number {
     const oldest = counters.entries().next();
     if (oldest.done) return 0;
     const [key, counter] = oldest.value;
     counters.delete(key);
+    release(counter);
+    epoch = nextEpoch();
     dropped += counter.count;
     droppedUnlogged += counter.count;
     return counter.count;
@@ -152,27 +188,45 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     return bucketStart;
   }
 
-  function record(sample: UsageSample, atMs: number = now().getTime(), same?: object): void {
+  function countAgain(same: CounterHolder, atMs: number): boolean {
+    const counter = same.usageSlot as Counter | null;
+    if (counter === null || counter.epoch !== epoch || Math.floor(atMs / MINUTE_MS) * MINUTE_MS !== currentBucketMs) return false;
+    counter.count += 1;
+    pendingSamples += 1;
+    return true;
+  }
+
+  function record(sample: UsageSample, atMs: number = now().getTime(), same?: CounterHolder): void {
     const bucketMs = Math.floor(atMs / MINUTE_MS) * MINUTE_MS;
     if (bucketMs > currentBucketMs) {
       // Once a minute: the last minute's object keys would otherwise stand for this one.
       pending = byKeyString(pending);
       currentBucketMs = bucketMs;
+      epoch = nextEpoch();
     }
     // A sample of an earlier minute (its clock was read before a slow lookup) is counted under its key string.
-    const key: CounterKey = same !== undefined && bucketMs === currentBucketMs ? same : keyOf(sample, bucketMs);
-    const counter = pending.get(key);
+    const holder = same !== undefined && bucketMs === currentBucketMs ? same : null;
+    const key: CounterKey = holder ?? keyOf(sample, bucketMs);
+    let counter = pending.get(key);
     pendingSamples += 1;
+    const added = counter === undefined;
     if (counter) {
       counter.count += 1;
-      return;
+    } else {
+      if (pending.size >= maxPending) pendingSamples -= dropOldest(pending);
+      counter = { bucketStart: bucketStartOf(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1, epoch, holder };
+      pending.set(key, counter);
     }
-    if (pending.size >= maxPending) pendingSamples -= dropOldest(pending);
-    pending.set(key, { bucketStart: bucketStartOf(bucketMs), organizationId: sample.organizationId, tokenId: sample.tokenId, clientId: sample.clientId, code: sample.code, count: 1 });
+    if (holder !== null) {
+      // Counted into directly next time (countAgain), while it stays pending.
+      counter.epoch = epoch;
+      counter.holder = holder;
+      holder.usageSlot = counter;
+    }
     // Volume does not wait for the timer; while a write is under way (or failing) the buffer holds the rest.
     // Last, so this sample is wholly in the batch the write takes.
     // After a failed write, only the timer tries again: a database that is down is not asked on every verification.
-    if (pending.size >= flushAtPending && running === null && closing === null && !lastWriteFailed) flushInBackground();
+    if (added && pending.size >= flushAtPending && running === null && closing === null && !lastWriteFailed) flushInBackground();
   }
 
   function flushInBackground(): void {
@@ -190,11 +244,13 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     if (batch.size === 0) return logDropped();
     // Counting goes on in a fresh map while the batch is written.
     pending = new Map();
+    epoch = nextEpoch();
+    for (const counter of batch.values()) release(counter);
     inFlightSamples = pendingSamples;
     pendingSamples = 0;
     const started = performance.now();
     try {
-      await store.addUsage([...batch.values()]);
+      await store.addUsage([...batch.values()].map(incrementOf));
       lastWriteFailed = false;
       options.onFlush?.({ count: batch.size, seconds: (performance.now() - started) / 1000 });
     } catch (error) {
@@ -213,6 +269,7 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
       pendingSamples += inFlightSamples;
       while (restored.size > maxPending) pendingSamples -= dropOldest(restored);
       pending = restored;
+      epoch = nextEpoch();
       throw error;
     } finally {
       inFlightSamples = 0;
@@ -260,5 +317,5 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     return closing;
   }
 
-  return { record, flush, close, pendingCount, droppedCount: () => dropped };
+  return { record, countAgain, flush, close, pendingCount, droppedCount: () => dropped };
 }

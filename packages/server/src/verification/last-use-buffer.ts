@@ -1,7 +1,18 @@
 // lastUsedAt / lastUsedIp off the request path: a verification only notes the
 // use in memory; a timer writes each token's latest use at most once per
 // interval, in one transaction, and close() writes what is left.
+import { nextEpoch, type EntrySlot } from '@keyward/core';
 import type { LastUse } from '../storage/verification-rows.ts';
+
+/** A token's cache entry, whose slot keeps its pending use. */
+export interface LastUseHolder {
+  lastUseSlot: EntrySlot | null;
+}
+
+/** A pending use; `holder` is the entry whose slot points at it, if any. */
+interface PendingUse extends LastUse, EntrySlot {
+  holder: LastUseHolder | null;
+}
 
 export interface LastUseBufferOptions {
   write(uses: readonly LastUse[]): Promise<void>;
@@ -12,7 +23,12 @@ export interface LastUseBufferOptions {
 
 export class LastUseBuffer {
   /** Token id → its latest use, kept as numbers until a flush writes them. */
-  private pending = new Map<string, LastUse>();
+  private pending = new Map<string, PendingUse>();
+  /**
+   * A use in a holder's slot is updated directly only while its epoch is this
+   * one; each flush starts a new epoch (the pending uses leave for the write).
+   */
+  private epoch = nextEpoch();
   private readonly options: LastUseBufferOptions;
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | null = null;
@@ -23,14 +39,33 @@ export class LastUseBuffer {
     this.timer.unref();
   }
 
-  /** O(1), synchronous, no allocation for a token already pending: the latest use of each token wins. */
-  record(tokenId: string, atMs: number, ip: string | null): void {
-    const pending = this.pending.get(tokenId);
+  /**
+   * O(1), synchronous, no allocation for a token already pending: the latest
+   * use of each token wins. A `holder` (the token's cache entry) keeps the
+   * pending use in its slot, so the next use of the same entry updates it
+   * without looking it up.
+   */
+  record(tokenId: string, atMs: number, ip: string | null, holder?: LastUseHolder): void {
+    if (holder !== undefined) {
+      const kept = holder.lastUseSlot as PendingUse | null;
+      if (kept !== null && kept.epoch === this.epoch) {
+        kept.atMs = atMs;
+        kept.ip = ip;
+        return;
+      }
+    }
+    let pending = this.pending.get(tokenId);
     if (pending) {
       pending.atMs = atMs;
       pending.ip = ip;
     } else {
-      this.pending.set(tokenId, { tokenId, atMs, ip });
+      pending = { tokenId, atMs, ip, epoch: this.epoch, holder: null };
+      this.pending.set(tokenId, pending);
+    }
+    if (holder !== undefined) {
+      pending.epoch = this.epoch;
+      pending.holder = holder;
+      holder.lastUseSlot = pending;
     }
   }
 
@@ -44,6 +79,12 @@ export class LastUseBuffer {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    this.epoch = nextEpoch();
+    // Cached tokens neither update these uses again nor keep them alive; a failed write puts them back below.
+    for (const use of batch.values()) {
+      if (use.holder !== null && use.holder.lastUseSlot === use) use.holder.lastUseSlot = null;
+      use.holder = null;
+    }
     const started = performance.now();
     this.flushing = this.options
       // The pending entries themselves: a flush of many tokens makes no object per use.

@@ -26,7 +26,29 @@ describe('TokenCache', () => {
     expect(cache.lookup('key-1', clock.now)).toEqual({ kind: 'hit', compiled: token });
     clock.now = START + 60_000;
     expect(cache.lookup('key-1', clock.now)).toEqual({ kind: 'miss' });
-    expect(cache.size).toBe(0);
+    // The next fill replaces the expired entry in place.
+    cache.fill('key-1', token, cache.generation);
+    expect(cache.size).toBe(1);
+  });
+
+  it('answers every hit, whether or not the hit moves its entry to the recent end', () => {
+    const { cache } = cacheWithClock({});
+    const token = compiled('tok_1');
+    cache.fill('key-1', token, cache.generation);
+    for (let i = 0; i < 20; i += 1) expect(cache.lookup('key-1')).toEqual({ kind: 'hit', compiled: token });
+  });
+
+  it('keeps an entry used often over ones filled after it when full, and evicts the least recently moved', () => {
+    const { cache } = cacheWithClock({ max: 3 });
+    const often = compiled('tok_often');
+    cache.fill('often', often, cache.generation);
+    cache.fill('a', compiled('tok_a'), cache.generation);
+    cache.fill('b', compiled('tok_b'), cache.generation);
+    // Eight hits include one that moves it to the recent end.
+    for (let i = 0; i < 8; i += 1) cache.lookup('often');
+    cache.fill('c', compiled('tok_c'), cache.generation);
+    expect(cache.lookup('often')).toEqual({ kind: 'hit', compiled: often });
+    expect(cache.lookup('a')).toEqual({ kind: 'miss' });
   });
 
   it('remembers an unknown key for the negative TTL only', () => {

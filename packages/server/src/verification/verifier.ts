@@ -27,6 +27,7 @@ import { hash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { clientKeyOf } from '../rate-limit/limiters.ts';
 import type { VerificationStore } from '../storage/verification-rows.ts';
+import type { UsageRecorder } from '../usage/usage-recorder.ts';
 import { LastUseBuffer } from './last-use-buffer.ts';
 import { RecordCompactor } from './record-compactor.ts';
 import { TokenCache } from './token-cache.ts';
@@ -55,7 +56,7 @@ export interface VerifierOptions {
   cache?: { max?: number; ttlMs?: number; negativeTtlMs?: number };
   lastUseIntervalMs?: number;
   /** Where usage counts go (buffered by the recorder). */
-  usage?: { record(sample: UsageSample, atMs?: number, same?: object): void } | undefined;
+  usage?: Pick<UsageRecorder, 'record' | 'countAgain'> | undefined;
   observer?: VerificationObserver | undefined;
 }
 
@@ -145,16 +146,20 @@ export class Verifier {
     if (organizationId !== undefined && context.entryPoint !== 'management') {
       // Another organization's token is counted in the caller's organization as NOT_FOUND, never in the token's.
       const own = compiled !== null && compiled.organizationId === organizationId && result.code !== 'NOT_FOUND';
-      const sample: UsageSample = {
-        organizationId: input.organizationId ?? organizationId,
-        tokenId: own ? compiled.id : null,
-        clientId: own ? clientIdOf(compiled) : null,
-        code: result.code,
-      };
-      // A cached token's VALID answers are always the same sample: the recorder finds its counter by the token object.
-      this.options.usage?.record(sample, nowMs, own && result.code === 'VALID' ? compiled : undefined);
+      // A cached token's VALID answers are always the same sample: counted in the counter its entry keeps, when it is current.
+      const same = own && result.code === 'VALID' ? compiled : undefined;
+      const usage = this.options.usage;
+      if (usage && !(same && usage.countAgain(same, nowMs))) {
+        const sample: UsageSample = {
+          organizationId: input.organizationId ?? organizationId,
+          tokenId: own ? compiled.id : null,
+          clientId: own ? clientIdOf(compiled) : null,
+          code: result.code,
+        };
+        usage.record(sample, nowMs, same);
+      }
     }
-    if (result.valid && compiled) this.lastUse.record(compiled.id, nowMs, input.ip ?? null);
+    if (result.valid && compiled) this.lastUse.record(compiled.id, nowMs, input.ip ?? null, compiled);
     return outcome;
   }
 
