@@ -12,7 +12,7 @@ import type { Actor, TokenRecord } from '../types.ts';
 const MANAGER_ROLE: Role = 'admin';
 
 /** Passes when the actor holds any of the scopes; the error names the first. */
-export function requireScope(actor: Actor, ...scopes: string[]): void {
+export function requireScope(actor: Pick<Actor, 'scopes'>, ...scopes: string[]): void {
   if (!scopes.some((scope) => actor.scopes.includes(scope))) throw new InsufficientScopeError(scopes[0] ?? 'unknown');
 }
 

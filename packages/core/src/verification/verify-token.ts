@@ -86,6 +86,8 @@ export interface CompiledToken extends VerifiableToken {
   usageSlot: EntrySlot | null;
   lastUseSlot: EntrySlot | null;
   answerText: string | null;
+  /** When a cache holding it must read the token afresh (ms); the cache sets it when it stores the entry. */
+  staleAtMs: number;
 }
 
 /**
@@ -231,6 +233,8 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
     usageSlot: null,
     lastUseSlot: null,
     answerText: null,
+    // A double from the start (not the small integer 0), so the field never changes representation.
+    staleAtMs: Number.POSITIVE_INFINITY,
   };
 }
 

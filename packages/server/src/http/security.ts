@@ -1,5 +1,5 @@
 // Security headers on every response, request ids, and the 404/405 edge.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ConnectionError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -41,10 +41,27 @@ export function apiSecurityHeaders(request: FastifyRequest, reply: FastifyReply)
   if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
 }
 
+/**
+ * This process's request ids: shaped as a UUID (8-4-4-4-12 hex digits, what log
+ * tools and uuid columns expect), unique across processes and restarts. The
+ * first 80 bits are random once per process and the last 48 count its
+ * requests. A random UUID per request cost ~0.5 µs under load (refilling its
+ * entropy buffer and formatting it); an id needs to be unique, not secret.
+ */
+const REQUEST_ID_HEAD = ((hex: string) => `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-`)(randomBytes(10).toString('hex'));
+const REQUEST_COUNTER_LIMIT = 2 ** 48;
+let requestsCounted = 0;
+
+/** A new request id of this process (see REQUEST_ID_HEAD). */
+export function newRequestId(): string {
+  requestsCounted = (requestsCounted + 1) % REQUEST_COUNTER_LIMIT;
+  return REQUEST_ID_HEAD + requestsCounted.toString(16).padStart(12, '0');
+}
+
 /** Keeps a caller's request id when it is harmless, so logs can be joined across services. */
 export function requestIdFor(request: { headers: Record<string, string | string[] | undefined> }): string {
   const incoming = request.headers['x-request-id'];
-  return typeof incoming === 'string' && /^[A-Za-z0-9._-]{8,64}$/.test(incoming) ? incoming : randomUUID();
+  return typeof incoming === 'string' && /^[A-Za-z0-9._-]{8,64}$/.test(incoming) ? incoming : newRequestId();
 }
 
 /**
@@ -77,7 +94,7 @@ export function answerClientError(error: ConnectionError, socket: Socket): void 
       connection: 'close',
       ...STATIC_HEADERS,
       'content-security-policy': CSP,
-      'x-request-id': randomUUID(),
+      'x-request-id': newRequestId(),
     };
     const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}`).join('\r\n');
     socket.write(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}\r\n${head}\r\n\r\n${body}`);

@@ -33,7 +33,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import secureJson from 'secure-json-parse';
 import type { Metrics } from '../metrics/metrics.ts';
-import { authenticateBearer } from '../verification/bearer-actor.ts';
+import { authenticateBearerToken } from '../verification/bearer-actor.ts';
 import type { AppContext } from './app-types.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import type { createProblemAnswerer } from './problem-answer.ts';
@@ -241,7 +241,7 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
       const answering = body === null
         ? replay(req, res, raw)
         : respond(req, res, VERIFY_PATH, started, async (facts) => {
-            const caller = await authenticateBearer(verifier, deps, token, facts);
+            const caller = await authenticateBearerToken(verifier, deps, token, facts);
             requireScope(caller, VERIFY_SCOPE);
             return { json: await answerVerify(verifier, body, caller.organizationId, facts) };
           });
