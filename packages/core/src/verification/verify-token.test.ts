@@ -119,9 +119,9 @@ describe('compileToken', () => {
     expect(Object.keys(compiled).sort()).toEqual(
       [
         ...['allowedIps', 'digest', 'disabledAt', 'expiresAtMs', 'id', 'kind', 'lineageId', 'organizationId', 'owner', 'permission', 'rateLimit', 'refill', 'remaining', 'resources', 'resourcesLimited', 'revokedAt', 'scopes', 'secretVersion'],
-        ...['access', 'createdAtSeconds', 'rotatedOutAtMs', 'scopeSet', 'resourceSet', 'ipMatcher', 'clientRateLimit', 'verified'],
+        ...['access', 'createdAtSeconds', 'rotatedOutAtMs', 'scopeSet', 'resourceSet', 'ipMatcher', 'verified'],
         // A cache's bookkeeping slots, empty until the server counts a use.
-        ...['usageSlot', 'lastUseSlot', 'answerText', 'staleAtMs'],
+        ...['usageSlot', 'lastUseSlot', 'answerText'],
       ].sort(),
     );
     expect([compiled.usageSlot, compiled.lastUseSlot, compiled.answerText]).toEqual([null, null, null]);

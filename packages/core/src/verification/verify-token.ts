@@ -73,7 +73,6 @@ export interface CompiledToken extends VerifiableToken {
   /** Null = every resource the owner reaches (checked against the organization's resources). */
   readonly resourceSet: ReadonlySet<string> | null;
   readonly ipMatcher: ((ip: string) => boolean) | null;
-  readonly clientRateLimit: RateLimitSetting | null;
   /** The answer's token object, built once. */
   readonly verified: VerifiedToken;
   /**
@@ -86,8 +85,6 @@ export interface CompiledToken extends VerifiableToken {
   usageSlot: EntrySlot | null;
   lastUseSlot: EntrySlot | null;
   answerText: string | null;
-  /** When a cache holding it must read the token afresh (ms); the cache sets it when it stores the entry. */
-  staleAtMs: number;
 }
 
 /**
@@ -217,7 +214,6 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
     scopeSet: scopes.set,
     resourceSet: resourceIds === 'all' ? null : new Set(resourceIds),
     ipMatcher: compileIpMatcher(token.allowedIps),
-    clientRateLimit: owner?.clientRateLimit ?? null,
     verified: {
       id: token.id,
       name: token.name,
@@ -233,8 +229,6 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
     usageSlot: null,
     lastUseSlot: null,
     answerText: null,
-    // A double from the start (not the small integer 0), so the field never changes representation.
-    staleAtMs: Number.POSITIVE_INFINITY,
   };
 }
 

@@ -254,19 +254,52 @@ describe('createUsageRecorder', () => {
     }
   });
 
-  it('counts again through a cached token\'s slot only while its counter is pending and of the same minute', async () => {
-    const cached = holder();
+  it('counts again through a cached token\'s slot within the minute, keeps a busy token\'s counter across a write and lets a quiet one go', async () => {
+    const busy = holder();
+    const quiet = holder();
     const at = clock.now().getTime();
-    expect(recorder.countAgain(cached, at)).toBe(false);
-    recorder.record(sample('VALID', 'tok_1'), at, cached);
-    expect(recorder.countAgain(cached, at)).toBe(true);
-    expect(recorder.countAgain(cached, at + MINUTE_MS)).toBe(false);
-    expect(recorder.pendingCount()).toBe(2);
+    expect(recorder.countAgain(busy, at)).toBe(false);
+    recorder.record(sample('VALID', 'tok_1'), at, busy);
+    expect(recorder.countAgain(busy, at)).toBe(true);
+    expect(recorder.countAgain(busy, at + MINUTE_MS)).toBe(false);
+    recorder.record(sample('VALID', 'tok_2'), at, quiet);
+    expect(recorder.pendingCount()).toBe(3);
     await recorder.flush();
-    // The written counter leaves the slot: the cached token neither counts into it nor keeps it alive.
-    expect(cached.usageSlot).toBeNull();
-    expect(recorder.countAgain(cached, at)).toBe(false);
-    expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 2 });
+    expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 2, [`${T0}|tok_2|VALID`]: 1 });
+    // Counted once since the last write: its counter left, and the cached token keeps nothing alive.
+    expect(quiet.usageSlot).toBeNull();
+    expect(recorder.countAgain(quiet, at)).toBe(false);
+    // Counted more than once: its counter stays, at zero, and counts the next verification.
+    expect(recorder.countAgain(busy, at)).toBe(true);
+    expect(recorder.pendingCount()).toBe(1);
+    await recorder.flush();
+    expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 3, [`${T0}|tok_2|VALID`]: 1 });
+    expect(busy.usageSlot).toBeNull();
+    expect(recorder.pendingCount()).toBe(0);
+  });
+
+  it('puts back a failed batch with the counts a busy token\'s kept counter took meanwhile, each counted once', async () => {
+    const busy = holder();
+    const at = clock.now().getTime();
+    const verified = (): void => {
+      if (!recorder.countAgain(busy, at)) recorder.record(sample('VALID', 'tok_1'), at, busy);
+    };
+    verified();
+    verified();
+    await recorder.flush();
+    verified();
+    verified();
+    sink.hold = true;
+    const failing = recorder.flush();
+    // Counted into the kept counter while the write is under way.
+    verified();
+    sink.failuresLeft = 1;
+    sink.finishWrite();
+    await expect(failing).rejects.toThrow('database unreachable');
+    expect(recorder.pendingCount()).toBe(3);
+    verified();
+    await recorder.flush();
+    expect(sink.totals()).toEqual({ [`${T0}|tok_1|VALID`]: 6 });
   });
 
   it('counts exactly when every cached verification tries its slot first, across minutes, flushes, failed writes and drops', async () => {

@@ -164,8 +164,9 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
   let currentBucketMs = -1;
   /**
    * A counter in a holder's slot is counted into only while its epoch is this
-   * one: a new epoch starts whenever a counter may have left `pending` (a
-   * write, a drop, a restore) or the minute turned.
+   * one: a new epoch starts whenever a counter may have left `pending` without
+   * its slot being emptied (a drop) or the minute turned. A write empties the
+   * slots of the counters it lets go.
    */
   let epoch = nextEpoch();
 
@@ -240,36 +241,51 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
   }
 
   async function write(): Promise<void> {
-    const batch = pending;
-    if (batch.size === 0) return logDropped();
-    // Counting goes on in a fresh map while the batch is written.
-    pending = new Map();
-    epoch = nextEpoch();
-    for (const counter of batch.values()) release(counter);
+    // The batch takes every count. A cached token's counter that counted more
+    // than once since the last write (the token is in use) stays pending at
+    // zero, in its slot: the token's next verifications count into it with no
+    // new counter and no map lookup. Every other counter leaves, so an idle
+    // token keeps nothing between writes.
+    const batch: UsageIncrement[] = [];
+    for (const [key, counter] of pending) {
+      if (counter.count > 0) batch.push(incrementOf(counter));
+      if (typeof key !== 'string' && counter.count > 1) {
+        counter.count = 0;
+      } else {
+        pending.delete(key);
+        release(counter);
+      }
+    }
+    if (batch.length === 0) return logDropped();
     inFlightSamples = pendingSamples;
     pendingSamples = 0;
     const started = performance.now();
     try {
-      await store.addUsage([...batch.values()].map(incrementOf));
+      await store.addUsage(batch);
       lastWriteFailed = false;
-      options.onFlush?.({ count: batch.size, seconds: (performance.now() - started) / 1000 });
+      options.onFlush?.({ count: batch.length, seconds: (performance.now() - started) / 1000 });
     } catch (error) {
       lastWriteFailed = true;
       options.onFlush?.({ count: 0, seconds: (performance.now() - started) / 1000, error });
       // The write is one transaction, so none of the batch was stored: put it
-      // back ahead of what arrived meanwhile, and keep within the bound. The
-      // batch may be of an earlier minute than its object keys would say now,
-      // so both are merged under key strings.
-      const restored = byKeyString(batch);
-      for (const [key, counter] of byKeyString(pending)) {
+      // back ahead of what arrived meanwhile, under key strings (its minute may
+      // have passed), and keep within the bound. Counters kept in slots stay
+      // as they are: they hold only what arrived meanwhile, of the current minute.
+      const restored: Counters = new Map();
+      for (const increment of batch) {
+        const key = keyOf(increment, increment.bucketStart.getTime());
         const kept = restored.get(key);
+        if (kept) kept.count += increment.count;
+        else restored.set(key, { ...increment, epoch, holder: null });
+      }
+      for (const [key, counter] of pending) {
+        const kept = typeof key === 'string' ? restored.get(key) : undefined;
         if (kept) kept.count += counter.count;
         else restored.set(key, counter);
       }
       pendingSamples += inFlightSamples;
       while (restored.size > maxPending) pendingSamples -= dropOldest(restored);
       pending = restored;
-      epoch = nextEpoch();
       throw error;
     } finally {
       inFlightSamples = 0;

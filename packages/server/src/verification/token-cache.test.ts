@@ -8,7 +8,7 @@ const START = Date.parse('2026-12-01T00:00:00Z');
 function compiled(id: string, facts: { organizationId?: string; userId?: string | null; clientId?: string | null } = {}): CompiledToken {
   const userId = facts.userId === undefined ? 'usr_1' : facts.userId;
   const owner = userId !== null ? { type: 'user', id: userId } : { type: 'client', id: facts.clientId };
-  return { id, organizationId: facts.organizationId ?? 'org_1', owner, staleAtMs: Number.POSITIVE_INFINITY } as unknown as CompiledToken;
+  return { id, organizationId: facts.organizationId ?? 'org_1', owner } as unknown as CompiledToken;
 }
 
 function cacheWithClock(options: { max?: number; ttlMs?: number; negativeTtlMs?: number } = {}) {
@@ -26,7 +26,9 @@ describe('TokenCache', () => {
     expect(cache.lookup('key-1', clock.now)).toEqual({ kind: 'hit', compiled: token });
     clock.now = START + 60_000;
     expect(cache.lookup('key-1', clock.now)).toEqual({ kind: 'miss' });
-    expect(cache.size).toBe(0);
+    // The next fill replaces the expired entry in place.
+    cache.fill('key-1', token, cache.generation);
+    expect(cache.size).toBe(1);
   });
 
   it('answers every hit, whether or not the hit moves its entry to the recent end', () => {

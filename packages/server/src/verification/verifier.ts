@@ -197,7 +197,8 @@ export class Verifier {
     // A token found under an older keyring version, or imported as a plain SHA-256, is re-hashed off the request path.
     if (compiled && compiled.secretVersion !== this.deps.keyring.current.version) this.rehashLater(compiled, plaintext);
     // Nothing to count: answer without touching the limiters or the database.
-    if (!compiled!.rateLimit && !compiled!.clientRateLimit && !(compiled!.remaining !== null && context.spendQuota)) return { result, compiled };
+    // A VALID token has its owner's access, which carries the client's limit (shared by the client's tokens).
+    if (!compiled!.rateLimit && !compiled!.access!.clientRateLimit && !(compiled!.remaining !== null && context.spendQuota)) return { result, compiled };
     return this.spend(compiled!, result, input, context);
   }
 
@@ -219,8 +220,9 @@ export class Verifier {
   private async spend(compiled: CompiledToken, result: VerifyResult, input: VerifyInput, context: VerifyContext): Promise<VerifyOutcome> {
     let rateLimit: RateDecision | null = null;
     const clientId = clientIdOf(compiled);
-    if (compiled.clientRateLimit && clientId) {
-      const client = await this.options.limits.consumeClient(clientId, compiled.clientRateLimit);
+    const clientRateLimit = compiled.access?.clientRateLimit ?? null;
+    if (clientRateLimit && clientId) {
+      const client = await this.options.limits.consumeClient(clientId, clientRateLimit);
       if (!client.allowed) return { result: { valid: false, code: 'RATE_LIMITED', rateLimit: client.state }, compiled, retryAfterSeconds: client.retryAfterSeconds };
       rateLimit = client;
     }
