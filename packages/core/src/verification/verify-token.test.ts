@@ -121,10 +121,10 @@ describe('compileToken', () => {
         ...['allowedIps', 'digest', 'disabledAt', 'expiresAtMs', 'id', 'kind', 'lineageId', 'organizationId', 'owner', 'permission', 'rateLimit', 'refill', 'remaining', 'resources', 'resourcesLimited', 'revokedAt', 'scopes', 'secretVersion'],
         ...['access', 'createdAtSeconds', 'rotatedOutAtMs', 'scopeSet', 'resourceSet', 'ipMatcher', 'verified'],
         // A cache's bookkeeping slots, empty until the server counts a use.
-        ...['usageSlot', 'lastUseSlot', 'answerText'],
+        ...['usageSlot', 'lastUseSlot'],
       ].sort(),
     );
-    expect([compiled.usageSlot, compiled.lastUseSlot, compiled.answerText]).toEqual([null, null, null]);
+    expect([compiled.usageSlot, compiled.lastUseSlot]).toEqual([null, null]);
     // No Date is kept: the expiry is a number for decisions and an ISO string for answers.
     expect(compiled.expiresAtMs).toBe(stored.expiresAt?.getTime() ?? null);
     expect(compiled.verified.expiresAt).toBe(stored.expiresAt?.toISOString() ?? null);

@@ -78,13 +78,12 @@ export interface CompiledToken extends VerifiableToken {
   /**
    * A cache's bookkeeping of this entry, kept on the entry itself: under load,
    * a side table keyed by token (a map of 10,000 entries) costs a random memory
-   * read on every verification. The server keeps its pending usage counter,
-   * its pending last use and the text of its VALID answer here. The decision
-   * never reads them; {@link compileToken} leaves them empty.
+   * read on every verification. The server keeps its pending usage counter
+   * and its pending last use here. The decision never reads them;
+   * {@link compileToken} leaves them empty.
    */
   usageSlot: EntrySlot | null;
   lastUseSlot: EntrySlot | null;
-  answerText: string | null;
 }
 
 /**
@@ -228,7 +227,6 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
     },
     usageSlot: null,
     lastUseSlot: null,
-    answerText: null,
   };
 }
 

@@ -142,7 +142,7 @@ function release(counter: Counter): void {
   counter.holder = null;
 }
 
-/** What the store is given: the counter's fields, without the recorder's bookkeeping. */
+/** A copy of a counter's count and what it counts, for a counter that goes on counting. */
 function incrementOf(counter: Counter): UsageIncrement {
   return { bucketStart: counter.bucketStart, organizationId: counter.organizationId, tokenId: counter.tokenId, clientId: counter.clientId, code: counter.code, count: counter.count };
 }
@@ -248,12 +248,15 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
     // token keeps nothing between writes.
     const batch: UsageIncrement[] = [];
     for (const [key, counter] of pending) {
-      if (counter.count > 0) batch.push(incrementOf(counter));
       if (typeof key !== 'string' && counter.count > 1) {
+        // The batch takes a copy: the counter goes on counting from zero.
+        batch.push(incrementOf(counter));
         counter.count = 0;
       } else {
         pending.delete(key);
         release(counter);
+        // A counter that leaves is written as it is, not copied.
+        if (counter.count > 0) batch.push(counter);
       }
     }
     if (batch.length === 0) return logDropped();

@@ -142,20 +142,20 @@ export const JSON_TYPE = 'application/json; charset=utf-8';
 /**
  * Most answers are exactly `{valid, code, token}` or `{valid, code}`: their JSON
  * is serialized once and sent as is, by the route and by the fast path alike.
- * A VALID answer's JSON is kept on the cache entry that answered it (its
- * `answerText`): it lives and dies with that entry, so a changed token (a new
- * entry) is never answered from an old one. About 400 bytes per token answered
- * VALID here.
+ * A VALID answer's JSON is kept per answer token object, which the verifier
+ * builds once per cache entry: it lives and dies with that entry, so a changed
+ * token (a new entry) is never answered from an old one. About 400 bytes per
+ * token answered VALID here.
  */
+const validAnswers = new WeakMap<VerifiedToken, string>();
 const refusalAnswers = new Map<string, string>();
 
 /** The JSON of a /verify answer: the same bytes whichever entry (route or fast path) answered. */
-export function verifyAnswerText(outcome: Pick<VerifyOutcome, 'result' | 'compiled'>): string {
-  const { result, compiled } = outcome;
+export function verifyAnswerText(result: VerifyResult): string {
   // Answers with a rate-limit window or a quota balance differ every time.
   if (result.rateLimit === undefined && result.remaining === undefined) {
-    // Only the entry's own VALID answer is kept on it.
-    if (compiled !== null && result.valid && result.code === 'VALID' && result.token === compiled.verified) return (compiled.answerText ??= JSON.stringify(verifyAnswer(result)));
+    // Keyed by the token alone: only ever the VALID answer.
+    if (result.token && result.valid && result.code === 'VALID') return remembered(validAnswers, result.token, result);
     if (!result.token) return remembered(refusalAnswers, result.code, result);
   }
   return JSON.stringify(verifyAnswer(result));
@@ -186,7 +186,7 @@ export async function answerVerify(verifier: AppContext['verifier'], body: Verif
     { scopes: body.scopes, require: compileRequire(body.require), resource: body.resource, ip: body.ip ?? null, cost: body.cost, organizationId: callerOrganizationId },
     { entryPoint: 'verify', spendQuota: true, request },
   );
-  return verifyAnswerText(outcome);
+  return verifyAnswerText(outcome.result);
 }
 
 /** The forward-auth answer for a refusal: the status a gateway passes on to its client. */
