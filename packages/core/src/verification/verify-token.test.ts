@@ -121,7 +121,7 @@ describe('compileToken', () => {
         ...['allowedIps', 'digest', 'disabledAt', 'expiresAtMs', 'id', 'kind', 'lineageId', 'organizationId', 'owner', 'permission', 'rateLimit', 'refill', 'remaining', 'resources', 'resourcesLimited', 'revokedAt', 'scopes', 'secretVersion'],
         ...['access', 'createdAtSeconds', 'rotatedOutAtMs', 'scopeSet', 'resourceSet', 'ipMatcher', 'verified'],
         // A cache's bookkeeping slots, empty until the server counts a use.
-        ...['usageSlot', 'lastUseSlot'],
+        ...['usageSlot', 'lastUseSlot', 'cachedAtGeneration'],
       ].sort(),
     );
     expect([compiled.usageSlot, compiled.lastUseSlot]).toEqual([null, null]);

@@ -79,11 +79,13 @@ export interface CompiledToken extends VerifiableToken {
    * A cache's bookkeeping of this entry, kept on the entry itself: under load,
    * a side table keyed by token (a map of 10,000 entries) costs a random memory
    * read on every verification. The server keeps its pending usage counter
-   * and its pending last use here. The decision never reads them;
-   * {@link compileToken} leaves them empty.
+   * and its pending last use here, and the cache the generation at which it
+   * read the token. The decision never reads them; {@link compileToken}
+   * leaves them empty.
    */
   usageSlot: EntrySlot | null;
   lastUseSlot: EntrySlot | null;
+  cachedAtGeneration: number;
 }
 
 /**
@@ -227,6 +229,7 @@ export function compileToken(catalog: ScopeCatalog, token: TokenRecord, owner: O
     },
     usageSlot: null,
     lastUseSlot: null,
+    cachedAtGeneration: 0,
   };
 }
 

@@ -69,6 +69,42 @@ describe('TokenCache', () => {
     expect(cache.lookup('key-2').kind).toBe('hit');
   });
 
+  it('answers a changed token read afresh after the change, and refuses every entry read before it, whenever it is looked up', () => {
+    const { cache, clock } = cacheWithClock({ ttlMs: 60_000 });
+    cache.fill('key-1', compiled('tok_1'), cache.generation);
+    cache.fill('key-2', compiled('tok_2'), cache.generation);
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_1', 'tok_2'] });
+    // Read afresh after the change: answered.
+    const fresh = compiled('tok_1');
+    cache.fill('key-1', fresh, cache.generation);
+    expect(cache.lookup('key-1', clock.now)).toEqual({ kind: 'hit', compiled: fresh });
+    // Not looked up since the change, 59 s later: still refused.
+    clock.now = START + 59_000;
+    expect(cache.lookup('key-2', clock.now).kind).toBe('miss');
+  });
+
+  it('refuses an entry read between two changes of its token', () => {
+    const { cache } = cacheWithClock();
+    cache.fill('key-1', compiled('tok_1'), cache.generation);
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_1'] });
+    cache.fill('key-1', compiled('tok_1'), cache.generation);
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_1'] });
+    expect(cache.lookup('key-1').kind).toBe('miss');
+  });
+
+  it('keeps answering other tokens while a change is remembered, and after it is forgotten', () => {
+    const { cache, clock } = cacheWithClock({ ttlMs: 60_000 });
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_gone'] });
+    const other = compiled('tok_2');
+    cache.fill('key-2', other, cache.generation);
+    expect(cache.lookup('key-2', clock.now)).toEqual({ kind: 'hit', compiled: other });
+    // The change is older than the TTL: forgotten, and the entry filled after it is still answered until its own TTL.
+    clock.now = START + 60_000;
+    const later = compiled('tok_3');
+    cache.fill('key-3', later, cache.generation);
+    expect(cache.lookup('key-3', clock.now)).toEqual({ kind: 'hit', compiled: later });
+  });
+
   it("drops a member's, a client's and an organization's tokens on their events", () => {
     const { cache } = cacheWithClock();
     cache.fill('alice', compiled('tok_a', { userId: 'usr_alice' }), cache.generation);

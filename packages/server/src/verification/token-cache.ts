@@ -33,8 +33,15 @@ const NEGATIVE: CacheLookup = { kind: 'negative' };
 export class TokenCache {
   private readonly entries: LRUCache<string, CompiledToken>;
   private readonly unknown: LRUCache<string, number>;
-  /** Token id → cache key, so a tokens.changed event finds its entry in O(1). */
-  private readonly keyOfToken = new Map<string, string>();
+  /**
+   * Tokens named by a tokens.changed event within the last TTL, with the
+   * generation that event started: an entry of such a token read before it is
+   * stale, and its next lookup drops it. Entries are checked when they are
+   * hit, so the cache keeps no index from token id to entry (a map of every
+   * cached token, ~30 bytes each); this map holds only recent changes, oldest
+   * first, and is empty most of the time.
+   */
+  private readonly changed = new Map<string, { generation: number; atMs: number }>();
   private readonly options: TokenCacheOptions;
   /** Bumped by every invalidation; a fill that started under an older generation is dropped. */
   private currentGeneration = 0;
@@ -51,9 +58,6 @@ export class TokenCache {
       ttl: Math.max(1, options.ttlMs - 1),
       ttlResolution: 0,
       perf: { now: options.now },
-      dispose: (compiled, key) => {
-        if (this.keyOfToken.get(compiled.id) === key) this.keyOfToken.delete(compiled.id);
-      },
     });
     this.unknown = new LRUCache<string, number>({ max: options.negativeMax });
   }
@@ -70,7 +74,10 @@ export class TokenCache {
   lookup(key: string, now: number = this.options.now()): CacheLookup {
     // An expired entry is not returned (a get also drops it; a later fill replaces it).
     const compiled = ++this.hits % PROMOTE_EVERY === 0 ? this.entries.get(key) : this.entries.peek(key);
-    if (compiled) return { kind: 'hit', compiled };
+    if (compiled) {
+      if (this.changed.size === 0 || !this.changedSinceRead(compiled, now)) return { kind: 'hit', compiled };
+      this.entries.delete(key);
+    }
     const unknownAt = this.unknown.get(key);
     if (unknownAt !== undefined) {
       if (now - unknownAt < this.options.negativeTtlMs) return NEGATIVE;
@@ -90,8 +97,8 @@ export class TokenCache {
       this.unknown.set(key, this.options.now());
       return true;
     }
+    compiled.cachedAtGeneration = generation;
     this.entries.set(key, compiled);
-    this.keyOfToken.set(compiled.id, key);
     return true;
   }
 
@@ -99,15 +106,19 @@ export class TokenCache {
   invalidate(event: KeywardEvent): void {
     this.currentGeneration++;
     switch (event.type) {
-      case 'tokens.changed':
+      case 'tokens.changed': {
+        // Every entry of these tokens in the cache now was read before this generation.
+        const atMs = this.options.now();
         for (const id of event.tokenIds) {
-          const key = this.keyOfToken.get(id);
-          if (key !== undefined) this.entries.delete(key);
+          // Deleted first, so the map stays in order of change (forgetOldChanges reads the oldest).
+          this.changed.delete(id);
+          this.changed.set(id, { generation: this.currentGeneration, atMs });
         }
         // A new token's digest cannot be in the negative cache unless someone
         // guessed it; dropping the unknowns anyway costs little and is exact.
         this.unknown.clear();
         return;
+      }
       case 'member.changed':
         this.dropWhere((c) => c.organizationId === event.organizationId && c.owner.type === 'user' && c.owner.id === event.userId);
         return;
@@ -125,7 +136,26 @@ export class TokenCache {
     this.currentGeneration++;
     this.entries.clear();
     this.unknown.clear();
-    this.keyOfToken.clear();
+    this.changed.clear();
+  }
+
+  /** Whether a tokens.changed event named this entry's token after the entry was read. */
+  private changedSinceRead(compiled: CompiledToken, now: number): boolean {
+    this.forgetOldChanges(now);
+    const change = this.changed.get(compiled.id);
+    return change !== undefined && compiled.cachedAtGeneration < change.generation;
+  }
+
+  /**
+   * A change older than the TTL concerns no entry any more: every entry read
+   * before it has expired (an entry is read no later than the change it
+   * predates, and lives ttlMs).
+   */
+  private forgetOldChanges(now: number): void {
+    for (const [id, change] of this.changed) {
+      if (now - change.atMs < this.options.ttlMs) return;
+      this.changed.delete(id);
+    }
   }
 
   // Member, client and organization changes are rare; a scan keeps the
