@@ -1,4 +1,5 @@
 import { DEFAULT_TOKEN_PREFIXES, generateToken } from '@keyward/core';
+import { Agent, request } from 'node:http';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -307,6 +308,72 @@ describe('POST /api/v1/verify fast path', () => {
       }
       expectUnauthenticated(await s.authz('?scopes=scans:read', null, 'http'));
       expect(s.answered()).toBe(0);
+    });
+  });
+
+  describe("a connection's caller", () => {
+    /** Requests on one keep-alive connection: each answer says which local port (which connection) carried it. */
+    function oneConnection(port: number) {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const send = (caller: string, body: Record<string, unknown>) =>
+        new Promise<{ status: number; body: Record<string, unknown>; via: number | undefined }>((resolve, reject) => {
+          const payload = JSON.stringify(body);
+          const req = request(
+            { host: '127.0.0.1', port, path: '/api/v1/verify', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...bearer(caller) } },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (chunk: Buffer) => chunks.push(chunk));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>, via: res.socket?.localPort }));
+            },
+          );
+          req.on('error', reject);
+          req.end(payload);
+        });
+      return { send, close: () => agent.destroy() };
+    }
+
+    it('is judged again on every request: revoked between two requests on one connection, it is refused at the second', async () => {
+      const s = await start();
+      const { token: plain } = await passwordToken(s.app, { scopes: ['scans:read'] });
+      const caller = await passwordToken(s.app, { scopes: ['keyward:verify'] });
+      const connection = oneConnection((s.app.app.server.address() as { port: number }).port);
+      try {
+        const first = await connection.send(caller.token, { token: plain });
+        expect(first.body).toMatchObject({ valid: true, code: 'VALID' });
+        const revoke = await s.app.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${caller.id}`, headers: bearer(s.owner) });
+        expect(revoke.statusCode, revoke.body).toBeLessThan(300);
+        const second = await connection.send(caller.token, { token: plain });
+        expect(second.via).toBe(first.via);
+        expect(second.status).toBe(401);
+        expect(second.body.detail).toBe('The token has been revoked.');
+        expect(s.answered()).toBe(2);
+      } finally {
+        connection.close();
+      }
+    });
+
+    it('stands for its own bytes only: another token on the same connection is judged as itself', async () => {
+      const s = await start();
+      const { token: plain } = await passwordToken(s.app, { scopes: ['scans:read'] });
+      const connection = oneConnection((s.app.app.server.address() as { port: number }).port);
+      // The caller with its last character changed: same length, checksum broken.
+      const last = s.caller.at(-1) === 'A' ? 'B' : 'A';
+      const tampered = `${s.caller.slice(0, -1)}${last}`;
+      try {
+        const valid = await connection.send(s.caller, { token: plain });
+        expect(valid.body).toMatchObject({ valid: true, code: 'VALID' });
+        const answers = [await connection.send(tampered, { token: plain }), await connection.send(UNKNOWN, { token: plain }), await connection.send(plain, { token: plain })];
+        expect(answers.map((answer) => answer.via)).toEqual([valid.via, valid.via, valid.via]);
+        expect(answers.map((answer) => [answer.status, answer.body.code, answer.body.detail])).toEqual([
+          [401, 'unauthenticated', 'The token is malformed.'],
+          [401, 'unauthenticated', 'The token is not valid.'],
+          [403, 'insufficient_scope', expect.any(String)],
+        ]);
+        // And the first caller is still itself.
+        expect((await connection.send(s.caller, { token: plain })).body).toMatchObject({ valid: true, code: 'VALID' });
+      } finally {
+        connection.close();
+      }
     });
   });
 

@@ -50,6 +50,7 @@ import {
   type VerifyRequestBody,
 } from './routes/verification-routes.ts';
 import { bearerOf } from './authenticate.ts';
+import { ConnectionCallers } from './connection-callers.ts';
 import { API_HEADERS, requestIdFor } from './security.ts';
 
 export const VERIFY_PATH = '/api/v1/verify';
@@ -96,6 +97,8 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
   let answered = 0;
   // Parsed forward-auth questions by URL: a gateway route asks the same one on every request.
   const questions = new LRUCache<string, AuthzQuestion>({ max: 1000 });
+  // The caller's token of each keep-alive connection, checksummed and keyed once.
+  const callers = new ConnectionCallers();
 
   function clientAddress(req: IncomingMessage): string | null {
     if (!trust) return req.socket.remoteAddress ?? null;
@@ -241,7 +244,10 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
       const answering = body === null
         ? replay(req, res, raw)
         : respond(req, res, VERIFY_PATH, started, async (facts) => {
-            const caller = await authenticateBearerToken(verifier, deps, token, facts);
+            const connection = req.socket;
+            const known = callers.keyFor(connection, token);
+            const caller = await authenticateBearerToken(verifier, deps, token, facts, known);
+            if (known === undefined) callers.remember(connection, token);
             requireScope(caller, VERIFY_SCOPE);
             return { json: await answerVerify(verifier, body, caller.organizationId, facts) };
           });

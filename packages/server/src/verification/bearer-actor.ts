@@ -39,8 +39,8 @@ function tokenActorOf(deps: ServiceDeps, compiled: CompiledToken): TokenActor {
  * organization and scopes (the verification fast path), it saves copying the
  * actor on every request.
  */
-export async function authenticateBearerToken(verifier: Verifier, deps: ServiceDeps, plaintext: string, request: RequestFacts): Promise<Readonly<TokenActor>> {
-  const outcome = await verifier.verify(plaintext, { ip: request.ip }, { entryPoint: 'management', spendQuota: false, request });
+export async function authenticateBearerToken(verifier: Verifier, deps: ServiceDeps, plaintext: string, request: RequestFacts, cacheKey?: string): Promise<Readonly<TokenActor>> {
+  const outcome = await verifier.verify(plaintext, { ip: request.ip }, { entryPoint: 'management', spendQuota: false, request, cacheKey });
   const { result, compiled } = outcome;
   if (result.valid && compiled) return tokenActorOf(deps, compiled);
   if (result.code === 'RATE_LIMITED') {

@@ -71,6 +71,13 @@ export interface VerifyContext {
   spendQuota: boolean;
   /** Where the request came from, for the audit of a reuse detection. */
   request?: RequestFacts | undefined;
+  /**
+   * The token's cache key (`tokenCacheKey`), when the caller already has it for
+   * these exact bytes, which passed the checksum before: a connection's
+   * remembered bearer token (http/connection-callers.ts). The checksum and the
+   * SHA-256 are skipped; the cache, the decision and the counting are not.
+   */
+  cacheKey?: string | undefined;
 }
 
 export interface VerifyOutcome {
@@ -82,6 +89,18 @@ export interface VerifyOutcome {
 }
 
 const ORG_RESOURCES_TTL_MS = 30_000;
+
+/**
+ * The in-process cache's key for a token. It only has to name the token inside
+ * this process: a one-shot SHA-256 of a 256-bit random secret is as
+ * unguessable as the HMAC, and a fraction of its cost. The keyed HMAC is
+ * computed on a miss, for storage. Its 32 bytes as a 32-character one-byte
+ * string: 48 bytes of heap a cached token, against 64 for base64 (the key is
+ * never shown or stored).
+ */
+export function tokenCacheKey(plaintext: string): string {
+  return hash('sha256', plaintext, 'binary');
+}
 
 export class Verifier {
   readonly cache: TokenCache;
@@ -168,11 +187,13 @@ export class Verifier {
     if (ipKey !== null && this.options.limits.isIpBlocked(ipKey)) return { result: refusal('RATE_LIMITED'), compiled: null };
     // Checksum first: garbage and typos never reach the cache or the database.
     // Imported keys with a configured legacy prefix have no checksum; their prefix and shape stand in for it.
-    if (!isWellFormedToken(plaintext, this.deps.prefixes) && legacyPrefixOf(plaintext, this.deps.legacyPrefixes) === null) {
+    // A known cache key stands for bytes that passed it already.
+    const known = context.cacheKey;
+    if (known === undefined && !isWellFormedToken(plaintext, this.deps.prefixes) && legacyPrefixOf(plaintext, this.deps.legacyPrefixes) === null) {
       return this.failed(refusal('MALFORMED'), null, ipKey);
     }
 
-    const found = this.lookup(plaintext, nowMs);
+    const found = this.lookup(plaintext, nowMs, known);
     // After a database read, the decision takes the time anew (the read may have taken a while).
     if (found instanceof Promise) return found.then((compiled) => this.decideFor(compiled, plaintext, input, context, ipKey, this.nowMs()));
     return this.decideFor(found, plaintext, input, context, ipKey, nowMs);
@@ -242,13 +263,8 @@ export class Verifier {
   }
 
   /** The compiled token from the cache (synchronously), or a promise of one read from storage. */
-  private lookup(plaintext: string, nowMs: number): CompiledToken | null | Promise<CompiledToken | null> {
-    // The cache key only has to name the token inside this process: a one-shot
-    // SHA-256 of a 256-bit random secret is as unguessable as the HMAC, and a
-    // fraction of its cost. The keyed HMAC is computed on a miss, for storage.
-    // Its 32 bytes as a 32-character one-byte string: 48 bytes of heap a cached
-    // token, against 64 for base64 (the key is never shown or stored).
-    const key = hash('sha256', plaintext, 'binary');
+  private lookup(plaintext: string, nowMs: number, knownKey: string | undefined): CompiledToken | null | Promise<CompiledToken | null> {
+    const key = knownKey ?? tokenCacheKey(plaintext);
     const cached = this.cache.lookup(key, nowMs);
     if (cached.kind === 'hit') {
       this.options.observer?.cache('hit');
