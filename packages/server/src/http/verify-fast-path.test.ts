@@ -136,6 +136,8 @@ describe('POST /api/v1/verify fast path', () => {
     ['a NUL character in the token', { token: 'kw_pat_\u0000' }, 'validation_failed'],
     ['an ip that is not an address', { token: 'x', ip: 'not-an-ip' }, 'validation_failed'],
     ['a prototype-poisoning key', '{"token": "x", "__proto__": {"valid": true}}', 'validation_failed'],
+    ['a constructor-poisoning key', '{"token": "x", "constructor": {"prototype": {"valid": true}}}', 'validation_failed'],
+    ['a body with a byte-order mark', '\uFEFF{"token": "x", "scopes": "scans:read"}', 'validation_failed'],
   ])('leaves %s to the route, which refuses it before anything is counted', async (_case, body, code) => {
     const s = await start();
     const fast = await s.overHttp(body);
