@@ -31,6 +31,16 @@ describe('TokenCache', () => {
     expect(cache.size).toBe(1);
   });
 
+  it("judges an entry's age by the time the lookup is given, the verification's one clock reading", () => {
+    const { cache, clock } = cacheWithClock();
+    const token = compiled('tok_1');
+    cache.fill('key-1', token, cache.generation);
+    clock.now = START + 70_000;
+    expect(cache.lookup('key-1', START + 59_999)).toEqual({ kind: 'hit', compiled: token });
+    clock.now = START;
+    expect(cache.lookup('key-1', START + 60_000)).toEqual({ kind: 'miss' });
+  });
+
   it('answers every hit, whether or not the hit moves its entry to the recent end', () => {
     const { cache } = cacheWithClock({});
     const token = compiled('tok_1');

@@ -46,6 +46,8 @@ export class TokenCache {
   /** Bumped by every invalidation; a fill that started under an older generation is dropped. */
   private currentGeneration = 0;
   private hits = 0;
+  /** The time a lookup was given, for the LRU's staleness check while it runs (see the constructor). */
+  private lookupNow: number | undefined;
 
   constructor(options: TokenCacheOptions) {
     this.options = options;
@@ -54,10 +56,11 @@ export class TokenCache {
       // lru-cache keeps each entry's fill time in two preallocated number arrays: no
       // wrapper object and boxed time per entry (~40 bytes a cached token). It calls an
       // entry stale once *more* than `ttl` has passed, and ours is stale at ttlMs: the
-      // clocks count whole milliseconds, so one less. Read on every lookup (no timer-cached time).
+      // clocks count whole milliseconds, so one less. Read on every lookup (no timer-cached time):
+      // during a lookup, the reading the verification took already; a clock read less a lookup.
       ttl: Math.max(1, options.ttlMs - 1),
       ttlResolution: 0,
-      perf: { now: options.now },
+      perf: { now: () => this.lookupNow ?? options.now() },
     });
     this.unknown = new LRUCache<string, number>({ max: options.negativeMax });
   }
@@ -73,7 +76,9 @@ export class TokenCache {
   /** `now` (ms) is the caller's clock reading, when it has one (the negative cache's; the LRU reads the same clock). */
   lookup(key: string, now: number = this.options.now()): CacheLookup {
     // An expired entry is not returned (a get also drops it; a later fill replaces it).
+    this.lookupNow = now;
     const compiled = ++this.hits % PROMOTE_EVERY === 0 ? this.entries.get(key) : this.entries.peek(key);
+    this.lookupNow = undefined;
     if (compiled) {
       if (this.changed.size === 0 || !this.changedSinceRead(compiled, now)) return { kind: 'hit', compiled };
       this.entries.delete(key);
