@@ -32,7 +32,7 @@ describe('ConnectionCallers', () => {
     const callers = new ConnectionCallers();
     const connection = {};
     callers.remember(connection, 'kw_pat_\u0100');
-    // In latin1 both would be the same bytes; the comparison is over UTF-8.
+    // In latin1 both would be the same byte; the comparison is over whole characters.
     expect(callers.keyFor(connection, 'kw_pat_\u0000')).toBeUndefined();
   });
 
