@@ -115,6 +115,15 @@ describe('TokenCache', () => {
     expect(cache.lookup('key-3', clock.now)).toEqual({ kind: 'hit', compiled: later });
   });
 
+  it('forgets a change once it is older than the TTL, even when nothing was looked up since', () => {
+    const { cache, clock } = cacheWithClock({ ttlMs: 60_000 });
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_1', 'tok_2'] });
+    clock.now = START + 60_000;
+    cache.invalidate({ type: 'tokens.changed', organizationId: 'org_1', tokenIds: ['tok_3'] });
+    const remembered = (cache as unknown as { changed: Map<string, unknown> }).changed;
+    expect([...remembered.keys()]).toEqual(['tok_3']);
+  });
+
   it("drops a member's, a client's and an organization's tokens on their events", () => {
     const { cache } = cacheWithClock();
     cache.fill('alice', compiled('tok_a', { userId: 'usr_alice' }), cache.generation);

@@ -114,6 +114,9 @@ export class TokenCache {
       case 'tokens.changed': {
         // Every entry of these tokens in the cache now was read before this generation.
         const atMs = this.options.now();
+        // Trimmed here as well as on hits, so a verifier that answers nothing
+        // while tokens change does not keep every change it ever saw.
+        this.forgetOldChanges(atMs);
         for (const id of event.tokenIds) {
           // Deleted first, so the map stays in order of change (forgetOldChanges reads the oldest).
           this.changed.delete(id);
