@@ -11,31 +11,44 @@
 // decision against the owner's current access, the rate limits and the
 // counting.
 //
+// The caller's verification itself can stand for the next requests too, while
+// nothing it was judged on changed (`StandingVerification` in
+// verification/verifier.ts): no invalidation anywhere since, the same address,
+// its time not up. Such a request is counted as verified (metrics, last use)
+// without the cache lookup and the decision; any change sends it through the
+// whole verification again, so a revoked, disabled or demoted caller is still
+// refused at its next request.
+//
 // What is kept: the token and its key, for the connection's life only (a
 // WeakMap by socket, so nothing outlives it), and only after the token
 // authenticated. A connection's requests all come from its peer, who sent that
 // token, so nothing here lets one client learn or use another's token. A heap
 // dump taken while the connection is open holds that one token, as one taken
 // while any of its requests is answered would; the token cache holds none.
+import type { StandingCaller } from '../verification/bearer-actor.ts';
 import { tokenCacheKey } from '../verification/verifier.ts';
 
-interface Remembered {
-  token: string;
-  key: string;
+/** A connection's caller token, as kept with the connection. */
+export interface ConnectionCaller {
+  readonly token: string;
+  /** The token's cache key (`tokenCacheKey`). */
+  readonly key: string;
+  /** Its last verification, when that can stand for the next (`Verifier.reaffirm`), with its actor. */
+  standing: StandingCaller | undefined;
 }
 
 export class ConnectionCallers {
-  private readonly remembered = new WeakMap<object, Remembered>();
+  private readonly remembered = new WeakMap<object, ConnectionCaller>();
 
-  /** The cache key of `token` if this connection authenticated with this exact token before; otherwise undefined. */
-  keyFor(connection: object, token: string): string | undefined {
+  /** What this connection keeps of `token`, if it authenticated with this exact token before; otherwise undefined. */
+  recall(connection: object, token: string): ConnectionCaller | undefined {
     const known = this.remembered.get(connection);
-    return known !== undefined && sameText(known.token, token) ? known.key : undefined;
+    return known !== undefined && sameText(known.token, token) ? known : undefined;
   }
 
   /** Keeps `token` with the connection: call it only once the token authenticated (it passed its checksum). */
   remember(connection: object, token: string): void {
-    this.remembered.set(connection, { token, key: tokenCacheKey(token) });
+    this.remembered.set(connection, { token, key: tokenCacheKey(token), standing: undefined });
   }
 }
 

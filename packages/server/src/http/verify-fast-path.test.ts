@@ -2,7 +2,7 @@ import { DEFAULT_TOKEN_PREFIXES, generateToken } from '@keyward/core';
 import { Agent, request } from 'node:http';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openSqliteTestDatabase } from '../storage/test-databases.ts';
 import { bearer, createTestApp, expectInsufficientScope, expectInvalidToken, expectProblem, expectUnauthenticated, json, ownerToken, passwordToken, type TestApp } from '../testing/test-app.ts';
 
@@ -349,6 +349,30 @@ describe('POST /api/v1/verify fast path', () => {
         expect(second.status).toBe(401);
         expect(second.body.detail).toBe('The token has been revoked.');
         expect(s.answered()).toBe(2);
+      } finally {
+        connection.close();
+      }
+    });
+
+    it('stands on its verification while nothing changes, and is refused at the first request after it is revoked', async () => {
+      const s = await start();
+      const { token: plain } = await passwordToken(s.app, { scopes: ['scans:read'] });
+      const caller = await passwordToken(s.app, { scopes: ['keyward:verify'] });
+      const reaffirm = vi.spyOn(s.app.context.verifier, 'reaffirm');
+      const connection = oneConnection((s.app.app.server.address() as { port: number }).port);
+      try {
+        // The first request verifies the caller and keeps it; the second verifies it by its key and stands on it; the rest reaffirm.
+        const answers = [];
+        for (let request = 0; request < 4; request++) answers.push(await connection.send(caller.token, { token: plain }));
+        expect(answers.map((answer) => answer.body.code)).toEqual(['VALID', 'VALID', 'VALID', 'VALID']);
+        expect(new Set(answers.map((answer) => answer.via)).size).toBe(1);
+        expect(reaffirm.mock.results.map((result) => result.value)).toEqual([true, true]);
+        const revoke = await s.app.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${caller.id}`, headers: bearer(s.owner) });
+        expect(revoke.statusCode, revoke.body).toBeLessThan(300);
+        const refused = await connection.send(caller.token, { token: plain });
+        expect(refused.via).toBe(answers[0]!.via);
+        expect([refused.status, refused.body.detail]).toEqual([401, 'The token has been revoked.']);
+        expect(reaffirm.mock.results.map((result) => result.value)).toEqual([true, true, false]);
       } finally {
         connection.close();
       }

@@ -26,13 +26,14 @@
 // Once a token is being judged (which counts failures, usage and last use),
 // the request is answered here, errors included.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import proxyAddr from '@fastify/proxy-addr';
 import { requireScope, type RequestFacts } from '@keyward/core';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/metrics.ts';
-import { authenticateBearerToken } from '../verification/bearer-actor.ts';
+import { authenticateBearerToken, authenticateStandingBearer, type BearerActor } from '../verification/bearer-actor.ts';
 import type { AppContext } from './app-types.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import type { createProblemAnswerer } from './problem-answer.ts';
@@ -238,6 +239,30 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     };
   }
 
+  /**
+   * The /verify caller. A connection's first request verifies its bearer token
+   * in full and keeps it (ConnectionCallers); the next verifies it by its kept
+   * cache key and asks what that verification can stand for; later ones stand on
+   * it while nothing it was judged on changed (Verifier.reaffirm), and verify
+   * again, in full but for the checksum and the hash, as soon as anything did.
+   */
+  function callerOf(connection: Socket, token: string, facts: RequestFacts): BearerActor | Promise<BearerActor> {
+    const known = callers.recall(connection, token);
+    if (known === undefined) {
+      return authenticateBearerToken(verifier, deps, token, facts).then((actor) => {
+        callers.remember(connection, token);
+        return actor;
+      });
+    }
+    const standing = known.standing;
+    if (standing?.standing !== undefined && verifier.reaffirm(standing.standing, facts.ip)) return standing.actor;
+    known.standing = undefined;
+    return authenticateStandingBearer(verifier, deps, token, facts, known.key).then((judged) => {
+      if (judged.standing !== undefined) known.standing = judged;
+      return judged.actor;
+    });
+  }
+
   function handleVerify(req: IncomingMessage, res: ServerResponse, token: string): void {
     const started = performance.now();
     const chunks: Buffer[] = [];
@@ -249,10 +274,8 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
       const answering = body === null
         ? replay(req, res, raw)
         : respond(req, res, VERIFY_PATH, started, async (facts) => {
-            const connection = req.socket;
-            const known = callers.keyFor(connection, token);
-            const caller = await authenticateBearerToken(verifier, deps, token, facts, known);
-            if (known === undefined) callers.remember(connection, token);
+            const pending = callerOf(req.socket, token, facts);
+            const caller = pending instanceof Promise ? await pending : pending;
             requireScope(caller, VERIFY_SCOPE);
             return { json: await answerVerify(verifier, body, caller.organizationId, facts) };
           });

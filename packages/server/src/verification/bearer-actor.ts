@@ -1,7 +1,7 @@
 // Management-route bearer authentication through the verification path: the
 // same decision and the same cache as POST /verify, so the two never disagree.
 import { RateLimitedError, UnauthenticatedError, actorForToken, type Actor, type CompiledToken, type RateLimitState, type RequestFacts, type ServiceDeps, type VerifyCode } from '@keyward/core';
-import type { Verifier } from './verifier.ts';
+import type { StandingVerification, Verifier, VerifyOutcome } from './verifier.ts';
 
 /** A 429 that carries the window it hit, for the RateLimit-* headers. */
 export function tokenRateLimited(retryAfterSeconds: number, state: RateLimitState, message = 'This token is over its rate limit; try again later.'): RateLimitedError {
@@ -21,6 +21,8 @@ const REFUSALS: Partial<Record<VerifyCode, string>> = {
 // The actor of a compiled token depends only on the token and its owner's
 // access, both fixed for the entry's life; build it once per cache entry.
 type TokenActor = Omit<Actor, keyof RequestFacts>;
+/** A bearer token's actor without the request's facts (shared: never to be changed). */
+export type BearerActor = Readonly<TokenActor>;
 const actors = new WeakMap<CompiledToken, TokenActor>();
 
 function tokenActorOf(deps: ServiceDeps, compiled: CompiledToken): TokenActor {
@@ -41,6 +43,27 @@ function tokenActorOf(deps: ServiceDeps, compiled: CompiledToken): TokenActor {
  */
 export async function authenticateBearerToken(verifier: Verifier, deps: ServiceDeps, plaintext: string, request: RequestFacts, cacheKey?: string): Promise<Readonly<TokenActor>> {
   const outcome = await verifier.verify(plaintext, { ip: request.ip }, { entryPoint: 'management', spendQuota: false, request, cacheKey });
+  return actorOf(deps, outcome);
+}
+
+/** A caller authenticated, with what the verification can stand for (`StandingVerification`), if anything. */
+export interface StandingCaller {
+  actor: Readonly<TokenActor>;
+  standing: StandingVerification | undefined;
+}
+
+/**
+ * As authenticateBearerToken, for a token whose cache key the caller keeps
+ * (a connection's bearer, http/connection-callers.ts), and asks what the
+ * verification can stand for: later requests of the same connection then pass
+ * `Verifier.reaffirm` instead of verifying again.
+ */
+export async function authenticateStandingBearer(verifier: Verifier, deps: ServiceDeps, plaintext: string, request: RequestFacts, cacheKey: string): Promise<StandingCaller> {
+  const outcome = await verifier.verify(plaintext, { ip: request.ip }, { entryPoint: 'management', spendQuota: false, request, cacheKey, standing: true });
+  return { actor: actorOf(deps, outcome), standing: outcome.standing };
+}
+
+function actorOf(deps: ServiceDeps, outcome: VerifyOutcome): Readonly<TokenActor> {
   const { result, compiled } = outcome;
   if (result.valid && compiled) return tokenActorOf(deps, compiled);
   if (result.code === 'RATE_LIMITED') {

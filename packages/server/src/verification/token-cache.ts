@@ -92,6 +92,17 @@ export class TokenCache {
   }
 
   /**
+   * How much longer the entry under `key` is trusted without an event (ms; 0
+   * when there is none): it is read afresh from storage after that.
+   */
+  remainingMs(key: string, now: number): number {
+    this.lookupNow = now;
+    const remaining = this.entries.getRemainingTTL(key);
+    this.lookupNow = undefined;
+    return Number.isFinite(remaining) ? Math.max(0, remaining) : 0;
+  }
+
+  /**
    * Stores a lookup's result unless an invalidation arrived since it began
    * (`generation` is what {@link generation} was then): a slow read must not
    * put a revoked token back.

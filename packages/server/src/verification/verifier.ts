@@ -78,6 +78,11 @@ export interface VerifyContext {
    * SHA-256 are skipped; the cache, the decision and the counting are not.
    */
   cacheKey?: string | undefined;
+  /**
+   * Asks for the outcome's `standing`: what a VALID management verification
+   * of the token under `cacheKey` can stand for (see StandingVerification).
+   */
+  standing?: boolean | undefined;
 }
 
 export interface VerifyOutcome {
@@ -86,6 +91,32 @@ export interface VerifyOutcome {
   compiled: CompiledToken | null;
   /** Seconds until a RATE_LIMITED caller may retry. */
   retryAfterSeconds?: number;
+  /** When the context asked for it and the verification can stand for later ones. */
+  standing?: StandingVerification;
+}
+
+/**
+ * A VALID management verification (a request's bearer token) that later
+ * verifications of the same token, with the same question from the same
+ * address, can stand on instead of being judged again (`Verifier.reaffirm`).
+ * The decision is a function of the cached token, the question and the clock,
+ * so it holds until one of them changes:
+ * - the cached token: every invalidation moves the cache's generation, and a
+ *   standing verification ends with the generation it was judged in, so a
+ *   revocation, a demotion or any other change is seen at the next request;
+ * - the clock: it ends no later than the cache entry it was judged from would
+ *   have expired (entries are read afresh after their TTL), the token's expiry
+ *   and the end of a rotated-out secret's grace.
+ * Only a token with nothing to spend on each request stands (no rate limit of
+ * its own or its client's), only one whose digest is current (no re-hash
+ * pending), and only on a cache hit decided at once: a decision made after a
+ * database read could have raced an invalidation.
+ */
+export interface StandingVerification {
+  readonly compiled: CompiledToken;
+  readonly ip: string | null;
+  readonly generation: number;
+  readonly untilMs: number;
 }
 
 const ORG_RESOURCES_TTL_MS = 30_000;
@@ -158,7 +189,16 @@ export class Verifier {
     const nowMs = this.nowMs();
     const pending = this.decide(plaintext, input, context, nowMs);
     // A cache hit with no counters to spend decides synchronously: no await, no extra tick.
-    const outcome = pending instanceof Promise ? await pending : pending;
+    let outcome: VerifyOutcome;
+    if (pending instanceof Promise) outcome = await pending;
+    else {
+      outcome = pending;
+      // Judged just now from the cache, in this same synchronous step: nothing was invalidated in between.
+      if (context.standing && context.cacheKey !== undefined) {
+        const standing = this.standingOf(outcome, context.cacheKey, input, context, nowMs);
+        if (standing) outcome = { ...outcome, standing };
+      }
+    }
     const { result, compiled } = outcome;
     this.options.observer?.verified(context.entryPoint, result.code, (performance.now() - started) / 1000);
     const organizationId = compiled?.organizationId ?? input.organizationId;
@@ -180,6 +220,37 @@ export class Verifier {
     }
     if (result.valid && compiled) this.lastUse.record(compiled.id, nowMs, input.ip ?? null, compiled);
     return outcome;
+  }
+
+  /**
+   * Whether a standing verification still holds for a request from `ip`: no
+   * invalidation since, its time not up, the same address, the address not
+   * blocked. When it holds, it is counted as the verification it stands for
+   * (the metrics and the token's last use, as verify() counts a management
+   * verification); when it does not, the caller verifies again.
+   */
+  reaffirm(standing: StandingVerification, ip: string | null): boolean {
+    const started = performance.now();
+    const nowMs = this.nowMs();
+    if (standing.generation !== this.cache.generation || nowMs >= standing.untilMs || standing.ip !== ip) return false;
+    if (ip !== null && this.options.limits.isIpBlocked(clientKeyOf(ip))) return false;
+    this.options.observer?.verified('management', 'VALID', (performance.now() - started) / 1000);
+    this.lastUse.record(standing.compiled.id, nowMs, ip, standing.compiled);
+    return true;
+  }
+
+  private standingOf(outcome: VerifyOutcome, key: string, input: VerifyInput, context: VerifyContext, nowMs: number): StandingVerification | null {
+    const { result, compiled } = outcome;
+    if (!result.valid || !compiled || context.entryPoint !== 'management' || outcome.result.rateLimit !== undefined) return null;
+    // The management question is the address alone (bearer-actor.ts): anything else is judged every time.
+    if (input.scopes !== undefined || input.require !== undefined || input.resource !== undefined || input.organizationId !== undefined) return null;
+    if (compiled.rateLimit || compiled.access?.clientRateLimit || compiled.secretVersion !== this.deps.keyring.current.version) return null;
+    const cachedForMs = this.cache.remainingMs(key, nowMs);
+    let untilMs = nowMs + cachedForMs;
+    if (compiled.expiresAtMs !== null) untilMs = Math.min(untilMs, compiled.expiresAtMs);
+    if (compiled.rotatedOutAtMs !== null) untilMs = Math.min(untilMs, compiled.rotatedOutAtMs);
+    if (untilMs <= nowMs) return null;
+    return { compiled, ip: input.ip ?? null, generation: this.cache.generation, untilMs };
   }
 
   private decide(plaintext: string, input: VerifyInput, context: VerifyContext, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
