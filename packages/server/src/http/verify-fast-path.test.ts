@@ -91,6 +91,18 @@ describe('POST /api/v1/verify fast path', () => {
     expect(comparable(fast)).toEqual(comparable(await s.throughFastify({ token: token.token, scopes: ['scans:read'] })));
   });
 
+  it('gives the length of an answer with characters beyond ASCII in bytes, the first time and from the remembered answer', async () => {
+    const s = await start();
+    const token = await passwordToken(s.app, { scopes: ['scans:read'], metadata: { team: 'rouge équipe ✓' } });
+    for (let request = 0; request < 2; request++) {
+      const fast = await s.overHttp({ token: token.token });
+      expect(json(fast)).toMatchObject({ valid: true, token: { metadata: { team: 'rouge équipe ✓' } } });
+      expect(Number(fast.headers['content-length'])).toBe(Buffer.byteLength(fast.body));
+      expect(Buffer.byteLength(fast.body)).toBeGreaterThan(fast.body.length);
+    }
+    expect(s.answered()).toBe(2);
+  });
+
   it.each([
     ['a scope the token lacks', (token: string) => ({ token, scopes: ['scans:write'] })],
     ['a require expression it fails', (token: string) => ({ token, require: 'scans:write OR scans:delete' })],

@@ -184,7 +184,7 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
    * Answers as the Fastify route would, from the moment anything may be counted:
    * `work` returns the 200's body (JSON) or headers, or throws the refusal.
    */
-  async function respond(req: IncomingMessage, res: ServerResponse, route: typeof VERIFY_PATH | typeof AUTHZ_PATH, started: number, work: (facts: RequestFacts) => Promise<{ json?: string; headers?: Record<string, string> }>): Promise<void> {
+  async function respond(req: IncomingMessage, res: ServerResponse, route: typeof VERIFY_PATH | typeof AUTHZ_PATH, started: number, work: (facts: RequestFacts) => Promise<{ json?: string; contentLength?: string; headers?: Record<string, string> }>): Promise<void> {
     answered++;
     const method = route === VERIFY_PATH ? 'POST' : 'GET';
     const requestId = requestIdFor(req);
@@ -201,11 +201,14 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     let own: Readonly<Record<string, string>> | undefined;
     let type: string | null = null;
     let text = '';
+    // The answer's length in bytes, when `work` knew it already.
+    let contentLength: string | undefined;
     try {
       const done = await work(facts);
       own = done.headers;
       if (done.json !== undefined) {
         text = done.json;
+        contentLength = done.contentLength;
         type = JSON_TYPE;
       }
     } catch (error) {
@@ -219,7 +222,7 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     headers.push('x-request-id', requestId);
     if (own) for (const name in own) headers.push(name, own[name]!);
     if (type !== null) headers.push('content-type', type);
-    headers.push('content-length', String(Buffer.byteLength(text)));
+    headers.push('content-length', contentLength ?? String(Buffer.byteLength(text)));
     if (isHttps(req)) headers.push('strict-transport-security', HSTS);
     if (isClosing()) headers.push('connection', 'close');
     res.writeHead(status, headers);
@@ -277,7 +280,8 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
             const pending = callerOf(req.socket, token, facts);
             const caller = pending instanceof Promise ? await pending : pending;
             requireScope(caller, VERIFY_SCOPE);
-            return { json: await answerVerify(verifier, body, caller.organizationId, facts) };
+            const answer = await answerVerify(verifier, body, caller.organizationId, facts);
+            return { json: answer.json, contentLength: answer.contentLength };
           });
       answering.catch(failed(res, VERIFY_PATH));
     });
