@@ -25,8 +25,8 @@
 // token, so nothing here lets one client learn or use another's token. A heap
 // dump taken while the connection is open holds that one token, as one taken
 // while any of its requests is answered would; the token cache holds none.
-import type { StandingCaller } from '../verification/bearer-actor.ts';
-import { tokenCacheKey } from '../verification/verifier.ts';
+import type { BearerActor } from '../verification/bearer-actor.ts';
+import { tokenCacheKey, type StandingVerification } from '../verification/verifier.ts';
 
 /** A connection's caller token, as kept with the connection. */
 export interface ConnectionCaller {
@@ -34,7 +34,7 @@ export interface ConnectionCaller {
   /** The token's cache key (`tokenCacheKey`). */
   readonly key: string;
   /** Its last verification, when that can stand for the next (`Verifier.reaffirm`), with its actor. */
-  standing: StandingCaller | undefined;
+  standing: { verification: StandingVerification; actor: BearerActor } | undefined;
 }
 
 export class ConnectionCallers {

@@ -257,12 +257,12 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
         return actor;
       });
     }
-    const standing = known.standing;
-    if (standing?.standing !== undefined && verifier.reaffirm(standing.standing, facts.ip)) return standing.actor;
+    const { standing } = known;
+    if (standing !== undefined && verifier.reaffirm(standing.verification, facts.ip)) return standing.actor;
     known.standing = undefined;
-    return authenticateStandingBearer(verifier, deps, token, facts, known.key).then((judged) => {
-      if (judged.standing !== undefined) known.standing = judged;
-      return judged.actor;
+    return authenticateStandingBearer(verifier, deps, token, facts, known.key).then(({ actor, standing: verification }) => {
+      if (verification !== undefined) known.standing = { verification, actor };
+      return actor;
     });
   }
 
@@ -280,8 +280,8 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
             const pending = callerOf(req.socket, token, facts);
             const caller = pending instanceof Promise ? await pending : pending;
             requireScope(caller, VERIFY_SCOPE);
-            const answer = await answerVerify(verifier, body, caller.organizationId, facts);
-            return { json: answer.json, contentLength: answer.contentLength };
+            // The answer's JSON with its Content-Length.
+            return answerVerify(verifier, body, caller.organizationId, facts);
           });
       answering.catch(failed(res, VERIFY_PATH));
     });

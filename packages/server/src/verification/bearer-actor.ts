@@ -41,14 +41,14 @@ function tokenActorOf(deps: ServiceDeps, compiled: CompiledToken): TokenActor {
  * organization and scopes (the verification fast path), it saves copying the
  * actor on every request.
  */
-export async function authenticateBearerToken(verifier: Verifier, deps: ServiceDeps, plaintext: string, request: RequestFacts, cacheKey?: string): Promise<Readonly<TokenActor>> {
-  const outcome = await verifier.verify(plaintext, { ip: request.ip }, { entryPoint: 'management', spendQuota: false, request, cacheKey });
+export async function authenticateBearerToken(verifier: Verifier, deps: ServiceDeps, plaintext: string, request: RequestFacts): Promise<BearerActor> {
+  const outcome = await verifier.verify(plaintext, { ip: request.ip }, { entryPoint: 'management', spendQuota: false, request });
   return actorOf(deps, outcome);
 }
 
 /** A caller authenticated, with what the verification can stand for (`StandingVerification`), if anything. */
 export interface StandingCaller {
-  actor: Readonly<TokenActor>;
+  actor: BearerActor;
   standing: StandingVerification | undefined;
 }
 
@@ -63,7 +63,7 @@ export async function authenticateStandingBearer(verifier: Verifier, deps: Servi
   return { actor: actorOf(deps, outcome), standing: outcome.standing };
 }
 
-function actorOf(deps: ServiceDeps, outcome: VerifyOutcome): Readonly<TokenActor> {
+function actorOf(deps: ServiceDeps, outcome: VerifyOutcome): BearerActor {
   const { result, compiled } = outcome;
   if (result.valid && compiled) return tokenActorOf(deps, compiled);
   if (result.code === 'RATE_LIMITED') {

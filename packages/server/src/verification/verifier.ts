@@ -241,7 +241,7 @@ export class Verifier {
 
   private standingOf(outcome: VerifyOutcome, key: string, input: VerifyInput, context: VerifyContext, nowMs: number): StandingVerification | null {
     const { result, compiled } = outcome;
-    if (!result.valid || !compiled || context.entryPoint !== 'management' || outcome.result.rateLimit !== undefined) return null;
+    if (!result.valid || !compiled || context.entryPoint !== 'management') return null;
     // The management question is the address alone (bearer-actor.ts): anything else is judged every time.
     if (input.scopes !== undefined || input.require !== undefined || input.resource !== undefined || input.organizationId !== undefined) return null;
     if (compiled.rateLimit || compiled.access?.clientRateLimit || compiled.secretVersion !== this.deps.keyring.current.version) return null;
