@@ -1,5 +1,6 @@
 import { DEFAULT_TOKEN_PREFIXES, generateToken } from '@keyward/core';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -57,6 +58,39 @@ async function start(env: Record<string, string> = {}) {
     return { statusCode: response.status, headers: Object.fromEntries(response.headers), body: text, json: () => JSON.parse(text) as unknown } as unknown as Answer;
   }
   return { app, owner, caller, overHttp, throughFastify, answered, authz };
+}
+
+/** A POST /api/v1/verify request as bytes on the wire. */
+function verifyRequest(caller: string, body: string | Record<string, unknown>): string {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  return `POST /api/v1/verify HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nauthorization: Bearer ${caller}\r\n\r\n${payload}`;
+}
+
+/** Sends requests pipelined in one write on one connection; their answers, in the order they came. */
+function pipelined(port: number, requests: string[]): Promise<{ status: number; body: Record<string, unknown> }[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = Buffer.alloc(0);
+    const answers: { status: number; body: Record<string, unknown> }[] = [];
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      for (;;) {
+        const end = received.indexOf('\r\n\r\n');
+        if (end === -1) break;
+        const head = received.subarray(0, end).toString('latin1');
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1]);
+        if (received.length < end + 4 + length) break;
+        answers.push({ status: Number(head.slice(9, 12)), body: JSON.parse(received.subarray(end + 4, end + 4 + length).toString()) as Record<string, unknown> });
+        received = received.subarray(end + 4 + length);
+      }
+      if (answers.length === requests.length) {
+        socket.destroy();
+        resolve(answers);
+      }
+    });
+    socket.write(requests.join(''));
+  });
 }
 
 /** The parts of two answers that must agree (the request id and the timing differ by design). */
@@ -122,6 +156,50 @@ describe('POST /api/v1/verify fast path', () => {
     expect(json(await s.overHttp({ token: token.token }))).toMatchObject({ valid: true, code: 'VALID', remaining: 0 });
     expect(json(await s.overHttp({ token: token.token }))).toMatchObject({ valid: false, code: 'USAGE_EXCEEDED' });
     expect(s.answered()).toBe(2);
+  });
+
+  it('answers requests that arrive together, each with the answer to its own question', async () => {
+    const s = await start();
+    const reader = await passwordToken(s.app, { scopes: ['scans:read'] });
+    const writer = await passwordToken(s.app, { scopes: ['scans:write'] });
+    const revoked = await passwordToken(s.app, { scopes: ['scans:read'] });
+    const revoke = await s.app.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${revoked.id}`, headers: bearer(s.owner) });
+    expect(revoke.statusCode, revoke.body).toBeLessThan(300);
+    const questions: [body: string | Record<string, unknown>, status: number, code: string, tokenId: string | undefined][] = [
+      [{ token: reader.token, scopes: ['scans:read'] }, 200, 'VALID', reader.id],
+      [{ token: writer.token, scopes: ['scans:read'] }, 200, 'INSUFFICIENT_SCOPE', undefined],
+      [{ token: writer.token, scopes: ['scans:write'] }, 200, 'VALID', writer.id],
+      [{ token: revoked.token }, 200, 'REVOKED', undefined],
+      [{ token: UNKNOWN }, 200, 'NOT_FOUND', undefined],
+      [{ token: 'not-a-token' }, 200, 'MALFORMED', undefined],
+      // Refused by the route (replayed through Fastify) in the same turn as the others.
+      ['{"token": ', 400, 'validation_failed', undefined],
+    ];
+    const asked = Array.from({ length: 42 }, (_, index) => questions[index % questions.length]!);
+    // On many connections at once, and pipelined on one: its requests are all read in one turn.
+    const answers = await Promise.all(asked.map(([body]) => s.overHttp(body)));
+    const port = (s.app.app.server.address() as { port: number }).port;
+    const inOneTurn = await pipelined(port, asked.map(([body]) => verifyRequest(s.caller, body)));
+    for (const received of [answers.map((answer) => ({ status: answer.statusCode, body: json(answer) })), inOneTurn]) {
+      expect(received.map((answer) => [answer.status, answer.body.code, (answer.body.token as { id?: string } | undefined)?.id])).toEqual(asked.map(([, status, code, tokenId]) => [status, code, tokenId]));
+    }
+    expect(s.answered()).toBe(72);
+  });
+
+  it('answers the others when a client goes away before its answer is written', async () => {
+    const s = await start();
+    const reader = await passwordToken(s.app, { scopes: ['scans:read'] });
+    const port = (s.app.app.server.address() as { port: number }).port;
+    const leaving = Array.from({ length: 5 }, () => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write(verifyRequest(s.caller, { token: reader.token }).repeat(3), () => socket.destroy());
+      return socket;
+    });
+    const staying = await Promise.all(Array.from({ length: 10 }, () => s.overHttp({ token: reader.token })));
+    expect(staying.map((answer) => json(answer).code)).toEqual(Array(10).fill('VALID'));
+    expect(leaving.every((socket) => socket.destroyed)).toBe(true);
+    expect(json(await s.overHttp({ token: reader.token }))).toMatchObject({ valid: true, code: 'VALID' });
   });
 
   it('refuses a caller without keyward:verify, a revoked caller and an unknown one, as the route does', async () => {
