@@ -545,6 +545,9 @@ describe.skipIf(!hasChromium && !isCi)('the web console in Chromium', () => {
       await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
       await expect.poll(() => page.url()).toBe(`${first.baseUrl}/sign-in`);
     } finally {
+      // Leave the page first: a request it still had in flight to this server
+      // would otherwise meet a closed port and log ERR_CONNECTION_REFUSED.
+      await page.goto('about:blank');
       await first.close();
     }
   }, STEP_MS);
