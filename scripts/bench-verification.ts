@@ -284,6 +284,21 @@ function loadDetails(result: Measured): Record<string, unknown> {
 }
 
 export type HttpTarget = 'bare' | 'verify' | 'authz';
+const HTTP_TARGETS: readonly HttpTarget[] = ['bare', 'verify', 'authz'];
+
+/** A profiling script's positive number setting from the environment. */
+export function profileSetting(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+}
+
+/** The HTTP targets a profiling script runs: KEYWARD_PROFILE_TARGETS, or all three. */
+export function profileTargets(): HttpTarget[] {
+  const targets = (process.env.KEYWARD_PROFILE_TARGETS ?? HTTP_TARGETS.join(',')).split(',') as HttpTarget[];
+  for (const target of targets) if (!HTTP_TARGETS.includes(target)) throw new Error(`unknown target ${target}: use ${HTTP_TARGETS.join(', ')}`);
+  return targets;
+}
 
 /**
  * The HTTP setting of the verification figures, shared with

@@ -18,21 +18,13 @@
 import { rm } from 'node:fs/promises';
 import { DEFAULT_TOKEN_PREFIXES, generateToken, newKeyringEntry, parseKeyring } from '@keyward/core';
 import type { VerifyContext } from '../packages/server/src/verification/verifier.ts';
-import { insertTokens, load, mix, openInstance, startHttpTargets, type HttpTarget } from './bench-verification.ts';
+import { insertTokens, load, mix, openInstance, profileSetting, profileTargets, startHttpTargets } from './bench-verification.ts';
 
-const TARGETS: readonly HttpTarget[] = ['bare', 'verify', 'authz'];
 
-function setting(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-}
-
-const rounds = setting('KEYWARD_PROFILE_ROUNDS', 3);
-const seconds = setting('KEYWARD_PROFILE_SECONDS', 6);
-const delayMs = setting('KEYWARD_PROFILE_DELAY_MS', 2000);
-const targets = (process.env.KEYWARD_PROFILE_TARGETS ?? TARGETS.join(',')).split(',') as HttpTarget[];
-for (const target of targets) if (!TARGETS.includes(target)) throw new Error(`unknown target ${target}: use ${TARGETS.join(', ')}`);
+const rounds = profileSetting('KEYWARD_PROFILE_ROUNDS', 3);
+const seconds = profileSetting('KEYWARD_PROFILE_SECONDS', 6);
+const delayMs = profileSetting('KEYWARD_PROFILE_DELAY_MS', 2000);
+const targets = profileTargets();
 
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const monotonicNs = () => process.hrtime.bigint().toString();

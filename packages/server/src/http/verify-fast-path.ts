@@ -76,6 +76,9 @@ const API_HEADER_LIST: readonly string[] = Object.entries(API_HEADERS).flat();
 const MAX_REMEMBERED_URL = 1024;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type Route = typeof VERIFY_PATH | typeof AUTHZ_PATH;
+/** What a fast-path route answers with: the 200's JSON (with its length in bytes, when known) or headers. */
+type Answer = { json?: string; contentLength?: string; headers?: Readonly<Record<string, string>> };
 
 export interface VerifyFastPathOptions {
   context: Pick<AppContext, 'verifier' | 'deps' | 'config'>;
@@ -190,44 +193,43 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
 
   /**
    * Answers as the Fastify route would, from the moment anything may be counted:
-   * `work` returns the 200's body (JSON) or headers, or throws the refusal.
+   * `work` returns the 200's body (JSON) or headers, or throws the refusal. When
+   * `work` answers at once (a cache hit), so does this: no promise, no microtask,
+   * less for the garbage collector on every request. Returns a promise only
+   * when `work` did.
    */
-  async function respond(req: IncomingMessage, res: ServerResponse, route: typeof VERIFY_PATH | typeof AUTHZ_PATH, started: number, work: (facts: RequestFacts) => Promise<{ json?: string; contentLength?: string; headers?: Record<string, string> }>): Promise<void> {
+  function respond(req: IncomingMessage, res: ServerResponse, route: Route, started: number, work: (facts: RequestFacts) => Answer | Promise<Answer>): void | Promise<void> {
     answered++;
-    const method = route === VERIFY_PATH ? 'POST' : 'GET';
-    const requestId = requestIdFor(req);
-    // Fastify's request logger: a child carrying the request id, made only when something is logged.
-    let child: Logger | null = null;
-    const requestLog = () => (child ??= log.child({ reqId: requestId }));
-    const logsRequests = log.isLevelEnabled('info');
+    const exchange = new Exchange(req, res, route, started, requestIdFor(req), log.isLevelEnabled('info'));
     const ip = clientAddress(req);
-    if (logsRequests) requestLog().info({ req: { method, url: req.url, host: req.headers.host, remoteAddress: ip, remotePort: req.socket.remotePort } }, 'incoming request');
+    if (exchange.logsRequests) exchange.log().info({ req: { method: exchange.method, url: req.url, host: req.headers.host, remoteAddress: ip, remotePort: req.socket.remotePort } }, 'incoming request');
     const userAgent = req.headers['user-agent'];
-    const facts: RequestFacts = { ip, userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 512) : null, requestId };
-    let status = 200;
-    // The answer's own headers (forward-auth's, a refusal's); none of them is one of API_HEADERS.
-    let own: Readonly<Record<string, string>> | undefined;
-    let type: string | null = null;
-    let text = '';
-    // The answer's length in bytes, when `work` knew it already.
-    let contentLength: string | undefined;
+    const facts: RequestFacts = { ip, userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 512) : null, requestId: exchange.requestId };
+    let done: Answer | Promise<Answer>;
     try {
-      const done = await work(facts);
-      own = done.headers;
-      if (done.json !== undefined) {
-        text = done.json;
-        contentLength = done.contentLength;
-        type = JSON_TYPE;
-      }
+      done = work(facts);
     } catch (error) {
-      const problem = answerProblem(error, { log: requestLog(), usedAuthorization: true, path: route });
-      status = problem.problem.status;
-      text = JSON.stringify(problem.problem);
-      own = problem.headers;
-      type = PROBLEM_CONTENT_TYPE;
+      return refuse(exchange, error);
     }
-    const headers = API_HEADER_LIST.slice();
-    headers.push('x-request-id', requestId);
+    if (done instanceof Promise) return done.then((answer) => send(exchange, answer), (error: unknown) => refuse(exchange, error));
+    send(exchange, done);
+  }
+
+  function send(exchange: Exchange, answer: Answer): void {
+    // The answer's own headers (forward-auth's) are none of API_HEADERS.
+    if (answer.json === undefined) write(exchange, 200, answer.headers, null, '', undefined);
+    else write(exchange, 200, answer.headers, JSON_TYPE, answer.json, answer.contentLength);
+  }
+
+  function refuse(exchange: Exchange, error: unknown): void {
+    const problem = answerProblem(error, { log: exchange.log(), usedAuthorization: true, path: exchange.route });
+    write(exchange, problem.problem.status, problem.headers, PROBLEM_CONTENT_TYPE, JSON.stringify(problem.problem), undefined);
+  }
+
+  /** Writes the answer; `contentLength` is its length in bytes when the work knew it already. */
+  function write(exchange: Exchange, status: number, own: Readonly<Record<string, string>> | undefined, type: string | null, text: string, contentLength: string | undefined): void {
+    const { req, res } = exchange;
+    const headers = [...API_HEADER_LIST, 'x-request-id', exchange.requestId];
     if (own) for (const name in own) headers.push(name, own[name]!);
     if (type !== null) headers.push('content-type', type);
     headers.push('content-length', contentLength ?? String(Buffer.byteLength(text)));
@@ -235,9 +237,36 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     if (isClosing()) headers.push('connection', 'close');
     res.writeHead(status, headers);
     res.end(text);
-    const seconds = (performance.now() - started) / 1000;
-    metrics.observeRequest(method, route, status, seconds);
-    if (logsRequests) requestLog().info({ res: { statusCode: status }, responseTime: seconds * 1000 }, 'request completed');
+    const seconds = (performance.now() - exchange.started) / 1000;
+    metrics.observeRequest(exchange.method, exchange.route, status, seconds);
+    if (exchange.logsRequests) exchange.log().info({ res: { statusCode: status }, responseTime: seconds * 1000 }, 'request completed');
+  }
+
+  /** One request being answered: what its answer and its log lines need. */
+  class Exchange {
+    readonly req: IncomingMessage;
+    readonly res: ServerResponse;
+    readonly route: Route;
+    readonly method: 'POST' | 'GET';
+    readonly started: number;
+    readonly requestId: string;
+    readonly logsRequests: boolean;
+    // Fastify's request logger: a child carrying the request id, made only when something is logged.
+    private child: Logger | null = null;
+
+    constructor(req: IncomingMessage, res: ServerResponse, route: Route, started: number, requestId: string, logsRequests: boolean) {
+      this.req = req;
+      this.res = res;
+      this.route = route;
+      this.method = route === VERIFY_PATH ? 'POST' : 'GET';
+      this.started = started;
+      this.requestId = requestId;
+      this.logsRequests = logsRequests;
+    }
+
+    log(): Logger {
+      return (this.child ??= log.child({ reqId: this.requestId }));
+    }
   }
 
   function failed(res: ServerResponse, route: string) {
@@ -274,6 +303,12 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     });
   }
 
+  /** The answer's JSON with its Content-Length, for a caller that may verify. */
+  function answerFor(caller: BearerActor, body: VerifyRequestBody, facts: RequestFacts): Answer | Promise<Answer> {
+    requireScope(caller, VERIFY_SCOPE);
+    return answerVerify(verifier, body, caller.organizationId, facts);
+  }
+
   function handleVerify(req: IncomingMessage, res: ServerResponse, token: string): void {
     const started = performance.now();
     const chunks: Buffer[] = [];
@@ -287,14 +322,11 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
         // Refused before anything was counted: the Fastify route says why, as it would have.
         const answering = body === null
           ? replay(req, res, raw)
-          : respond(req, res, VERIFY_PATH, started, async (facts) => {
+          : respond(req, res, VERIFY_PATH, started, (facts) => {
               const pending = callerOf(req.socket, token, facts);
-              const caller = pending instanceof Promise ? await pending : pending;
-              requireScope(caller, VERIFY_SCOPE);
-              // The answer's JSON with its Content-Length.
-              return answerVerify(verifier, body, caller.organizationId, facts);
+              return pending instanceof Promise ? pending.then((caller) => answerFor(caller, body, facts)) : answerFor(pending, body, facts);
             });
-        answering.catch(fail);
+        answering?.catch(fail);
       }, fail);
     });
     // A client that went away mid-body has no one to answer.
@@ -306,8 +338,10 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
     const fail = failed(res, AUTHZ_PATH);
     // Answered with the other requests of this turn (TurnBatch).
     batch.add(() => {
-      // An empty body with a JSON type, as the route's `send(null)` answers.
-      respond(req, res, AUTHZ_PATH, started, async (facts) => ({ headers: await answerAuthz(verifier, deps, token, question, facts), json: '' })).catch(fail);
+      respond(req, res, AUTHZ_PATH, started, (facts) => {
+        const headers = answerAuthz(verifier, deps, token, question, facts);
+        return headers instanceof Promise ? headers.then(authzAnswer) : authzAnswer(headers);
+      })?.catch(fail);
     }, fail);
   }
 
@@ -330,6 +364,11 @@ export function createVerifyFastPath(options: VerifyFastPathOptions): VerifyFast
       options.fastify(req, res);
     },
   };
+}
+
+/** A forward-auth 200: its headers, and an empty body with a JSON type, as the route's `send(null)` answers. */
+function authzAnswer(headers: Readonly<Record<string, string>>): Answer {
+  return { headers, json: '' };
 }
 
 function lastEntry(value: string): string {

@@ -192,15 +192,21 @@ export function checkVerifyBody(body: VerifyRequestBody): void {
   checkIp(body.ip);
 }
 
-/** Verifies for an authenticated caller and returns the answer's JSON; the route and the fast path both answer with it. */
-export async function answerVerify(verifier: AppContext['verifier'], body: VerifyRequestBody, callerOrganizationId: string, request: RequestFacts): Promise<VerifyAnswerText> {
-  const outcome = await verifier.verify(
+/**
+ * Verifies for an authenticated caller and returns the answer's JSON; the route
+ * and the fast path both answer with it. At once when the verifier decides at
+ * once (Verifier.verifyNow); a bad `require` throws its validation error.
+ */
+export function answerVerify(verifier: AppContext['verifier'], body: VerifyRequestBody, callerOrganizationId: string, request: RequestFacts): VerifyAnswerText | Promise<VerifyAnswerText> {
+  const outcome = verifier.verifyNow(
     body.token,
     { scopes: body.scopes, require: compileRequire(body.require), resource: body.resource, ip: body.ip ?? null, cost: body.cost, organizationId: callerOrganizationId },
     { entryPoint: 'verify', spendQuota: true, request },
   );
-  return verifyAnswerText(outcome.result);
+  return outcome instanceof Promise ? outcome.then(answerOfOutcome) : verifyAnswerText(outcome.result);
 }
+
+const answerOfOutcome = (outcome: VerifyOutcome): VerifyAnswerText => verifyAnswerText(outcome.result);
 
 /** The forward-auth answer for a refusal: the status a gateway passes on to its client. */
 function refuseForwardAuth(outcome: VerifyOutcome, required: { scopes: readonly string[]; require?: string | undefined }): never {
@@ -294,14 +300,19 @@ export function authzQuestion(query: AuthzQueryValues): AuthzQuestion {
 /**
  * Judges a forward-auth request's token: the X-Keyward-* (and RateLimit-*)
  * headers of a 200, or a thrown error that is the refusal's answer (401, 403,
- * 429). The route and the fast path both answer with it.
+ * 429). The route and the fast path both answer with it; at once when the
+ * verifier decides at once (Verifier.verifyNow).
  */
-export async function answerAuthz(verifier: AppContext['verifier'], deps: AppContext['deps'], token: string, question: AuthzQuestion, request: RequestFacts): Promise<Readonly<Record<string, string>>> {
-  const outcome = await verifier.verify(
+export function answerAuthz(verifier: AppContext['verifier'], deps: AppContext['deps'], token: string, question: AuthzQuestion, request: RequestFacts): Readonly<Record<string, string>> | Promise<Readonly<Record<string, string>>> {
+  const outcome = verifier.verifyNow(
     token,
     { scopes: question.scopes, require: question.check, resource: question.resource, ip: request.ip },
     { entryPoint: 'authz', spendQuota: true, request },
   );
+  return outcome instanceof Promise ? outcome.then((decided) => forwardAuthHeaders(decided, question, deps)) : forwardAuthHeaders(outcome, question, deps);
+}
+
+function forwardAuthHeaders(outcome: VerifyOutcome, question: AuthzQuestion, deps: AppContext['deps']): Readonly<Record<string, string>> {
   const verified = outcome.result.token;
   if (!outcome.result.valid || !verified) return refuseForwardAuth(outcome, { scopes: question.scopes, require: question.require });
   const state = outcome.result.rateLimit;
