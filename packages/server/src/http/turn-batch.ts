@@ -10,8 +10,9 @@
 // parses every request it read, then verifies and answers them back to back
 // in the check phase (setImmediate) of the same turn: the same work, with
 // warm caches, and the responses' socket writes in a row. Measured on the
-// benchmark's load: ~15 µs less server CPU a request, about a third
-// (docs/performance.md, "Answers batched per event-loop turn").
+// benchmark's load: ~15 µs less server CPU a request, about a third, on a
+// guest with small contended caches; within the noise on one with larger
+// ones (docs/performance.md, "Answers batched per event-loop turn").
 //
 // What it costs: a request waits for the other requests read in the same
 // turn before its answer is computed, at most one turn (the p50 and p99
