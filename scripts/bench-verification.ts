@@ -329,6 +329,37 @@ export async function startHttpTargets(instance: Instance, tokens: readonly stri
   };
 }
 
+/**
+ * The profiling scripts' setting: an instance with 10,000 tokens plus 500
+ * unknown ones, all of them cached, the HTTP targets listening, and `targets`
+ * warmed up (code compiled, connections made) before anything is measured.
+ */
+export async function openHttpProfile(label: string, targets: readonly HttpTarget[], seconds: number): Promise<{ plans: Record<HttpTarget, LoadPlan>; close(): Promise<void> }> {
+  const keyring = parseKeyring(newKeyringEntry('v1'));
+  const instance = await openInstance(keyring, label);
+  let http: Awaited<ReturnType<typeof startHttpTargets>> | null = null;
+  const close = async () => {
+    await http?.close();
+    await instance.app.close();
+    await instance.database.close();
+    await rm(instance.dataDir, { recursive: true, force: true });
+  };
+  try {
+    const valid: string[] = [];
+    await insertTokens(instance, keyring, 10_000, (_index, plaintext) => valid.push(plaintext));
+    const tokens = mix(valid, Array.from({ length: 500 }, () => generateToken(DEFAULT_TOKEN_PREFIXES.personal)));
+    const question = { scopes: QUESTION_SCOPES, organizationId: instance.organizationId };
+    const context: VerifyContext = { entryPoint: 'verify', spendQuota: true };
+    for (const token of tokens) await instance.context.verifier.verify(token, question, context);
+    http = await startHttpTargets(instance, tokens, { connections: 32, durationSeconds: seconds });
+    for (const target of targets) await load({ ...http.plans[target], durationSeconds: 1 });
+    return { plans: http.plans, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
 export async function benchVerification(figures: Figures, options: VerificationBenchOptions): Promise<void> {
   const { quick, log } = options;
   const secrets = newKeyringEntry('v1');

@@ -12,11 +12,7 @@
 // KEYWARD_PROFILE_TOP (25 functions a target) change the plan. Everything runs
 // on 127.0.0.1 and stops by itself.
 import { Session } from 'node:inspector/promises';
-import { rm } from 'node:fs/promises';
-import { DEFAULT_TOKEN_PREFIXES, generateToken, newKeyringEntry, parseKeyring } from '@keyward/core';
-import type { VerifyContext } from '../packages/server/src/verification/verifier.ts';
-import { insertTokens, load, mix, openInstance, profileSetting, profileTargets, QUESTION_SCOPES, startHttpTargets } from './bench-verification.ts';
-
+import { load, openHttpProfile, profileSetting, profileTargets } from './bench-verification.ts';
 
 interface SamplingNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -45,20 +41,9 @@ function bytesByFunction(head: SamplingNode): { total: number; byFunction: Map<s
   return { total, byFunction };
 }
 
-const keyring = parseKeyring(newKeyringEntry('v1'));
-const instance = await openInstance(keyring, 'allocations');
-let http: Awaited<ReturnType<typeof startHttpTargets>> | null = null;
+const { plans, close } = await openHttpProfile('allocations', targets, seconds);
 const session = new Session();
 try {
-  const valid: string[] = [];
-  await insertTokens(instance, keyring, 10_000, (_index, plaintext) => valid.push(plaintext));
-  const tokens = mix(valid, Array.from({ length: 500 }, () => generateToken(DEFAULT_TOKEN_PREFIXES.personal)));
-  const context: VerifyContext = { entryPoint: 'verify', spendQuota: true };
-  for (const token of tokens) await instance.context.verifier.verify(token, { scopes: QUESTION_SCOPES, organizationId: instance.organizationId }, context);
-  http = await startHttpTargets(instance, tokens, { connections: 32, durationSeconds: seconds });
-  const { plans } = http;
-  // Code compiled and connections made before anything is sampled.
-  for (const target of targets) await load({ ...plans[target], durationSeconds: 1 });
   session.connect();
   for (const target of targets) {
     await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
@@ -71,8 +56,5 @@ try {
   }
 } finally {
   session.disconnect();
-  await http?.close();
-  await instance.app.close();
-  await instance.database.close();
-  await rm(instance.dataDir, { recursive: true, force: true });
+  await close();
 }

@@ -15,11 +15,7 @@
 // KEYWARD_PROFILE_TARGETS (bare,verify,authz) change the plan;
 // KEYWARD_PROFILE_DELAY_MS (2000) is the pause before the first run, for
 // attaching the profiler. Everything runs on 127.0.0.1 and stops by itself.
-import { rm } from 'node:fs/promises';
-import { DEFAULT_TOKEN_PREFIXES, generateToken, newKeyringEntry, parseKeyring } from '@keyward/core';
-import type { VerifyContext } from '../packages/server/src/verification/verifier.ts';
-import { insertTokens, load, mix, openInstance, profileSetting, profileTargets, startHttpTargets } from './bench-verification.ts';
-
+import { load, openHttpProfile, profileSetting, profileTargets } from './bench-verification.ts';
 
 const rounds = profileSetting('KEYWARD_PROFILE_ROUNDS', 3);
 const seconds = profileSetting('KEYWARD_PROFILE_SECONDS', 6);
@@ -29,22 +25,8 @@ const targets = profileTargets();
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const monotonicNs = () => process.hrtime.bigint().toString();
 
-const keyring = parseKeyring(newKeyringEntry('v1'));
-const instance = await openInstance(keyring, 'profile');
-let http: Awaited<ReturnType<typeof startHttpTargets>> | null = null;
+const { plans, close } = await openHttpProfile('profile', targets, seconds);
 try {
-  const valid: string[] = [];
-  await insertTokens(instance, keyring, 10_000, (_index, plaintext) => valid.push(plaintext));
-  const unknown = Array.from({ length: 500 }, () => generateToken(DEFAULT_TOKEN_PREFIXES.personal));
-  const tokens = mix(valid, unknown);
-  const question = { scopes: ['scans:read'], organizationId: instance.organizationId };
-  const context: VerifyContext = { entryPoint: 'verify', spendQuota: true };
-  for (const token of tokens) await instance.context.verifier.verify(token, question, context);
-  http = await startHttpTargets(instance, tokens, { connections: 32, durationSeconds: seconds });
-  const { plans } = http;
-  // Code compiled and connections made before anything is measured.
-  for (const target of targets) await load({ ...plans[target], durationSeconds: 1 });
-
   print({ event: 'ready', pid: process.pid, rounds, seconds, targets });
   await new Promise((resolve) => setTimeout(resolve, delayMs));
   for (let round = 1; round <= rounds; round += 1) {
@@ -70,8 +52,5 @@ try {
     }
   }
 } finally {
-  await http?.close();
-  await instance.app.close();
-  await instance.database.close();
-  await rm(instance.dataDir, { recursive: true, force: true });
+  await close();
 }

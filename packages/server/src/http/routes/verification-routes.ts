@@ -203,7 +203,7 @@ export function answerVerify(verifier: AppContext['verifier'], body: VerifyReque
     { scopes: body.scopes, require: compileRequire(body.require), resource: body.resource, ip: body.ip ?? null, cost: body.cost, organizationId: callerOrganizationId },
     { entryPoint: 'verify', spendQuota: true, request },
   );
-  return outcome instanceof Promise ? outcome.then(answerOfOutcome) : verifyAnswerText(outcome.result);
+  return outcome instanceof Promise ? outcome.then(answerOfOutcome) : answerOfOutcome(outcome);
 }
 
 const answerOfOutcome = (outcome: VerifyOutcome): VerifyAnswerText => verifyAnswerText(outcome.result);
